@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Entry point of the `callvault` command. callvault needs Node.js 24 or newer; say so plainly
+// instead of failing later on a missing API.
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(`callvault needs Node.js 24 or newer (this is ${process.version}).\n` +
+    'From a checkout, run it through npm (npm start, npx callvault), which uses the Node.js 24 the project installs.\n');
+  process.exit(1);
+}
+const { existsSync } = await import('node:fs');
+const built = new URL('../dist/src/main.js', import.meta.url);
+const { main } = await import(existsSync(built) ? built.href : new URL('../src/main.ts', import.meta.url).href);
+process.exitCode = await main(process.argv.slice(2));
