@@ -1,0 +1,18 @@
+// A keyed blind index lets the catalog find "all calls from this number" without storing the
+// number: HMAC-SHA-256 under a key kept outside the catalog, truncated to 128 bits.
+// The same value serves as the patient pseudonym in the audit trail.
+import { createHmac } from 'node:crypto';
+
+export interface BlindIndex {
+  /** Index of an E.164 phone number. */
+  phone(e164: string): Buffer;
+  /** Hex form, used as the patient pseudonym in audit events. */
+  pseudonym(e164: string): string;
+}
+
+export function createBlindIndex(key: Buffer): BlindIndex {
+  if (key.length < 32) throw new Error('blind-index key must be at least 32 bytes');
+  const phone = (e164: string): Buffer =>
+    createHmac('sha256', key).update('callvault/phone/v1\0').update(e164).digest().subarray(0, 16);
+  return { phone, pseudonym: (e164) => phone(e164).toString('hex') };
+}

@@ -1,0 +1,96 @@
+// Table types of the catalog, shared by the SQLite and (later) PostgreSQL dialects.
+// Times are integer milliseconds since the epoch (UTC); binary values are Uint8Array.
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface RecordingTable {
+  id: string; // 128-bit random, 32 hex chars; says nothing about the call
+  external_call_id: string | null; // the PBX's or call-center app's own id
+  started_at: number;
+  duration_ms: number;
+  direction: 'inbound' | 'outbound';
+  care_unit: string;
+  agent_id: string | null;
+  codec: string;
+  sample_rate: number;
+  channels: number;
+  caller_sealed: Uint8Array | null; // E.164, sealed under the recording's own file key
+  callee_sealed: Uint8Array | null;
+  caller_index: Uint8Array | null; // keyed blind index of the E.164 number
+  callee_index: Uint8Array | null;
+  header: Uint8Array; // the age header (wrapped file key); the payload lives in the blob store
+  blob_key: string;
+  payload_size: number;
+  plaintext_size: number;
+  flags: string; // JSON array of flag names
+  ingest_key_id: string | null;
+  created_at: number;
+}
+
+export interface UserTable {
+  id: string;
+  username: string;
+  role: string;
+  status: 'invited' | 'active' | 'disabled';
+  password_hash: string | null;
+  totp_sealed: Uint8Array | null; // TOTP secret sealed under the server's secrets key
+  totp_last_step: number | null; // last accepted TOTP time step (replay guard)
+  created_at: number;
+}
+
+export interface EnrollmentTable {
+  token_hash: string;
+  user_id: string;
+  expires_at: number;
+  used_at: number | null;
+  pending_totp_sealed: Uint8Array | null; // secret shown to the person, confirmed by a first code
+}
+
+export interface SessionTable {
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  name: string;
+  scope: string;
+  secret_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface AuditEventTable {
+  seq: Generated<number>;
+  at: number;
+  actor_type: 'user' | 'api_key' | 'operator' | 'anonymous' | 'system';
+  actor_id: string | null;
+  action: string;
+  object_type: string | null;
+  object_id: string | null;
+  care_unit: string | null;
+  patient_pseudonym: string | null;
+  outcome: 'success' | 'denied' | 'failure';
+  request_id: string | null;
+  source: string | null;
+  details: string | null; // JSON, never phone numbers or secrets
+}
+
+export interface Database {
+  recordings: RecordingTable;
+  users: UserTable;
+  enrollments: EnrollmentTable;
+  sessions: SessionTable;
+  api_keys: ApiKeyTable;
+  audit_events: AuditEventTable;
+}
+
+export type Recording = Selectable<RecordingTable>;
+export type NewRecording = Insertable<RecordingTable>;
+export type User = Selectable<UserTable>;
+export type ApiKeyRow = Selectable<ApiKeyTable>;
+export type NewAuditEvent = Insertable<AuditEventTable>;

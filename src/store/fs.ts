@@ -1,0 +1,186 @@
+// Local-directory blob store, the embedded default.
+// Layout: ROOT/ab/cd/abcd....  (two levels of fan-out), temporaries in ROOT/.tmp.
+// Invariants:
+//  - an object appears under its key only complete: written to .tmp, fsync'd, renamed, dir fsync'd;
+//  - names are random and say nothing; no directory of it is ever served over HTTP.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { assertBlobKey, BlobNotFoundError, type BlobStore, type BlobWriter } from './blob-store.ts';
+
+const TMP = '.tmp';
+
+function pathOf(root: string, key: string): { dir: string; file: string } {
+  const dir = join(root, key.slice(0, 2), key.slice(2, 4));
+  return { dir, file: join(dir, key) };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function notFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+class FsBlobWriter implements BlobWriter {
+  readonly key = randomBytes(16).toString('hex');
+  size = 0;
+  #fh: FileHandle | null = null;
+  #tmp: string;
+  #root: string;
+  #done = false;
+
+  constructor(root: string) {
+    this.#root = root;
+    this.#tmp = join(root, TMP, `${this.key}.partial`);
+  }
+
+  async openFile(): Promise<void> {
+    this.#fh = await open(this.#tmp, 'wx', 0o600);
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (!this.#fh || this.#done) throw new Error('blob writer is closed');
+    let off = 0;
+    while (off < data.length) {
+      const { bytesWritten } = await this.#fh.write(data, off, data.length - off);
+      off += bytesWritten;
+    }
+    this.size += data.length;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#fh || this.#done) throw new Error('blob writer is closed');
+    await this.#fh.datasync();
+  }
+
+  async commit(): Promise<void> {
+    if (!this.#fh || this.#done) throw new Error('blob writer is closed');
+    this.#done = true;
+    await this.#fh.sync();
+    await this.#fh.close();
+    this.#fh = null;
+    const { dir, file } = pathOf(this.#root, this.key);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await rename(this.#tmp, file);
+    await fsyncDir(dir);
+  }
+
+  async abort(): Promise<void> {
+    this.#done = true;
+    if (this.#fh) {
+      await this.#fh.close().catch(() => undefined);
+      this.#fh = null;
+    }
+    await rm(this.#tmp, { force: true });
+  }
+}
+
+export async function createFsBlobStore(root: string): Promise<BlobStore> {
+  await mkdir(join(root, TMP), { recursive: true, mode: 0o700 });
+
+  async function withFile<T>(key: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    assertBlobKey(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(pathOf(root, key).file, 'r');
+    } catch (err) {
+      if (notFound(err)) throw new BlobNotFoundError();
+      throw err;
+    }
+    try {
+      return await fn(fh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  return {
+    async create() {
+      const w = new FsBlobWriter(root);
+      await w.openFile();
+      return w;
+    },
+
+    read(key, offset, length) {
+      return withFile(key, async (fh) => {
+        const buf = Buffer.allocUnsafe(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+          if (bytesRead === 0) throw new Error(`short read: wanted ${length} bytes at ${offset}, got ${got}`);
+          got += bytesRead;
+        }
+        return buf;
+      });
+    },
+
+    async size(key) {
+      assertBlobKey(key);
+      try {
+        return (await stat(pathOf(root, key).file)).size;
+      } catch (err) {
+        if (notFound(err)) throw new BlobNotFoundError();
+        throw err;
+      }
+    },
+
+    async *stream(key, start = 0, end) {
+      assertBlobKey(key);
+      let fh: FileHandle;
+      try {
+        fh = await open(pathOf(root, key).file, 'r');
+      } catch (err) {
+        if (notFound(err)) throw new BlobNotFoundError();
+        throw err;
+      }
+      try {
+        const stop = end ?? (await fh.stat()).size;
+        let pos = start;
+        while (pos < stop) {
+          const buf = Buffer.allocUnsafe(Math.min(1 << 20, stop - pos));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+          if (bytesRead === 0) throw new Error('blob ended early');
+          pos += bytesRead;
+          yield buf.subarray(0, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    },
+
+    async delete(key) {
+      assertBlobKey(key);
+      const { dir, file } = pathOf(root, key);
+      await rm(file, { force: true });
+      await fsyncDir(dir).catch((err) => {
+        if (!notFound(err)) throw err;
+      });
+    },
+
+    async *list() {
+      const hex2 = /^[0-9a-f]{2}$/;
+      for (const a of (await readdir(root)).filter((n) => hex2.test(n)).sort()) {
+        for (const b of (await readdir(join(root, a))).filter((n) => hex2.test(n)).sort()) {
+          for (const name of (await readdir(join(root, a, b))).sort()) {
+            if (name.startsWith(a + b) && /^[0-9a-f]{32}$/.test(name)) yield name;
+          }
+        }
+      }
+    },
+
+    async cleanOrphans() {
+      const names = await readdir(join(root, TMP));
+      await Promise.all(names.map((n) => rm(join(root, TMP, n), { force: true })));
+      return names.length;
+    },
+
+    async close() {},
+  };
+}
