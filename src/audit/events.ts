@@ -1,0 +1,41 @@
+// The closed set of audit events. Adding an action means adding it here, with its meaning.
+export const AUDIT_ACTIONS = {
+  'auth.enrolled': 'a person set their password and second factor from an enrollment link',
+  'auth.enrollment_issued': 'an enrollment link was issued',
+  'auth.login': 'a sign-in attempt (success or denied)',
+  'auth.logout': 'a session was ended by its owner',
+  'apikey.created': 'an API key was created',
+  'apikey.revoked': 'an API key was revoked',
+  'apikey.denied': 'a request carried an unknown, malformed or revoked API key',
+  'recordings.listed': 'recordings were listed (filters and result count in details)',
+  'recording.viewed': "a recording's metadata was shown",
+  'recording.played': 'audio bytes of a recording were sent (byte range in details)',
+  'recording.exported': 'a recording was exported as an age file',
+  'recording.denied': 'access to a recording route was refused',
+  'ingest.started': 'an upload was created',
+  'ingest.completed': 'an upload was sealed and filed as a recording',
+  'ingest.rejected': 'an upload was refused or abandoned; nothing was filed',
+} as const;
+
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
+
+export type ActorType = 'user' | 'api_key' | 'operator' | 'anonymous' | 'system';
+
+export interface Actor {
+  type: ActorType;
+  id: string | null;
+  role?: string | null;
+}
+
+export interface AuditEvent {
+  action: AuditAction;
+  actor: Actor;
+  outcome: 'success' | 'denied' | 'failure';
+  object?: { type: 'recording' | 'upload' | 'user' | 'api_key' | 'session'; id: string };
+  careUnit?: string | null;
+  patientPseudonym?: string | null;
+  requestId?: string | null;
+  source?: string | null;
+  /** Free detail: never phone numbers, never secrets, never audio. */
+  details?: Record<string, unknown>;
+}

@@ -1,0 +1,173 @@
+// The CLI verbs. Each one parses its own flags, opens what it needs and closes it again.
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Actor } from '../audit/events.ts';
+import { baseUrl, loadConfig, type Config } from '../config/config.ts';
+import { isId } from '../catalog/ids.ts';
+import { buildOpenApi } from '../http/openapi.ts';
+import { exportRecording } from '../playback/export.ts';
+import { initArchive, openArchive, type Archive } from './archive.ts';
+import { err, out, UsageError } from './output.ts';
+import { describeRoutes, startServer } from './server.ts';
+
+const COMMON = {
+  data: { type: 'string' },
+  listen: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'public-url': { type: 'string' },
+} as const;
+
+function flags<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals = 0) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: positionals > 0, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument: ${parsed.positionals[positionals]}`);
+  return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals };
+}
+
+function config(values: Record<string, string | boolean | undefined>, fallbackData?: string): Config {
+  const strings = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  if (fallbackData && !strings.data && !process.env.CALLVAULT_DATA) strings.data = fallbackData;
+  return loadConfig(strings);
+}
+
+const operator = (): Actor => ({ type: 'operator', id: userInfo().username, role: 'operator' });
+
+async function withArchive<T>(dir: string, fn: (a: Archive) => Promise<T>): Promise<T> {
+  const a = await openArchive(dir);
+  try {
+    return await fn(a);
+  } finally {
+    await a.close();
+  }
+}
+
+async function printEnrollment(a: Archive, c: Config, username: string): Promise<void> {
+  const { token, expiresAt } = await a.accounts.issueEnrollment({ username, role: 'administrator', actor: operator() });
+  out(`Enrollment link for administrator "${username}" (one use, valid until ${new Date(expiresAt).toISOString()}):`);
+  out(`  ${baseUrl(c)}/enroll#token=${token}`);
+  out('Open it in a browser to set a password and an authenticator (TOTP) second factor.');
+}
+
+export async function init(args: string[]): Promise<number> {
+  const { values } = flags(args, { admin: { type: 'string' } });
+  const c = config(values);
+  await initArchive(c.dataDir);
+  out(`Created callvault archive in ${c.dataDir} (SQLite catalog, local sealed blob store, keys in ${c.dataDir}/keys).`);
+  out('Back up the keys folder separately from the data: without keys/archive-identity.txt no recording can be opened.');
+  await withArchive(c.dataDir, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  return 0;
+}
+
+export async function enrollLink(args: string[]): Promise<number> {
+  const { values } = flags(args, { admin: { type: 'string' } });
+  const c = config(values);
+  await withArchive(c.dataDir, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  return 0;
+}
+
+async function serveUntilSignal(a: Archive, c: Config): Promise<number> {
+  const running = await startServer(a, c);
+  out(`callvault is listening on ${baseUrl(c)} (API under /api/v1, liveness at /healthz). Stop with Ctrl-C.`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  out('Shutting down: finishing requests in flight...');
+  await running.close();
+  return 0;
+}
+
+export async function serve(args: string[]): Promise<number> {
+  const { values } = flags(args, {});
+  const c = config(values);
+  const a = await openArchive(c.dataDir);
+  try {
+    return await serveUntilSignal(a, c);
+  } finally {
+    await a.close();
+  }
+}
+
+/** The newcomer's command: creates ./data on first run, then serves. */
+export async function start(args: string[]): Promise<number> {
+  const { values } = flags(args, {});
+  const c = config(values, 'data');
+  let created = false;
+  try {
+    await openArchive(c.dataDir).then((a) => a.close());
+  } catch {
+    await initArchive(c.dataDir);
+    created = true;
+    out(`Created a new callvault archive in ${c.dataDir}.`);
+  }
+  const a = await openArchive(c.dataDir);
+  try {
+    if (!(await a.accounts.hasActiveUser())) {
+      if (!created) out('No administrator has enrolled yet; here is a fresh link (earlier links no longer work).');
+      await printEnrollment(a, c, 'admin');
+    }
+    out('Ingest calls with an API key: npx callvault apikey create --data ' + c.dataDir + ' --scope ingest --name pbx-1');
+    return await serveUntilSignal(a, c);
+  } finally {
+    await a.close();
+  }
+}
+
+export async function apikey(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const { values } = flags(rest, { scope: { type: 'string' }, name: { type: 'string' } });
+    if (!values.scope || !values.name) throw new UsageError('usage: callvault apikey create --data DIR --scope ingest --name NAME');
+    const c = config(values);
+    const key = await withArchive(c.dataDir, (a) => a.apiKeys.create({ name: String(values.name), scope: String(values.scope), actor: operator() }));
+    out(`Created API key ${key.id} (scope ${values.scope}). It is shown once and stored only as a hash; keep it secret:`);
+    out(key.token);
+    return 0;
+  }
+  if (sub === 'list') {
+    const { values } = flags(rest, {});
+    const c = config(values);
+    const keys = await withArchive(c.dataDir, (a) => a.apiKeys.list());
+    for (const k of keys) {
+      out(`${k.id}  ${k.scope.padEnd(8)} ${k.revokedAt ? 'revoked' : 'active '}  created ${new Date(k.createdAt).toISOString()}  ${k.name}`);
+    }
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const { values, positionals } = flags(rest, {}, 1);
+    if (!positionals[0]) throw new UsageError('usage: callvault apikey revoke --data DIR KEY_ID');
+    const c = config(values);
+    const ok = await withArchive(c.dataDir, (a) => a.apiKeys.revoke(positionals[0]!, operator()));
+    if (!ok) {
+      err(`no active API key ${positionals[0]}`);
+      return 1;
+    }
+    out(`Revoked API key ${positionals[0]}.`);
+    return 0;
+  }
+  throw new UsageError('usage: callvault apikey create|list|revoke --data DIR ...');
+}
+
+export async function exportVerb(args: string[]): Promise<number> {
+  const { values, positionals } = flags(args, { out: { type: 'string' } }, 1);
+  const id = positionals[0];
+  if (!id || !values.out) throw new UsageError('usage: callvault export --data DIR RECORDING_ID --out FILE');
+  if (!isId(id)) throw new UsageError('a recording id is 32 lowercase hex characters');
+  const c = config(values);
+  const bytes = await withArchive(c.dataDir, (a) => exportRecording(a, id, String(values.out), operator()));
+  out(`Wrote ${bytes} bytes to ${values.out}: a standard age file; decrypt it with: age -d -i ${c.dataDir}/keys/archive-identity.txt ${values.out}`);
+  return 0;
+}
+
+export async function openapi(args: string[]): Promise<number> {
+  flags(args, {});
+  const doc = buildOpenApi(describeRoutes());
+  out(JSON.stringify(doc, null, 2));
+  return 0;
+}

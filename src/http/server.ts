@@ -1,0 +1,173 @@
+// The HTTP server: plumbing only (headers, authentication, policy, validation, errors).
+// Business logic lives in the services the route handlers call.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { actorOf, can, type Principal } from '../access/policy.ts';
+import { AuditUnavailableError, type AuditLog } from '../audit/log.ts';
+import type { Config } from '../config/config.ts';
+import type { Authenticate } from './authenticate.ts';
+import { HttpError } from './errors.ts';
+import type { RouteDef } from './routes.ts';
+
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface ServerDeps {
+  config: Config;
+  routes: RouteDef[];
+  authenticate: Authenticate;
+  audit: AuditLog;
+  /** Where log lines go (defaults to stdout). */
+  logStream?: NodeJS.WritableStream;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+function securityHeaders(reply: FastifyReply, tls: boolean): void {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('cross-origin-resource-policy', 'same-origin');
+  reply.header('permissions-policy', 'camera=(), microphone=(), geolocation=(), payment=()');
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', API_CSP);
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+  if (tls) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
+  reply.removeHeader('server');
+  reply.removeHeader('x-powered-by');
+}
+
+function zodMessage(where: string, err: z.ZodError): string {
+  return err.issues.map((i) => `${where}${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`).join('; ');
+}
+
+function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return undefined as T;
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw new HttpError(400, zodMessage(where, r.error));
+  return r.data;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { config } = deps;
+  const tls = Boolean(config.tlsCert);
+  const app = Fastify({
+    ...(tls ? { https: { cert: readFileSync(config.tlsCert!), key: readFileSync(config.tlsKey!) } } : {}),
+    logger: {
+      level: config.logLevel,
+      stream: deps.logStream ?? process.stdout,
+      // Belt and braces: nothing below ever logs these, and if it did they would be hidden.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.password', '*.token'], censor: '[redacted]' },
+    },
+    disableRequestLogging: true,
+    genReqId: () => randomBytes(8).toString('hex'),
+    bodyLimit: 64 * 1024,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    trustProxy: false,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    requestTimeout: 0,
+  }) as unknown as FastifyInstance;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? {} : JSON.parse(body as string));
+    } catch {
+      done(new HttpError(400, 'the body is not valid JSON'), undefined);
+    }
+  });
+  const rawTypes = new Set(deps.routes.flatMap((r) => (r.rawBody ? [r.rawBody.contentType] : [])));
+  for (const t of rawTypes) app.addContentTypeParser(t, (_req, _payload, done) => done(null, undefined));
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    securityHeaders(reply, tls);
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // Route pattern, never the raw URL: a query string may hold a phone number.
+    req.log.info({ reqId: req.id, method: req.method, route: req.routeOptions.url ?? '(unmatched)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).type('application/json').send({ error: 'not found' });
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof HttpError) {
+      reply.headers(err.headers).code(err.status).type('application/json').send({ error: err.message });
+      return;
+    }
+    if (err instanceof AuditUnavailableError) {
+      req.log.error({ reqId: req.id, err: { name: err.name, cause: String((err.cause as Error)?.message ?? '') } }, 'audit log unavailable; request refused');
+      reply.code(503).type('application/json').send({ error: 'the audit log cannot be written, so access is refused; try again later' });
+      return;
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      reply.code(err.statusCode).type('application/json').send({ error: err.message });
+      return;
+    }
+    req.log.error({ reqId: req.id, err: { name: err.name, code: err.code, message: err.message } }, 'internal error');
+    reply.code(500).type('application/json').send({ error: 'internal error' });
+  });
+
+  // Default deny at the root: a route added any other way than through a declared policy
+  // makes the server refuse to start.
+  app.addHook('onRoute', (opts) => {
+    const policy = (opts.config as { policy?: unknown } | undefined)?.policy;
+    if (!policy) throw new Error(`route ${String(opts.method)} ${opts.url} declares no access policy`);
+  });
+
+  for (const def of deps.routes) {
+    app.route({
+      method: def.method,
+      url: def.url,
+      config: { policy: def.policy },
+      onRequest: async (req) => {
+        const origin = req.headers.origin;
+        if (origin !== undefined && req.headers.host !== undefined && origin !== 'null') {
+          let host = '';
+          try { host = new URL(origin).host; } catch { /* compared below */ }
+          if (host !== req.headers.host) throw new HttpError(403, 'cross-origin requests are refused');
+        }
+        let principal: Principal = { kind: 'anonymous' };
+        if ('permission' in def.policy) {
+          principal = await deps.authenticate(req);
+          if (principal.kind === 'anonymous') {
+            throw new HttpError(401, 'sign in first, or send an API key as Authorization: Bearer');
+          }
+          if (!can(principal, def.policy.permission)) {
+            if (def.tag === 'recordings') {
+              await deps.audit.record({ action: 'recording.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip, details: { route: def.url, permission: def.policy.permission } });
+            }
+            throw new HttpError(403, 'not permitted');
+          }
+          if (principal.kind === 'user' && !SAFE_METHODS.has(req.method) && req.headers['x-csrf-token'] !== principal.csrfToken) {
+            throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
+          }
+        }
+        principals.set(req, principal);
+      },
+      handler: async (req, reply) => {
+        const result = await def.handler({
+          req, reply,
+          principal: principals.get(req) ?? { kind: 'anonymous' },
+          params: parse(def.params, req.params, 'path'),
+          query: parse(def.query, req.query, 'query'),
+          body: parse(def.body, def.rawBody ? undefined : req.body, 'body'),
+          requestId: req.id,
+          source: req.ip,
+        });
+        if (reply.sent) return reply;
+        if (result === undefined) return reply.code(reply.statusCode === 200 ? 204 : reply.statusCode).send();
+        return reply.type('application/json').send(JSON.stringify(result));
+      },
+    });
+  }
+  return app;
+}
+

@@ -1,0 +1,74 @@
+// tus Upload-Metadata: "key base64,key base64,...". Parsed strictly: an unknown or malformed
+// field is refused with its reason. Error messages name keys, never values (a value may be a
+// phone number).
+import { z } from 'zod';
+import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
+import { HttpError } from '../http/errors.ts';
+
+/** Accepted for the sake of common tus clients and thrown away: legacy file names carry phone numbers. */
+const DISCARDED = new Set(['filename', 'filetype', 'name', 'type']);
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+const phone = z.string().transform((v, ctx) => {
+  try {
+    return toE164(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof PhoneNumberError ? err.message : 'not a phone number' });
+    return z.NEVER;
+  }
+});
+
+export const uploadMetadataSchema = z.strictObject({
+  callId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 visible ASCII characters').optional(),
+  startedAt: z.string().regex(ISO_8601, 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:30:00Z')
+    .transform((v, ctx) => {
+      const t = Date.parse(v);
+      if (Number.isNaN(t)) {
+        ctx.addIssue({ code: 'custom', message: 'is not a real date-time' });
+        return z.NEVER;
+      }
+      return t;
+    }),
+  direction: z.enum(['inbound', 'outbound'], { error: 'must be inbound or outbound' }),
+  careUnit: z.string().regex(/^[\p{L}\p{N} ._:-]{1,64}$/u, 'must be 1 to 64 letters, digits, spaces or . _ : -'),
+  agentId: z.string().regex(/^[\p{L}\p{N}._:@-]{1,64}$/u, 'must be 1 to 64 letters, digits or . _ : @ -').optional(),
+  caller: phone.optional(),
+  callee: phone.optional(),
+});
+
+export type UploadMetadata = z.infer<typeof uploadMetadataSchema>;
+
+export function parseUploadMetadata(header: string | undefined): UploadMetadata {
+  if (header === undefined || header.trim() === '') {
+    throw new HttpError(400, 'Upload-Metadata is required (startedAt, direction and careUnit at least)');
+  }
+  if (header.length > 4096) throw new HttpError(400, 'Upload-Metadata is too long');
+  const fields: Record<string, string> = {};
+  for (const pair of header.split(',')) {
+    const m = /^\s*([^\s,]+)(?: ([A-Za-z0-9+/]*={0,2}))?\s*$/.exec(pair);
+    if (!m) throw new HttpError(400, 'Upload-Metadata is malformed: expected "key base64value" pairs separated by commas');
+    const key = m[1]!;
+    const safeKey = key.replace(/[^\w.-]/g, '?').slice(0, 32);
+    if (Object.hasOwn(fields, key)) throw new HttpError(400, `Upload-Metadata: key "${safeKey}" appears twice`);
+    const raw = m[2] ?? '';
+    const bytes = Buffer.from(raw, 'base64');
+    if (bytes.toString('base64').replace(/=+$/, '') !== raw.replace(/=+$/, '')) {
+      throw new HttpError(400, `Upload-Metadata: value of "${safeKey}" is not valid base64`);
+    }
+    const value = bytes.toString('utf8');
+    if (!bytes.equals(Buffer.from(value, 'utf8'))) throw new HttpError(400, `Upload-Metadata: value of "${safeKey}" is not UTF-8`);
+    fields[key] = value;
+  }
+  for (const k of DISCARDED) delete fields[k];
+  const parsed = uploadMetadataSchema.safeParse(fields);
+  if (!parsed.success) {
+    const reasons = parsed.error.issues.map((i) => {
+      if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k.replace(/[^\w.-]/g, '?').slice(0, 32)}"`).join(', ')}`;
+      const key = String(i.path[0] ?? '');
+      return i.code === 'invalid_type' && i.input === undefined ? `"${key}" is required` : `"${key}" ${i.message}`;
+    });
+    throw new HttpError(400, `Upload-Metadata: ${reasons.join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,55 @@
+// Composition root of the `callvault` command.
+import { ArchiveError } from './cli/archive.ts';
+import { err, out, UsageError } from './cli/output.ts';
+import * as verbs from './cli/verbs.ts';
+import { ConfigError } from './config/config.ts';
+import { ApiKeyInputError } from './access/api-keys.ts';
+import { AccountError } from './access/accounts.ts';
+import { ExportError } from './playback/export.ts';
+
+const HELP = `callvault: a vault for call recordings
+
+Usage: callvault <command> [options]
+
+  start                     create ./data on first run (or --data DIR), then serve
+  init --data DIR           create a new archive; prints the first administrator's enrollment link
+  serve --data DIR          serve the HTTP API (--listen HOST:PORT, default 127.0.0.1:8750;
+                            --tls-cert FILE --tls-key FILE to listen beyond loopback)
+  enroll-link --data DIR    a fresh enrollment link for an administrator who has not enrolled
+  apikey create --data DIR --scope ingest --name NAME
+  apikey list --data DIR
+  apikey revoke --data DIR KEY_ID
+  export --data DIR RECORDING_ID --out FILE   write a standard age file
+  openapi                   print the OpenAPI document of the API
+
+The data directory can also be given as CALLVAULT_DATA.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  try {
+    switch (verb) {
+      case 'start': return await verbs.start(args);
+      case 'init': return await verbs.init(args);
+      case 'serve': return await verbs.serve(args);
+      case 'enroll-link': return await verbs.enrollLink(args);
+      case 'apikey': return await verbs.apikey(args);
+      case 'export': return await verbs.exportVerb(args);
+      case 'openapi': return await verbs.openapi(args);
+      case undefined: case 'help': case '--help': case '-h':
+        out(HELP);
+        return verb === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${verb}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`callvault: ${e.message}\nRun "callvault help" for usage.`);
+      return 2;
+    }
+    if (e instanceof ConfigError || e instanceof ArchiveError || e instanceof ApiKeyInputError || e instanceof AccountError || e instanceof ExportError) {
+      err(`callvault: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,61 @@
+// /api/v1/recordings: list, metadata, audio with HTTP Range.
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import { defineRoute, type RouteDef } from '../http/routes.ts';
+import { parseRange } from './range.ts';
+import type { Playback } from './service.ts';
+
+const idParams = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/, 'not a recording id') });
+const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+  careUnit: z.string().max(64).optional(),
+  from: isoDate.optional(),
+  to: isoDate.optional(),
+  caller: z.string().max(40).optional(),
+});
+
+export function recordingRoutes(playback: Playback): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
+      summary: 'List recordings, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller',
+      responses: { 200: '{ items, next }' },
+      handler: ({ principal, query, requestId, source }) => playback.list(principal, query, { requestId, source }),
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/:id', policy: { permission: 'recordings:view' }, tag: 'recordings', params: idParams,
+      summary: "A recording's metadata, with caller and callee numbers",
+      responses: { 200: 'the recording', 404: 'not found (or not yours to see)' },
+      handler: ({ principal, params, requestId, source }) => playback.get(principal, params.id, { requestId, source }),
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/:id/audio', policy: { permission: 'recordings:play' }, tag: 'recordings', params: idParams,
+      summary: 'The audio (the original WAV), decrypted on the fly; honours a single HTTP byte Range (206)',
+      responses: { 200: 'whole recording', 206: 'the requested range', 404: 'not found', 416: 'range not satisfiable' },
+      async handler({ req, reply, principal, params, requestId, source }) {
+        const audio = await playback.audio(principal, params.id, (size) => {
+          const r = parseRange(req.headers.range, size);
+          if (r.kind === 'unsatisfiable') return 'unsatisfiable';
+          return r.kind === 'range' ? { start: r.start, end: r.end } : { start: 0, end: size };
+        }, { requestId, source });
+        const partial = req.headers.range !== undefined && parseRange(req.headers.range, audio.size).kind === 'range';
+        reply.code(partial ? 206 : 200).headers({
+          'content-type': audio.contentType,
+          'accept-ranges': 'bytes',
+          'content-length': String(audio.end - audio.start),
+          'content-disposition': 'inline',
+          ...(partial ? { 'content-range': `bytes ${audio.start}-${audio.end - 1}/${audio.size}` } : {}),
+        });
+        const stream = Readable.from(audio.body, { objectMode: false });
+        stream.on('error', (err) => {
+          req.log.error({ reqId: req.id, recording: params.id, err: { name: err.name, code: (err as { code?: string }).code } }, 'playback stopped: the recording failed verification');
+          req.raw.destroy();
+        });
+        return reply.send(stream);
+      },
+    }),
+  ];
+}

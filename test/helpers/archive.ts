@@ -1,0 +1,85 @@
+// A real callvault archive and server on loopback, in a temporary directory.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { base32Decode, totpCode } from '../../src/access/totp.ts';
+import { initArchive, openArchive, type Archive } from '../../src/cli/archive.ts';
+import { startServer, type Running } from '../../src/cli/server.ts';
+import { loadConfig } from '../../src/config/config.ts';
+
+export interface TestServer {
+  url: string;
+  dir: string;
+  archive: Archive;
+  running: Running;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const root = await mkdtemp(join(tmpdir(), 'callvault-test-'));
+  const dir = join(root, 'data');
+  await initArchive(dir);
+  const archive = await openArchive(dir);
+  const config = loadConfig({ data: dir, listen: '127.0.0.1:0' }, env);
+  const logs: string[] = [];
+  const logStream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const running = await startServer(archive, config, logStream);
+  const addr = running.app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('server has no address');
+  return {
+    url: `http://127.0.0.1:${addr.port}`, dir, archive, running, logs,
+    async close() {
+      await running.close();
+      await archive.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Person {
+  username: string;
+  password: string;
+  totpSecret: Buffer;
+}
+
+/** Enrolls the first administrator through the public API, as a person with the link would. */
+export async function enrollAdmin(s: TestServer, username = 'admin'): Promise<Person> {
+  const { token } = await s.archive.accounts.issueEnrollment({ username, role: 'administrator', actor: { type: 'operator', id: 'test' } });
+  const started = await postJson(s, '/api/v1/enrollment/start', { token });
+  if (started.status !== 200) throw new Error(`enrollment start: ${started.status}`);
+  const { totpSecret } = (await started.json()) as { totpSecret: string };
+  const secret = base32Decode(totpSecret);
+  const password = 'correct horse battery staple';
+  const done = await postJson(s, '/api/v1/enrollment/complete', { token, password, totpCode: totpCode(secret, Date.now()) });
+  if (done.status !== 204) throw new Error(`enrollment complete: ${done.status} ${await done.text()}`);
+  return { username, password, totpSecret: secret };
+}
+
+export interface SessionCreds {
+  cookie: string;
+  csrf: string;
+}
+
+/**
+ * Signs in with the code of the next 30-second step (enrollment used the current one, and a
+ * used step is never accepted again): so, once per person and half-minute.
+ */
+export async function signIn(s: TestServer, p: Person): Promise<SessionCreds> {
+  const code = totpCode(p.totpSecret, Date.now() + 30_000);
+  const res = await postJson(s, '/api/v1/session', { username: p.username, password: p.password, totpCode: code });
+  if (res.status !== 200) throw new Error(`sign-in: ${res.status} ${await res.text()}`);
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  const { csrfToken } = (await res.json()) as { csrfToken: string };
+  return { cookie: setCookie.split(';')[0]!, csrf: csrfToken };
+}
+
+export function postJson(s: TestServer, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(s.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+}
+
+export async function ingestKey(s: TestServer, name = 'pbx-1'): Promise<string> {
+  const { token } = await s.archive.apiKeys.create({ name, scope: 'ingest', actor: { type: 'operator', id: 'test' } });
+  return token;
+}
