@@ -8,6 +8,8 @@ if (major < 24) {
   process.exit(1);
 }
 const { existsSync } = await import('node:fs');
-const built = new URL('../dist/src/main.js', import.meta.url);
-const { main } = await import(existsSync(built) ? built.href : new URL('../src/main.ts', import.meta.url).href);
+// From a checkout, run the TypeScript sources directly; an installed package runs its build.
+const source = new URL('../src/main.ts', import.meta.url);
+const entry = existsSync(source) ? source : new URL('../dist/src/main.js', import.meta.url);
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,106 @@
+// Nothing sensitive at rest, proven: after a call with a known caller number is ingested,
+// played and exported, no file under the data directory and no log line holds the audio or
+// the number in any form.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { makeWav } from '../src/ingest/wav.ts';
+import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+
+const NUMBER_FORMS = [
+  '+46701234567', '46701234567', '0701234567', '070-123 45 67', '070-1234567', '070 123 45 67', '+46 70 123 45 67',
+  '+46 (0)70-123 45 67', '0046701234567', '701234567',
+];
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
+
+function forms(text: string): Buffer[] {
+  return [Buffer.from(text, 'utf8'), Buffer.from(text, 'utf16le')];
+}
+
+describe('nothing sensitive at rest', () => {
+  let s: TestServer;
+  const audio = randomBytes(160_000); // G.711 bytes that look like nothing else: any run of them is a leak
+  const wav = makeWav({ codec: 'pcma', sampleRate: 8000, channels: 1, samples: audio });
+
+  before(async () => {
+    s = await startTestServer();
+    const key = await ingestKey(s);
+    const url = await tusUpload(s.url, key, wav, {
+      startedAt: '2026-11-25T10:00:00Z', direction: 'inbound', careUnit: 'unit-a', caller: '070-123 45 67', callee: '+46701234567',
+      filename: '0701234567_2026-11-25.wav', filetype: 'audio/wav',
+    });
+    const id = recordingIdOf(url);
+    const admin = await signIn(s, await enrollAdmin(s));
+    // Exercise every path that touches the number and the audio.
+    for (const path of [`/api/v1/recordings?caller=0701234567`, `/api/v1/recordings/${id}`, `/api/v1/recordings/${id}/audio`]) {
+      const res = await fetch(s.url + path, { headers: { cookie: admin.cookie, range: 'bytes=1000-90000' } });
+      assert.ok(res.ok, path);
+      await res.arrayBuffer();
+    }
+    await s.running.close();
+  });
+  after(() => s.close());
+
+  function needles(): Array<{ what: string; bytes: Buffer }> {
+    const list: Array<{ what: string; bytes: Buffer }> = [
+      { what: 'RIFF header', bytes: Buffer.from('RIFF') },
+      { what: 'WAVE fmt', bytes: Buffer.from('WAVEfmt') },
+      ...NUMBER_FORMS.flatMap((n) => forms(n).map((bytes) => ({ what: `number "${n}"`, bytes }))),
+    ];
+    for (let i = 0; i < 64; i++) {
+      const at = Math.floor((i / 64) * (audio.length - 24));
+      list.push({ what: `audio bytes at ${at}`, bytes: audio.subarray(at, at + 24) });
+    }
+    return list;
+  }
+
+  async function scan(): Promise<{ files: number; bytes: number; findings: string[] }> {
+    const wanted = needles();
+    let files = 0;
+    let bytes = 0;
+    const findings: string[] = [];
+    for await (const file of walk(s.dir)) {
+      const content = await readFile(file);
+      files++;
+      bytes += content.length;
+      for (const n of wanted) if (content.indexOf(n.bytes) !== -1) findings.push(`${n.what} in ${file}`);
+    }
+    return { files, bytes, findings };
+  }
+
+  it('no file holds the audio, a WAV header or the phone number', async () => {
+    const { files, bytes, findings } = await scan();
+    assert.deepEqual(findings, []);
+    assert.ok(files >= 6, `scanned ${files} files`);
+    assert.ok(bytes > audio.length, 'the sealed audio is among the scanned files');
+  });
+
+  it('positive control: the same scan finds a planted leak', async () => {
+    const planted = join(s.dir, 'blobs', 'planted.bin');
+    await writeFile(planted, Buffer.concat([randomBytes(100), Buffer.from('070 123 45 67'), audio.subarray(5000, 5030)]));
+    try {
+      const { findings } = await scan();
+      assert.ok(findings.some((f) => f.startsWith('number "070 123 45 67"')), findings.join('\n'));
+      assert.ok(findings.some((f) => f.startsWith('audio bytes at 5000')), findings.join('\n'));
+    } finally {
+      await rm(planted);
+    }
+  });
+
+  it('no log line holds the number, the file name or audio', () => {
+    const logs = s.logs.join('');
+    assert.ok(s.logs.length > 5, 'the server logged its requests');
+    for (const n of [...NUMBER_FORMS, '0701234567_2026', 'RIFF']) assert.ok(!logs.includes(n), `log contains ${n}`);
+    assert.ok(!logs.includes('caller='), 'query strings are not logged');
+  });
+});
