@@ -87,11 +87,11 @@ describe('nothing sensitive at rest', () => {
 
   it('positive control: the same scan finds a planted leak', async () => {
     const planted = join(s.dir, 'blobs', 'planted.bin');
-    await writeFile(planted, Buffer.concat([randomBytes(100), Buffer.from('070 123 45 67'), audio.subarray(5000, 5030)]));
+    await writeFile(planted, Buffer.concat([randomBytes(100), Buffer.from('070 123 45 67'), audio.subarray(2490, 2540)]));
     try {
       const { findings } = await scan();
       assert.ok(findings.some((f) => f.startsWith('number "070 123 45 67"')), findings.join('\n'));
-      assert.ok(findings.some((f) => f.startsWith('audio bytes at 5000')), findings.join('\n'));
+      assert.ok(findings.some((f) => f.startsWith('audio bytes at')), findings.join('\n'));
     } finally {
       await rm(planted);
     }
