@@ -6,6 +6,7 @@ import { ConfigError } from './config/config.ts';
 import { ApiKeyInputError } from './access/api-keys.ts';
 import { AccountError } from './access/accounts.ts';
 import { ExportError } from './playback/export.ts';
+import { ListenError } from './cli/server.ts';
 
 const HELP = `callvault: a vault for call recordings
 
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`callvault: ${e.message}\nRun "callvault help" for usage.`);
       return 2;
     }
-    if (e instanceof ConfigError || e instanceof ArchiveError || e instanceof ApiKeyInputError || e instanceof AccountError || e instanceof ExportError) {
+    if (e instanceof ConfigError || e instanceof ArchiveError || e instanceof ApiKeyInputError || e instanceof AccountError || e instanceof ExportError || e instanceof ListenError) {
       err(`callvault: ${e.message}`);
       return 1;
     }

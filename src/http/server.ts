@@ -2,7 +2,7 @@
 // Business logic lives in the services the route handlers call.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { actorOf, can, type Principal } from '../access/policy.ts';
 import { AuditUnavailableError, type AuditLog } from '../audit/log.ts';
@@ -61,7 +61,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       // Belt and braces: nothing below ever logs these, and if it did they would be hidden.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.password', '*.token'], censor: '[redacted]' },
     },
-    disableRequestLogging: true,
+    // Fastify's own request lines would carry the raw URL; ours (onResponse) carry the route.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomBytes(8).toString('hex'),
     bodyLimit: 64 * 1024,
     exposeHeadRoutes: false,
