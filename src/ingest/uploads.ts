@@ -178,7 +178,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
             throw new HttpError(err.status, `not a supported WAV file: ${err.message}; the upload was discarded`);
           }
           try {
-            for (const sealed of u.sealer.push(piece)) await u.writer.write(sealed);
+            const sealed = u.sealer.push(piece);
+            if (sealed.length > 0) await u.writer.write(sealed);
           } catch (err) {
             // The sealed stream and the object may now disagree: never resume from here.
             await discard(u, 'storage failure', requestId, source).catch(() => undefined);

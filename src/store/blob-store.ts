@@ -6,8 +6,12 @@ export interface BlobWriter {
   readonly key: string;
   /** Bytes written so far. */
   readonly size: number;
-  /** Appends ciphertext. Resolves when the bytes are handed to the store (not yet durable). */
-  write(data: Uint8Array): Promise<void>;
+  /**
+   * Appends ciphertext (one buffer or several, in order). Resolves when the bytes are handed
+   * to the store (not yet durable). A call's place in the object is fixed when it is made,
+   * so a caller may start the next write before the previous one resolves.
+   */
+  write(data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** Makes everything written so far durable without publishing the object. */
   flush(): Promise<void>;
   /** Durably publishes the object under `key`. Before commit, readers cannot see it. */

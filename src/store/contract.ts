@@ -118,6 +118,19 @@ export function blobStoreContract(name: string, target: ContractTarget): void {
       assert.equal(await restarted.size(kept), 64);
     });
 
+    it('keeps overlapping writes and multi-part writes in call order', async () => {
+      const store = await target.fresh();
+      const parts = Array.from({ length: 40 }, () => randomBytes(1 + Math.floor(Math.random() * 100_000)));
+      const w = await store.create();
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < parts.length; i += 4) writes.push(w.write(parts.slice(i, i + 4)));
+      await Promise.all(writes);
+      await w.commit();
+      const all = Buffer.concat(parts);
+      assert.equal(w.size, all.length);
+      assert.deepEqual(await store.read(w.key, 0, all.length), all);
+    });
+
     it('stores an empty object', async () => {
       const store = await target.fresh();
       const w = await store.create();

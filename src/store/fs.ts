@@ -45,14 +45,23 @@ class FsBlobWriter implements BlobWriter {
     this.#fh = await open(this.#tmp, 'wx', 0o600);
   }
 
-  async write(data: Uint8Array): Promise<void> {
+  async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (!this.#fh || this.#done) throw new Error('blob writer is closed');
-    let off = 0;
-    while (off < data.length) {
-      const { bytesWritten } = await this.#fh.write(data, off, data.length - off);
-      off += bytesWritten;
+    const parts = data instanceof Uint8Array ? [data] : data;
+    let length = 0;
+    for (const p of parts) length += p.length;
+    // Positional writes: the place is reserved now, so overlapping calls stay in order.
+    let position = this.size;
+    this.size += length;
+    const fh = this.#fh;
+    let pending = parts.filter((p) => p.length > 0);
+    while (pending.length > 0) {
+      const { bytesWritten } = await fh.writev(pending, position);
+      position += bytesWritten;
+      let skip = bytesWritten;
+      while (pending.length > 0 && skip >= pending[0]!.length) skip -= pending.shift()!.length;
+      if (skip > 0) pending = [pending[0]!.subarray(skip), ...pending.slice(1)];
     }
-    this.size += data.length;
   }
 
   async flush(): Promise<void> {
