@@ -1,0 +1,50 @@
+// Small sealed metadata fields (e.g. caller/callee numbers) tied to one recording.
+//
+//   field root = HKDF-SHA-256(ikm = file key, salt = empty, info "callvault/v1/fields")
+//   field key  = HKDF-SHA-256(ikm = field root, salt = empty, info "callvault/v1/field:" || label)
+//   sealed     = 0x01 || nonce (12 random bytes) || ChaCha20-Poly1305(field key, nonce, value)
+//
+// Invariants:
+// - a field opens only with its own recording's file key (which only an identity holder
+//   can unwrap) and under its own label, so fields cannot be swapped between recordings
+//   or between labels; destroying the header (erasure) makes the fields unreadable too;
+// - the sealer keeps the field root, never the file key, and wipes it on destroy();
+// - random 96-bit nonces: a handful of fields per key, far from any collision bound.
+
+import { randomBytes } from 'node:crypto';
+import { aeadOpen, aeadSeal, hkdf32 } from './aead.ts';
+import { SealError } from './errors.ts';
+
+const VERSION = 0x01;
+const LABEL = /^[A-Za-z0-9_.-]{1,64}$/;
+const EMPTY = Buffer.alloc(0);
+
+export function deriveFieldRoot(fileKey: Uint8Array): Buffer {
+  return hkdf32(fileKey, EMPTY, 'callvault/v1/fields');
+}
+
+function fieldKey(root: Uint8Array, label: string): Buffer {
+  if (!LABEL.test(label)) throw new SealError('bad-options', 'field label must be 1..64 characters of [A-Za-z0-9_.-]');
+  return hkdf32(root, EMPTY, 'callvault/v1/field:' + label);
+}
+
+export function sealField(root: Uint8Array, label: string, value: Uint8Array): Buffer {
+  const key = fieldKey(root, label);
+  const nonce = randomBytes(12);
+  try {
+    return Buffer.concat([Buffer.of(VERSION), nonce, aeadSeal(key, nonce, value)]);
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function openField(root: Uint8Array, label: string, sealed: Uint8Array): Buffer {
+  const key = fieldKey(root, label);
+  try {
+    const value = sealed.length >= 13 && sealed[0] === VERSION ? aeadOpen(key, sealed.subarray(1, 13), sealed.subarray(13)) : null;
+    if (value === null) throw new SealError('field-auth', 'sealed field does not open under this recording and label');
+    return value;
+  } finally {
+    key.fill(0);
+  }
+}
