@@ -35,6 +35,8 @@ export interface RecordingSealer {
   readonly plaintextLength: number;
   /** Zero or more complete sealed chunks; a chunk is emitted only once more plaintext follows it. */
   push(plaintext: Uint8Array): Buffer[];
+  /** Like push(), but writes the chunks into `out` at `pos`; returns the end. Needs sealedBound(plaintext.length) bytes of room. */
+  pushInto(plaintext: Uint8Array, out: Buffer, pos: number): number;
   /** The final chunk; afterwards push/finish throw. */
   finish(): Buffer;
   /** Seals a small metadata value (e.g. the caller's number) to this recording; usable until destroy(). */
@@ -82,6 +84,7 @@ export function beginSeal(opts: { recipient: string; recordingId: string }): Rec
       return encryptor.plaintextLength;
     },
     push: (plaintext) => encryptor.push(plaintext),
+    pushInto: (plaintext, out, pos) => encryptor.pushInto(plaintext, out, pos),
     finish: () => encryptor.finish(),
     sealField: (label, value) => {
       if (fieldRoot === null) throw new SealError('bad-state', 'sealer was destroyed');

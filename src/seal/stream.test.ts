@@ -15,6 +15,7 @@ import {
   payloadSize,
   plaintextSize,
   recipientOf,
+  sealedBound,
 } from './index.ts';
 
 const C = CHUNK_SIZE;
@@ -135,6 +136,35 @@ test('sealed recordings round-trip for any size and any push split', async () =>
     }),
     { numRuns: 150 },
   );
+});
+
+test('pushInto seals the same stream as push, contiguously, within sealedBound', async () => {
+  await fc.assert(
+    fc.asyncProperty(sizeArb, fc.array(fc.nat(), { maxLength: 8 }), fc.integer(), async (size, cuts, seed) => {
+      const plaintext = bytes(size, seed);
+      const sealer = beginSeal({ recipient, recordingId: 'rec-2' });
+      const parts: Buffer[] = [sealer.payloadPrefix];
+      let at = 0;
+      for (const p of [...new Set(cuts.map((c) => c % (size + 1)))].sort((a, b) => a - b).concat(size)) {
+        const piece = plaintext.subarray(at, p);
+        const out = Buffer.alloc(sealedBound(piece.length) + 7, 0xee);
+        const end = sealer.pushInto(piece, out, 7);
+        assert.ok(out.subarray(0, 7).every((b) => b === 0xee), 'nothing written before pos');
+        assert.equal((end - 7) % ENC, 0);
+        parts.push(Buffer.from(out.subarray(7, end)));
+        at = p;
+      }
+      parts.push(sealer.finish());
+      const payload = Buffer.concat(parts);
+      assert.equal(payload.length, payloadSize(size));
+      const opened = openRecording({ header: sealer.header, identity, recordingId: 'rec-2' });
+      const { read } = memoryReader(payload);
+      assert.ok((await readAll(opened.readRange({ payloadSize: payload.length, start: 0, end: Infinity, read }))).equals(plaintext));
+    }),
+    { numRuns: 60 },
+  );
+  const sealer = beginSeal({ recipient, recordingId: 'rec-3' });
+  assert.throws(() => sealer.pushInto(Buffer.alloc(3 * C), Buffer.alloc(3 * ENC), 0), (e: unknown) => e instanceof SealError && e.code === 'bad-range');
 });
 
 test('readRange returns exactly the slice and reads only the chunks it covers', async () => {

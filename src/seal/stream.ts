@@ -29,6 +29,11 @@ function checkLength(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new SealError('bad-range', `${what} must be a non-negative safe integer`);
 }
 
+/** The most sealed bytes one push of `n` plaintext bytes can emit (pending data included). */
+export function sealedBound(n: number): number {
+  return (Math.floor(n / CHUNK_SIZE) + 1) * ENC_CHUNK_SIZE;
+}
+
 /** Number of STREAM chunks for a plaintext of `n` bytes (an empty plaintext has one). */
 export function chunkCount(plaintextLength: number): number {
   return plaintextLength === 0 ? 1 : Math.ceil(plaintextLength / CHUNK_SIZE);
@@ -120,16 +125,19 @@ export class StreamEncryptor {
     return out;
   }
 
-  push(data: Uint8Array): Buffer[] {
-    const key = this.#live();
-    const out: Buffer[] = [];
+  /**
+   * Feeds plaintext, calling `emit` synchronously for every inner chunk that is complete and
+   * followed by more data. `emit` must seal the chunk before it returns: the slice may point
+   * into the pending buffer, which is reused right after.
+   */
+  #drive(data: Uint8Array, emit: (plaintext: Uint8Array) => void): void {
     const n = data.length;
-    if (n === 0) return out;
+    if (n === 0) return;
     this.#total += n;
     let off = 0;
     if (this.#pendingLength === CHUNK_SIZE) {
       // A full chunk was waiting to learn whether it is the last: it is not.
-      out.push(this.#seal(key, this.#pending!, false));
+      emit(this.#pending!);
       this.#pendingLength = 0;
     }
     if (this.#pendingLength > 0) {
@@ -137,19 +145,40 @@ export class StreamEncryptor {
       this.#pending!.set(data.subarray(0, take), this.#pendingLength);
       this.#pendingLength += take;
       off = take;
-      if (off === n) return out;
-      out.push(this.#seal(key, this.#pending!, false)); // full, and more data follows
+      if (off === n) return;
+      emit(this.#pending!); // full, and more data follows
       this.#pendingLength = 0;
     }
     // Seal straight from the caller's buffer while more than a chunk remains.
     while (n - off > CHUNK_SIZE) {
-      out.push(this.#seal(key, data.subarray(off, off + CHUNK_SIZE), false));
+      emit(data.subarray(off, off + CHUNK_SIZE));
       off += CHUNK_SIZE;
     }
     this.#pending ??= Buffer.allocUnsafe(CHUNK_SIZE);
     this.#pending.set(data.subarray(off), 0);
     this.#pendingLength = n - off;
+  }
+
+  push(data: Uint8Array): Buffer[] {
+    const key = this.#live();
+    const out: Buffer[] = [];
+    this.#drive(data, (pt) => out.push(this.#seal(key, pt, false)));
     return out;
+  }
+
+  /**
+   * Like push(), but writes the sealed chunks contiguously into `out` from `pos` and returns
+   * the position after them: no allocation per chunk, one buffer to hand to storage.
+   * `out` needs room for sealedBound(data.length) bytes from `pos`.
+   */
+  pushInto(data: Uint8Array, out: Buffer, pos: number): number {
+    const key = this.#live();
+    if (out.length - pos < sealedBound(data.length)) throw new SealError('bad-range', 'output buffer too small for pushInto');
+    this.#drive(data, (pt) => {
+      pos += aeadSealInto(key, setChunkNonce(this.#nonce, this.#index, false), pt, out, pos);
+      this.#index += 1;
+    });
+    return pos;
   }
 
   /** The final chunk (possibly empty only if nothing was pushed). */
