@@ -14,4 +14,10 @@ export default tseslint.config(
     },
   },
   { files: ['bench/**', 'test/**', '**/*.test.ts'], rules: { 'no-console': 'off' } },
+  {
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'window', 'fetch', 'FormData', 'history', 'location', 'URLSearchParams', 'navigator', 'HTMLElement', 'Event'].map((g) => [g, 'readonly'])),
+    },
+  },
 );

@@ -1,6 +1,6 @@
 // Wiring of one archive (a data directory): keys, catalog, blob store and the services over
 // them. Each factory receives only what it uses; ingest never receives the archive identity.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAccounts, type Accounts } from '../access/accounts.ts';
 import { createApiKeys, type ApiKeys } from '../access/api-keys.ts';
@@ -35,14 +35,18 @@ const paths = (dir: string) => ({
   marker: join(dir, 'callvault.json'),
 });
 
+/** Whether `dir` is free for a new archive: missing, or an empty directory. */
+export function isFreeForArchive(dir: string): boolean {
+  return !existsSync(dir) || (statSync(dir).isDirectory() && readdirSync(dir).length === 0);
+}
+
 /** Creates a new archive. Refuses any existing path that is not an empty directory. */
 export async function initArchive(dir: string): Promise<void> {
-  if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory() || readdirSync(dir).length > 0) {
-      throw new ArchiveError(`${dir} already exists and is not an empty directory; refusing to overwrite it`);
-    }
+  if (!isFreeForArchive(dir)) {
+    throw new ArchiveError(`${dir} already exists and is not an empty directory; refusing to overwrite it`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700); // mkdir leaves an existing (empty) directory's mode alone
   const p = paths(dir);
   mkdirSync(p.keys, { mode: 0o700 });
   mkdirSync(p.blobs, { mode: 0o700 });

@@ -68,8 +68,16 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     app, routes, uploads,
     async close() {
       clearInterval(sweeper);
-      await app.close();
+      // Stop listening, end upload bodies still streaming, let the rest finish; after a
+      // grace period, close whatever connection is still open.
+      const closed = app.close();
       await uploads.close();
+      const grace = setTimeout(() => app.server.closeAllConnections(), 5_000);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(grace);
+      }
     },
   };
 }

@@ -6,7 +6,7 @@ import { baseUrl, loadConfig, type Config } from '../config/config.ts';
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
-import { initArchive, openArchive, type Archive } from './archive.ts';
+import { initArchive, isFreeForArchive, openArchive, type Archive } from './archive.ts';
 import { err, out, UsageError } from './output.ts';
 import { describeRoutes, startServer } from './server.ts';
 
@@ -98,12 +98,9 @@ export async function serve(args: string[]): Promise<number> {
 export async function start(args: string[]): Promise<number> {
   const { values } = flags(args, {});
   const c = config(values, 'data');
-  let created = false;
-  try {
-    await openArchive(c.dataDir).then((a) => a.close());
-  } catch {
+  const created = isFreeForArchive(c.dataDir);
+  if (created) {
     await initArchive(c.dataDir);
-    created = true;
     out(`Created a new callvault archive in ${c.dataDir}.`);
   }
   const a = await openArchive(c.dataDir);

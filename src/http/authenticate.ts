@@ -25,7 +25,7 @@ export function createAuthenticate(deps: { accounts: Accounts; apiKeys: ApiKeys;
   return async (req) => {
     const auth = req.headers.authorization;
     if (auth !== undefined) {
-      const m = /^Bearer (\S+)$/.exec(auth);
+      const m = /^Bearer +(\S+)$/i.exec(auth);
       const key = m ? await deps.apiKeys.verify(m[1]!) : null;
       if (!key) {
         await deps.audit.record({ action: 'apikey.denied', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: req.ip });

@@ -28,6 +28,8 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   body?: z.ZodType<B>;
   /** The body is a raw byte stream read by the handler (tus PATCH). */
   rawBody?: { contentType: string };
+  /** Headers sent with every response of this route, errors included (e.g. Tus-Resumable). */
+  headers?: Record<string, string>;
   /** Documented responses (status -> description). */
   responses: Record<number, string>;
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;

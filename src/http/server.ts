@@ -68,7 +68,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     trustProxy: false,
-    connectionTimeout: 0,
+    // A socket silent for two minutes is closed (a stalled upload stays resumable); a request
+    // as a whole has no time limit, since a live call streams for as long as it lasts.
+    connectionTimeout: 120_000,
     keepAliveTimeout: 65_000,
     requestTimeout: 0,
   }) as unknown as FastifyInstance;
@@ -84,8 +86,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const rawTypes = new Set(deps.routes.flatMap((r) => (r.rawBody ? [r.rawBody.contentType] : [])));
   for (const t of rawTypes) app.addContentTypeParser(t, (_req, _payload, done) => done(null, undefined));
 
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     securityHeaders(reply, tls);
+    const routeHeaders = (req.routeOptions.config as { headers?: Record<string, string> } | undefined)?.headers;
+    if (routeHeaders) reply.headers(routeHeaders);
+    // An answer given before the request body was read to its end (a refused upload):
+    // close the connection, or the unread rest of the body would be taken for the next request.
+    if (!req.raw.complete) reply.header('connection', 'close');
     return payload;
   });
 
@@ -127,7 +134,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     app.route({
       method: def.method,
       url: def.url,
-      config: { policy: def.policy },
+      config: { policy: def.policy, headers: def.headers },
       onRequest: async (req) => {
         const origin = req.headers.origin;
         if (origin !== undefined && req.headers.host !== undefined && origin !== 'null') {
@@ -150,6 +157,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           if (principal.kind === 'user' && !SAFE_METHODS.has(req.method) && req.headers['x-csrf-token'] !== principal.csrfToken) {
             throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
           }
+        }
+        // Raw-body routes check the content type before any body parser can look at it.
+        const type = req.headers['content-type'];
+        if (def.rawBody && type !== undefined && type.split(';')[0]!.trim().toLowerCase() !== def.rawBody.contentType) {
+          throw new HttpError(415, `Content-Type must be ${def.rawBody.contentType}`);
         }
         principals.set(req, principal);
       },

@@ -61,12 +61,12 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
     fields[key] = value;
   }
   for (const k of DISCARDED) delete fields[k];
-  const parsed = uploadMetadataSchema.safeParse(fields);
+  const parsed = uploadMetadataSchema.safeParse(fields, { reportInput: true });
   if (!parsed.success) {
     const reasons = parsed.error.issues.map((i) => {
       if (i.code === 'unrecognized_keys') return `unknown key(s) ${i.keys.map((k) => `"${k.replace(/[^\w.-]/g, '?').slice(0, 32)}"`).join(', ')}`;
       const key = String(i.path[0] ?? '');
-      return i.code === 'invalid_type' && i.input === undefined ? `"${key}" is required` : `"${key}" ${i.message}`;
+      return i.input === undefined ? `"${key}" is required` : `"${key}" ${i.message}`;
     });
     throw new HttpError(400, `Upload-Metadata: ${reasons.join('; ')}`);
   }

@@ -27,9 +27,10 @@ function keyIdOf(p: { kind: string; keyId?: string }): string {
 
 export function uploadRoutes(uploads: UploadService): RouteDef[] {
   const policy = { permission: 'ingest:write' } as const;
+  const headers = { 'tus-resumable': TUS_VERSION };
   return [
     defineRoute({
-      method: 'OPTIONS', url: '/api/v1/uploads', policy, tag: 'ingest',
+      method: 'OPTIONS', url: '/api/v1/uploads', policy, headers, tag: 'ingest',
       summary: 'tus discovery: version, extensions and maximum size',
       responses: { 204: 'capabilities in Tus-* headers' },
       async handler({ reply }) {
@@ -38,7 +39,7 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
       },
     }),
     defineRoute({
-      method: 'POST', url: '/api/v1/uploads', policy, tag: 'ingest',
+      method: 'POST', url: '/api/v1/uploads', policy, headers, tag: 'ingest',
       summary: 'tus creation: start the upload of a finished recording (WAV), described by Upload-Metadata',
       rawBody: { contentType: OCTETS },
       responses: { 201: 'created; Location ends with the recording id', 400: 'bad Upload-Length or Upload-Metadata', 412: 'wrong Tus-Resumable', 413: 'too large' },
@@ -54,7 +55,7 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
       },
     }),
     defineRoute({
-      method: 'HEAD', url: '/api/v1/uploads/:id', policy, tag: 'ingest', params: idParams,
+      method: 'HEAD', url: '/api/v1/uploads/:id', policy, headers, tag: 'ingest', params: idParams,
       summary: 'tus core: how many bytes of this upload the server holds',
       responses: { 200: 'Upload-Offset and Upload-Length headers', 404: 'no such upload for this key' },
       async handler({ req, reply, principal, params }) {
@@ -66,7 +67,7 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
       },
     }),
     defineRoute({
-      method: 'PATCH', url: '/api/v1/uploads/:id', policy, tag: 'ingest', params: idParams,
+      method: 'PATCH', url: '/api/v1/uploads/:id', policy, headers, tag: 'ingest', params: idParams,
       rawBody: { contentType: OCTETS },
       summary: 'tus core: append bytes at Upload-Offset; the last byte seals and files the recording',
       responses: { 204: 'appended; new Upload-Offset', 409: 'offset mismatch', 413: 'beyond Upload-Length', 415: 'wrong content type or not a supported WAV' },
@@ -74,7 +75,9 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         requireTus(req.headers);
         if (req.headers['content-type'] !== OCTETS) throw new HttpError(415, `Content-Type must be ${OCTETS}`);
         const offset = nonNegativeInt(req.headers['upload-offset'], 'Upload-Offset');
-        const newOffset = await uploads.append({ id: params.id, keyId: keyIdOf(principal), offset, body: req.raw, requestId, source });
+        const newOffset = await uploads.append({
+          id: params.id, keyId: keyIdOf(principal), offset, body: req.raw, abort: () => req.raw.destroy(), requestId, source,
+        });
         reply.code(204).headers({ 'tus-resumable': TUS_VERSION, 'upload-offset': String(newOffset) });
         return reply.send();
       },

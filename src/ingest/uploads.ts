@@ -32,6 +32,9 @@ interface Upload {
   writer: BlobWriter;
   wav: WavInspector;
   busy: boolean;
+  /** Ends the request body being read, if any (a stalled or shut-down append). */
+  abortBody: (() => void) | null;
+  discarded: boolean;
   lastActivity: number;
   actor: Actor;
 }
@@ -53,8 +56,8 @@ export interface UploadService {
   create(opts: { keyId: string; length: number; meta: UploadMetadata; requestId: string; source: string }): Promise<string>;
   /** Offset and length of an upload that belongs to `keyId`; null if there is none. */
   status(id: string, keyId: string): Promise<{ offset: number; length: number } | null>;
-  append(opts: { id: string; keyId: string; offset: number; body: AsyncIterable<Buffer>; requestId: string; source: string }): Promise<number>;
-  /** Drops uploads idle for longer than the configured time. */
+  append(opts: { id: string; keyId: string; offset: number; body: AsyncIterable<Buffer>; abort?: () => void; requestId: string; source: string }): Promise<number>;
+  /** Drops uploads idle for longer than the configured time, ending a stalled request first. */
   sweep(): Promise<number>;
   /** Aborts every upload in flight (shutdown). */
   close(): Promise<void>;
@@ -64,7 +67,11 @@ export function createUploadService(deps: UploadDeps): UploadService {
   const now = deps.now ?? Date.now;
   const uploads = new Map<string, Upload>();
 
+  /** Drops an upload for good. From outside its request (sweep, shutdown), its body is ended too. */
   async function discard(u: Upload, reason: string, requestId: string | null, source: string | null): Promise<void> {
+    if (u.discarded) return;
+    u.discarded = true;
+    if (requestId === null) u.abortBody?.();
     uploads.delete(u.id);
     u.sealer.destroy();
     await u.writer.abort();
@@ -142,7 +149,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         await writer.abort();
         throw err;
       }
-      uploads.set(id, { id, keyId, length, offset: 0, meta, sealer, writer, wav: new WavInspector(), busy: false, lastActivity: now(), actor });
+      uploads.set(id, { id, keyId, length, offset: 0, meta, sealer, writer, wav: new WavInspector(), busy: false, abortBody: null, discarded: false, lastActivity: now(), actor });
       return id;
     },
 
@@ -154,7 +161,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       return null;
     },
 
-    async append({ id, keyId, offset, body, requestId, source }) {
+    async append({ id, keyId, offset, body, abort, requestId, source }) {
       const u = uploads.get(id);
       if (!u || u.keyId !== keyId) {
         const done = await this.status(id, keyId);
@@ -164,8 +171,10 @@ export function createUploadService(deps: UploadDeps): UploadService {
       if (u.busy) throw new HttpError(409, 'another request is appending to this upload', { 'upload-offset': String(u.offset) });
       if (offset !== u.offset) throw new HttpError(409, `Upload-Offset ${offset} does not match the upload's offset ${u.offset}`, { 'upload-offset': String(u.offset) });
       u.busy = true;
+      u.abortBody = abort ?? null;
       try {
         for await (const piece of body) {
+          if (u.discarded) throw new HttpError(410, 'this upload was discarded');
           if (u.offset + piece.length > u.length) {
             await discard(u, 'more bytes than Upload-Length', requestId, source);
             throw new HttpError(413, 'the body goes beyond Upload-Length; the upload was discarded');
@@ -200,22 +209,19 @@ export function createUploadService(deps: UploadDeps): UploadService {
         return u.offset;
       } finally {
         u.busy = false;
+        u.abortBody = null;
       }
     },
 
     async sweep() {
       const limit = now() - deps.idleMs;
-      const idle = [...uploads.values()].filter((u) => !u.busy && u.lastActivity < limit);
-      for (const u of idle) await discard(u, 'abandoned: idle too long', null, null);
+      const idle = [...uploads.values()].filter((u) => u.lastActivity < limit);
+      for (const u of idle) await discard(u, u.busy ? 'abandoned: stalled mid-request' : 'abandoned: idle too long', null, null);
       return idle.length;
     },
 
     async close() {
-      for (const u of [...uploads.values()]) {
-        uploads.delete(u.id);
-        u.sealer.destroy();
-        await u.writer.abort();
-      }
+      for (const u of [...uploads.values()]) await discard(u, 'server shut down before the upload finished', null, null);
     },
   };
 }

@@ -1,0 +1,146 @@
+// The real `callvault` command, run as a child process with the Node.js that runs the tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(REPO_ROOT, 'bin', 'callvault.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The parent's environment without any CALLVAULT_* variable, plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CALLVAULT_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Kill the child (SIGKILL) and reject after this many ms. */
+  timeoutMs?: number;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Everything written so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the whole run once the process has exited. */
+  exited: Promise<CliResult>;
+  /** Resolves once stdout or stderr matches `re`; rejects if the process exits first or time runs out. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+/** Starts `node bin/callvault.js ...args` (or another command, with `command`). */
+export function startCli(args: string[], opts: CliOptions & { command?: string } = {}): CliProcess {
+  const command = opts.command ?? process.execPath;
+  const argv = opts.command ? args : [BIN, ...args];
+  const child = spawn(command, argv, { cwd: opts.cwd ?? REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let errOut = '';
+  const listeners = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; listeners.forEach((f) => f()); });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { errOut += d; listeners.forEach((f) => f()); });
+  const exited = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      resolve({ code, signal, stdout: out, stderr: errOut });
+      listeners.forEach((f) => f());
+    });
+  });
+  let done = false;
+  void exited.then(() => { done = true; }, () => { done = true; });
+  return {
+    child, exited,
+    stdout: () => out,
+    stderr: () => errOut,
+    waitFor(re, timeoutMs = 10_000) {
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`timed out waiting for ${re}; stdout: ${out}\nstderr: ${errOut}`)), timeoutMs);
+        const check = () => {
+          if (re.test(out) || re.test(errOut)) finish();
+          else if (done) finish(new Error(`the process exited before printing ${re}; stdout: ${out}\nstderr: ${errOut}`));
+        };
+        function finish(e?: Error) {
+          clearTimeout(timer);
+          listeners.delete(check);
+          if (e) reject(e);
+          else resolve();
+        }
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs the command to completion. */
+export async function runCli(args: string[], opts: CliOptions & { command?: string } = {}): Promise<CliResult> {
+  const p = startCli(args, opts);
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      p.child.kill('SIGKILL');
+      reject(new Error(`callvault ${args.join(' ')} did not finish within ${timeoutMs} ms; stdout: ${p.stdout()}\nstderr: ${p.stderr()}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([p.exited, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True if something accepts TCP connections on host:port right now. */
+export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE'));
+    srv.listen(port, host, () => srv.close(() => resolve(false)));
+  });
+}
+
+/** Polls GET url until it answers 200, or throws after `timeoutMs`. */
+export async function waitForHttp(url: string, timeoutMs = 10_000): Promise<Response> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return res;
+      last = new Error(`status ${res.status}`);
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms: ${String(last)}`);
+}
+
+export function tempRoot(prefix = 'callvault-cli-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
