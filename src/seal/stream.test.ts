@@ -17,23 +17,12 @@ import {
   recipientOf,
   sealedBound,
 } from './index.ts';
+import { bytes } from './test-bytes.ts';
 
 const C = CHUNK_SIZE;
 const ENC = C + 16;
 const { identity, recipient } = generateIdentity();
 
-/** Deterministic pseudo-random bytes (xorshift32), fast enough for 400 KiB per run. */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const sizeArb = fc.oneof(
   fc.constantFrom(0, 1, C - 1, C, C + 1, 2 * C - 1, 2 * C, 2 * C + 1, 3 * C, 6 * C),

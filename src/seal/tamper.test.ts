@@ -6,23 +6,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { AgeDecryptor, CHUNK_SIZE, SealError, beginSeal, decryptFile, generateIdentity, openRecording } from './index.ts';
 import type { OpenedRecording } from './index.ts';
+import { bytes } from './test-bytes.ts';
 
 const C = CHUNK_SIZE;
 const ENC = C + 16;
 const { identity, recipient } = generateIdentity();
 const ID = 'rec_A-1';
 
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 function seal(plaintext: Buffer, recordingId = ID) {
   const sealer = beginSeal({ recipient, recordingId });

@@ -94,15 +94,18 @@ class FsBlobWriter implements BlobWriter {
 export async function createFsBlobStore(root: string): Promise<BlobStore> {
   await mkdir(join(root, TMP), { recursive: true, mode: 0o700 });
 
-  async function withFile<T>(key: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+  async function openBlob(key: string): Promise<FileHandle> {
     assertBlobKey(key);
-    let fh: FileHandle;
     try {
-      fh = await open(pathOf(root, key).file, 'r');
+      return await open(pathOf(root, key).file, 'r');
     } catch (err) {
       if (notFound(err)) throw new BlobNotFoundError();
       throw err;
     }
+  }
+
+  async function withFile<T>(key: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    const fh = await openBlob(key);
     try {
       return await fn(fh);
     } finally {
@@ -141,14 +144,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
     },
 
     async *stream(key, start = 0, end) {
-      assertBlobKey(key);
-      let fh: FileHandle;
-      try {
-        fh = await open(pathOf(root, key).file, 'r');
-      } catch (err) {
-        if (notFound(err)) throw new BlobNotFoundError();
-        throw err;
-      }
+      const fh = await openBlob(key);
       try {
         const stop = end ?? (await fh.stat()).size;
         let pos = start;
