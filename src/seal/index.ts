@@ -13,7 +13,7 @@ export { SealError } from './errors.ts';
 export type { SealErrorCode } from './errors.ts';
 export { CHUNK_SIZE, NONCE_SIZE as PAYLOAD_NONCE_SIZE, payloadSize, plaintextSize, sealedBound } from './stream.ts';
 export { generateIdentity, recipientOf } from './keys.ts';
-export { beginSeal, openRecording, rewrapRecordingHeader } from './recording.ts';
+export { beginSeal, openRecording, resumeSeal, rewrapRecordingHeader } from './recording.ts';
 export type { OpenedRecording, ReadRangeOptions, RecordingSealer } from './recording.ts';
 export { AgeDecryptor, decryptFile, decryptStream, encryptFile } from './age.ts';
 export type { DecryptOptions, EncryptOptions } from './age.ts';

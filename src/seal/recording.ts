@@ -62,21 +62,8 @@ export interface OpenedRecording {
   destroy(): void;
 }
 
-export function beginSeal(opts: { recipient: string; recordingId: string }): RecordingSealer {
-  checkRecordingId(opts.recordingId);
-  const fileKey = randomBytes(16);
-  const payloadPrefix = randomBytes(NONCE_SIZE);
-  let header: Buffer;
-  let encryptor: StreamEncryptor;
-  let fieldRoot: Buffer | null;
-  try {
-    const stanzas = [...wrapFileKey(fileKey, { recipients: [opts.recipient] }), bindingStanza(opts.recordingId)];
-    header = encodeHeader(stanzas, fileKey);
-    encryptor = new StreamEncryptor(derivePayloadKey(fileKey, payloadPrefix));
-    fieldRoot = deriveFieldRoot(fileKey);
-  } finally {
-    fileKey.fill(0);
-  }
+function sealerOver(header: Buffer, payloadPrefix: Buffer, encryptor: StreamEncryptor, root: Buffer): RecordingSealer {
+  let fieldRoot: Buffer | null = root;
   return {
     header,
     payloadPrefix,
@@ -96,6 +83,35 @@ export function beginSeal(opts: { recipient: string; recordingId: string }): Rec
       fieldRoot = null;
     },
   };
+}
+
+/**
+ * Continues sealing a recording after a crash: its first `chunks` chunks are stored, and
+ * `pending` (at most one chunk) is the plaintext after them. Needs the archive identity, so
+ * only recovery can do it, never the ingest path.
+ */
+export function resumeSeal(opts: { header: Buffer; identity: string; recordingId: string; payloadPrefix: Buffer; chunks: number; pending: Uint8Array }): RecordingSealer {
+  checkRecordingId(opts.recordingId);
+  const fileKey = unwrapFileKey(parseHeader(opts.header), { identities: [opts.identity], recordingId: opts.recordingId });
+  try {
+    const encryptor = new StreamEncryptor(derivePayloadKey(fileKey, opts.payloadPrefix), { chunks: opts.chunks, pending: opts.pending });
+    return sealerOver(Buffer.from(opts.header), Buffer.from(opts.payloadPrefix), encryptor, deriveFieldRoot(fileKey));
+  } finally {
+    fileKey.fill(0);
+  }
+}
+
+export function beginSeal(opts: { recipient: string; recordingId: string }): RecordingSealer {
+  checkRecordingId(opts.recordingId);
+  const fileKey = randomBytes(16);
+  const payloadPrefix = randomBytes(NONCE_SIZE);
+  try {
+    const stanzas = [...wrapFileKey(fileKey, { recipients: [opts.recipient] }), bindingStanza(opts.recordingId)];
+    const header = encodeHeader(stanzas, fileKey);
+    return sealerOver(header, payloadPrefix, new StreamEncryptor(derivePayloadKey(fileKey, payloadPrefix)), deriveFieldRoot(fileKey));
+  } finally {
+    fileKey.fill(0);
+  }
 }
 
 async function readExact(read: ReadRangeOptions['read'], offset: number, length: number): Promise<Buffer> {

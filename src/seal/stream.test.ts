@@ -15,6 +15,7 @@ import {
   payloadSize,
   plaintextSize,
   recipientOf,
+  resumeSeal,
   sealedBound,
 } from './index.ts';
 import { bytes } from './test-bytes.ts';
@@ -225,4 +226,34 @@ test('encryptFile/decryptFile round-trip with recipients, armor and passphrases'
   assert.throws(() => encryptFile(secret, { passphrase: 'x', recipients: [recipient] }), (e: unknown) => e instanceof SealError && e.code === 'bad-options');
   assert.throws(() => encryptFile(secret, {}), (e: unknown) => e instanceof SealError && e.code === 'bad-options');
   assert.throws(() => encryptFile(secret, { passphrase: 'x', scryptWorkFactor: 23 }), (e: unknown) => e instanceof SealError && e.code === 'bad-options');
+});
+
+test('resumeSeal continues a stream from stored chunks and a pending tail, as if never interrupted', async () => {
+  await fc.assert(
+    fc.asyncProperty(sizeArb, fc.nat(), fc.integer(), async (size, cutAt, seed) => {
+      const plaintext = bytes(size, seed);
+      const cut = size === 0 ? 0 : cutAt % (size + 1);
+      const first = beginSeal({ recipient, recordingId: 'rec-4' });
+      const stored = first.push(plaintext.subarray(0, cut));
+      // The crash: the sealer is gone; what is known is the stored chunks and the tail after them.
+      const chunks = stored.length;
+      const pending = plaintext.subarray(chunks * C, cut);
+      first.destroy();
+      const resumed = resumeSeal({ header: first.header, identity, recordingId: 'rec-4', payloadPrefix: first.payloadPrefix, chunks, pending });
+      assert.equal(resumed.plaintextLength, cut);
+      const rest = [...resumed.push(plaintext.subarray(cut)), resumed.finish()];
+      const payload = Buffer.concat([first.payloadPrefix, ...stored, ...rest]);
+      const opened = openRecording({ header: first.header, identity, recordingId: 'rec-4' });
+      const { read } = memoryReader(payload);
+      assert.ok((await readAll(opened.readRange({ payloadSize: payload.length, start: 0, end: Infinity, read }))).equals(plaintext));
+    }),
+    { numRuns: 60 },
+  );
+  const s = beginSeal({ recipient, recordingId: 'rec-5' });
+  assert.throws(() => resumeSeal({ header: s.header, identity, recordingId: 'rec-6', payloadPrefix: s.payloadPrefix, chunks: 0, pending: Buffer.alloc(0) }),
+    (e: unknown) => e instanceof SealError && e.code === 'bound-to-other-recording');
+  assert.throws(() => resumeSeal({ header: s.header, identity: generateIdentity().identity, recordingId: 'rec-5', payloadPrefix: s.payloadPrefix, chunks: 0, pending: Buffer.alloc(0) }),
+    (e: unknown) => e instanceof SealError && e.code === 'no-identity-matched');
+  assert.throws(() => resumeSeal({ header: s.header, identity, recordingId: 'rec-5', payloadPrefix: s.payloadPrefix, chunks: 0, pending: Buffer.alloc(C + 1) }),
+    (e: unknown) => e instanceof SealError && e.code === 'bad-range');
 });

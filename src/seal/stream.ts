@@ -105,8 +105,22 @@ export class StreamEncryptor {
   #pendingLength = 0;
   #total = 0;
 
-  constructor(payloadKey: KeyObject) {
+  /**
+   * `resume` continues a stream whose first `chunks` chunks are already sealed and stored,
+   * with `pending` (at most one chunk) of plaintext after them.
+   */
+  constructor(payloadKey: KeyObject, resume?: { chunks: number; pending: Uint8Array }) {
     this.#key = payloadKey;
+    if (resume) {
+      if (!Number.isSafeInteger(resume.chunks) || resume.chunks < 0 || resume.pending.length > CHUNK_SIZE) {
+        throw new SealError('bad-range', 'resume needs a chunk count >= 0 and at most one chunk of pending plaintext');
+      }
+      this.#index = resume.chunks;
+      this.#total = resume.chunks * CHUNK_SIZE + resume.pending.length;
+      this.#pending = Buffer.allocUnsafe(CHUNK_SIZE);
+      this.#pending.set(resume.pending, 0);
+      this.#pendingLength = resume.pending.length;
+    }
   }
 
   get plaintextLength(): number {
