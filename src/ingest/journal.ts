@@ -1,0 +1,224 @@
+// The ingest journal: how a live call's bytes become durable before they are acknowledged,
+// without one fsync per request. Every PATCH appends a record of its bytes, sealed under a key
+// derived from the recording's own file key, to one shared append-only file; a single writer
+// flushes whatever has accumulated with one write and one fdatasync, then acknowledges all of
+// it at once (group commit). Full 64 KiB chunks also go to the recording's temporary blob
+// without waiting for fsync: until a BASE record says they are durable, the journal covers them.
+//
+// Record: u32 length of the rest | u32 CRC-32 of the rest | u8 type | 16-byte upload id |
+//         u64 offset | u32 chunks | payload.  A torn tail (crash mid-write) fails its CRC and
+//         ends the replay of that file; nothing after it was ever acknowledged.
+// Invariants: no plaintext is written (payloads are sealed); records of one upload are in
+// offset order within a file; a file is deleted only once every upload it covered is closed
+// or rebased (a BASE in a newer file).
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+export const RECORD = { delta: 1, base: 2, closed: 3 } as const;
+export type RecordType = (typeof RECORD)[keyof typeof RECORD];
+
+export interface JournalRecord {
+  type: RecordType;
+  uploadId: string;
+  offset: number;
+  chunks: number;
+  payload: Buffer;
+}
+
+const HEAD = 4 + 4 + 1 + 16 + 8 + 4;
+
+export function encodeRecord(r: JournalRecord): Buffer {
+  const buf = Buffer.allocUnsafe(HEAD + r.payload.length);
+  buf.writeUInt32BE(buf.length - 8, 0);
+  buf.writeUInt8(r.type, 8);
+  buf.write(r.uploadId, 9, 16, 'hex');
+  buf.writeBigUInt64BE(BigInt(r.offset), 25);
+  buf.writeUInt32BE(r.chunks, 33);
+  r.payload.copy(buf, HEAD);
+  buf.writeUInt32BE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+/** Decodes whole records from `buf`; returns them and how many bytes they used. */
+export function decodeRecords(buf: Buffer): { records: JournalRecord[]; used: number; torn: boolean } {
+  const records: JournalRecord[] = [];
+  let at = 0;
+  while (buf.length - at >= 8) {
+    const len = buf.readUInt32BE(at);
+    if (len < HEAD - 8 || len > 64 * 1024 * 1024) return { records, used: at, torn: true };
+    if (buf.length - at - 8 < len) break;
+    const body = buf.subarray(at + 8, at + 8 + len);
+    if (crc32(body) !== buf.readUInt32BE(at + 4)) return { records, used: at, torn: true };
+    const type = body.readUInt8(0) as RecordType;
+    if (type !== RECORD.delta && type !== RECORD.base && type !== RECORD.closed) return { records, used: at, torn: true };
+    records.push({
+      type,
+      uploadId: body.toString('hex', 1, 17),
+      offset: Number(body.readBigUInt64BE(17)),
+      chunks: body.readUInt32BE(25),
+      payload: Buffer.from(body.subarray(29)),
+    });
+    at += 8 + len;
+  }
+  return { records, used: at, torn: false };
+}
+
+const FILE = /^journal-(\d{8})\.log$/;
+const fileName = (gen: number) => `journal-${String(gen).padStart(8, '0')}.log`;
+
+export async function journalFiles(dir: string): Promise<Array<{ gen: number; path: string }>> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return (await readdir(dir)).flatMap((n) => {
+    const m = FILE.exec(n);
+    return m ? [{ gen: Number(m[1]), path: join(dir, n) }] : [];
+  }).sort((a, b) => a.gen - b.gen);
+}
+
+/** Replays every journal file in order. A torn record ends its file's replay. */
+export async function* readJournal(dir: string): AsyncGenerator<JournalRecord & { gen: number }> {
+  for (const { gen, path } of await journalFiles(dir)) {
+    const fh = await open(path, 'r');
+    try {
+      let carry = Buffer.alloc(0);
+      let pos = 0;
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(8 * 1024 * 1024);
+        const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+        const buf = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+        const { records, used, torn } = decodeRecords(buf);
+        for (const r of records) yield { ...r, gen };
+        if (torn) break;
+        carry = Buffer.from(buf.subarray(used));
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** The append side, with group commit. */
+export class Journal {
+  readonly dir: string;
+  #fh: FileHandle;
+  #gen: number;
+  #size = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #waiters: Waiter[] = [];
+  #flushing = false;
+  #failed: Error | null = null;
+  /** Flushes done and records made durable, for tests and metrics. */
+  readonly stats = { flushes: 0, records: 0 };
+
+  private constructor(dir: string, fh: FileHandle, gen: number) {
+    this.dir = dir;
+    this.#fh = fh;
+    this.#gen = gen;
+  }
+
+  /** Starts a new generation after whatever files exist (they stay until retired). */
+  static async open(dir: string): Promise<Journal> {
+    const files = await journalFiles(dir);
+    const gen = (files.at(-1)?.gen ?? 0) + 1;
+    const fh = await open(join(dir, fileName(gen)), 'wx', 0o600);
+    return new Journal(dir, fh, gen);
+  }
+
+  get generation(): number {
+    return this.#gen;
+  }
+
+  /** Bytes in the current file, durable or pending. */
+  get size(): number {
+    return this.#size + this.#pendingBytes;
+  }
+
+  /** Bytes waiting for the next flush. */
+  get backlog(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Resolves once `record` (and everything appended before it) is durable. */
+  append(record: Buffer): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    this.#pending.push(record);
+    this.#pendingBytes += record.length;
+    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (!this.#flushing) {
+      this.#flushing = true;
+      setImmediate(() => void this.#flush());
+    }
+    return p;
+  }
+
+  /** Resolves once everything appended so far is durable. */
+  sync(): Promise<void> {
+    if (this.#pending.length === 0 && !this.#flushing) return Promise.resolve();
+    return this.append(Buffer.alloc(0));
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.filter((b) => b.length > 0);
+      const waiters = this.#waiters;
+      const bytes = this.#pendingBytes;
+      this.#pending = [];
+      this.#waiters = [];
+      this.#pendingBytes = 0;
+      try {
+        let pos = this.#size;
+        let rest = [...batch];
+        while (rest.length > 0) {
+          const { bytesWritten } = await this.#fh.writev(rest, pos);
+          pos += bytesWritten;
+          let skip = bytesWritten;
+          while (rest.length > 0 && skip >= rest[0]!.length) skip -= rest.shift()!.length;
+          if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
+        }
+        if (bytes > 0) await this.#fh.datasync();
+        this.#size += bytes;
+        this.stats.flushes++;
+        this.stats.records += batch.length;
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        // Fail closed: nothing more is acknowledged once the journal cannot be written.
+        this.#failed = err as Error;
+        for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed);
+        this.#waiters = [];
+        this.#pending = [];
+        break;
+      }
+    }
+    this.#flushing = false;
+  }
+
+  /** Starts the next file; returns the generations before it (to retire once rebased). */
+  async rotate(): Promise<number[]> {
+    await this.sync();
+    const old = this.#fh;
+    const before = (await journalFiles(this.dir)).map((f) => f.gen);
+    this.#gen = before.at(-1)! + 1;
+    this.#fh = await open(join(this.dir, fileName(this.#gen)), 'wx', 0o600);
+    this.#size = 0;
+    await old.close();
+    return before;
+  }
+
+  /** Deletes journal files of the given generations. */
+  async retire(gens: number[]): Promise<void> {
+    for (const g of gens) if (g !== this.#gen) await rm(join(this.dir, fileName(g)), { force: true });
+  }
+
+  async close(): Promise<void> {
+    await this.sync().catch(() => undefined);
+    await this.#fh.close();
+  }
+}
