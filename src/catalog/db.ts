@@ -5,9 +5,11 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001-foundation.ts';
+import * as m002 from './migrations/002-live-ingest.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
+  '002-live-ingest': m002,
 };
 
 class StaticMigrations implements MigrationProvider {

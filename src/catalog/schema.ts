@@ -26,6 +26,30 @@ export interface RecordingTable {
   created_at: number;
 }
 
+/** A live upload in flight: enough to recover it after a crash. Rows go when it is filed. */
+export interface UploadTable {
+  id: string;
+  key_id: string;
+  created_at: number;
+  length: number | null; // null while deferred (a live call's length is known at hang-up)
+  header: Uint8Array;
+  payload_prefix: Uint8Array;
+  blob_key: string; // the temporary (uncommitted) object holding the sealed chunks
+  codec: string; // as declared: wav, pcmu, pcma, ogg-opus
+  sample_rate: number | null;
+  channels: number | null;
+  external_call_id: string | null;
+  started_at: number;
+  direction: 'inbound' | 'outbound';
+  care_unit: string;
+  agent_id: string | null;
+  caller_sealed: Uint8Array | null;
+  callee_sealed: Uint8Array | null;
+  caller_index: Uint8Array | null;
+  callee_index: Uint8Array | null;
+  resumes_recording: number; // 1 when this upload continues a recording filed after a crash
+}
+
 export interface UserTable {
   id: string;
   username: string;
@@ -62,6 +86,8 @@ export interface ApiKeyTable {
   created_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  allowed_cidrs: string | null; // JSON array of CIDR ranges the key may be used from; null = anywhere
+  rate_per_s: number | null; // requests a second; null = the default
 }
 
 export interface AuditEventTable {
@@ -82,6 +108,7 @@ export interface AuditEventTable {
 
 export interface Database {
   recordings: RecordingTable;
+  uploads: UploadTable;
   users: UserTable;
   enrollments: EnrollmentTable;
   sessions: SessionTable;
@@ -90,6 +117,7 @@ export interface Database {
 }
 
 export type Recording = Selectable<RecordingTable>;
+export type UploadRow = Selectable<UploadTable>;
 export type NewRecording = Insertable<RecordingTable>;
 export type User = Selectable<UserTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;

@@ -23,6 +23,11 @@ export interface BlobWriter {
 export interface BlobStore {
   /** Starts a new object under a fresh random key. */
   create(): Promise<BlobWriter>;
+  /**
+   * Reopens an object that was being written when the process stopped (never committed),
+   * cut to `size` bytes (what is known durable), to continue or commit it.
+   */
+  reopen(key: string, size: number): Promise<BlobWriter>;
   /** Reads exactly `length` bytes at `offset`; rejects with BlobNotFoundError or a short-read error. */
   read(key: string, offset: number, length: number): Promise<Buffer>;
   /** Size in bytes of a committed object. */
@@ -33,8 +38,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Lists committed keys (for integrity scrubs and migration). */
   list(): AsyncIterable<string>;
-  /** Removes temporaries left by a crash. Call at start, before any writer exists. */
-  cleanOrphans(): Promise<number>;
+  /** Removes temporaries left by a crash, except those in `keep`. Call at start, before any writer exists. */
+  cleanOrphans(keep?: ReadonlySet<string>): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -131,6 +131,29 @@ export function blobStoreContract(name: string, target: ContractTarget): void {
       assert.deepEqual(await store.read(w.key, 0, all.length), all);
     });
 
+    it('reopens an uncommitted object after a restart, cut to its durable size, and keeps it through cleanOrphans', async () => {
+      const store = await target.fresh();
+      const w = await store.create();
+      const data = randomBytes(50_000);
+      await w.write(data);
+      await w.flush();
+      const restarted = await target.reopen(store);
+      assert.equal(await restarted.cleanOrphans(new Set([w.key])), 0);
+      const again = await restarted.reopen(w.key, 30_000);
+      assert.equal(again.key, w.key);
+      assert.equal(again.size, 30_000);
+      const more = randomBytes(1234);
+      await again.write(more);
+      await again.commit();
+      assert.deepEqual(await restarted.read(w.key, 0, 31_234), Buffer.concat([data.subarray(0, 30_000), more]));
+      await assert.rejects(restarted.reopen(w.key, 10), 'a committed object is not reopened');
+      await assert.rejects(restarted.reopen('f'.repeat(32), 0), BlobNotFoundError);
+      const short = await restarted.create();
+      await short.write(randomBytes(10));
+      await assert.rejects((await target.reopen(restarted)).reopen(short.key, 11), 'cannot claim more than was written');
+      await short.abort();
+    });
+
     it('stores an empty object', async () => {
       const store = await target.fresh();
       const w = await store.create();

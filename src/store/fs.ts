@@ -29,20 +29,37 @@ function notFound(err: unknown): boolean {
 }
 
 class FsBlobWriter implements BlobWriter {
-  readonly key = randomBytes(16).toString('hex');
+  readonly key: string = randomBytes(16).toString('hex');
   size = 0;
   #fh: FileHandle | null = null;
   #tmp: string;
   #root: string;
   #done = false;
 
-  constructor(root: string) {
+  constructor(root: string, key?: string) {
+    if (key !== undefined) this.key = key;
     this.#root = root;
     this.#tmp = join(root, TMP, `${this.key}.partial`);
   }
 
   async openFile(): Promise<void> {
     this.#fh = await open(this.#tmp, 'wx', 0o600);
+  }
+
+  async reopenFile(size: number): Promise<void> {
+    try {
+      this.#fh = await open(this.#tmp, 'r+');
+    } catch (err) {
+      if (notFound(err)) throw new BlobNotFoundError();
+      throw err;
+    }
+    const actual = (await this.#fh.stat()).size;
+    if (actual < size) {
+      await this.#fh.close();
+      throw new Error(`temporary object holds ${actual} bytes, fewer than the ${size} known durable`);
+    }
+    await this.#fh.truncate(size);
+    this.size = size;
   }
 
   async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -120,6 +137,13 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       return w;
     },
 
+    async reopen(key, size) {
+      assertBlobKey(key);
+      const w = new FsBlobWriter(root, key);
+      await w.reopenFile(size);
+      return w;
+    },
+
     read(key, offset, length) {
       return withFile(key, async (fh) => {
         const buf = Buffer.allocUnsafe(length);
@@ -180,8 +204,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       }
     },
 
-    async cleanOrphans() {
-      const names = await readdir(join(root, TMP));
+    async cleanOrphans(keep = new Set<string>()) {
+      const names = (await readdir(join(root, TMP))).filter((n) => !keep.has(n.replace(/\.partial$/, '')));
       await Promise.all(names.map((n) => rm(join(root, TMP, n), { force: true })));
       return names.length;
     },
