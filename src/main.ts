@@ -17,7 +17,7 @@ Usage: callvault <command> [options]
   serve --data DIR          serve the HTTP API (--listen HOST:PORT, default 127.0.0.1:8750;
                             --tls-cert FILE --tls-key FILE to listen beyond loopback)
   enroll-link --data DIR    a fresh enrollment link for an administrator who has not enrolled
-  apikey create --data DIR --scope ingest --name NAME
+  apikey create --data DIR --scope ingest --name NAME [--allow CIDR,...] [--rate N]
   apikey list --data DIR
   apikey revoke --data DIR KEY_ID
   export --data DIR RECORDING_ID --out FILE   write a standard age file

@@ -2,6 +2,7 @@
 // {error} body, and nothing is stored half-way: no catalog row, no committed blob, and for a
 // discarded upload no temporary left behind. Also: interrupted, abandoned and crashed uploads.
 import assert from 'node:assert/strict';
+import { openRecording } from '../src/seal/index.ts';
 import { Agent, request } from 'node:http';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -319,8 +320,10 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
     for (const length of [undefined, '-5', 'ten', '1.5', '99999999999999999']) {
       await jsonError(await create(s, key, { length }), 400, /Upload-Length/);
     }
-    await jsonError(await create(s, key, { headers: { 'upload-defer-length': '1' } }), 400, /Upload-Defer-Length/);
-    await jsonError(await create(s, key, { length: 100, body: monoWav(0.001).subarray(0, 100) }), 400, /PATCH/);
+    for (const deferred of ['0', '2', 'yes']) {
+      await jsonError(await create(s, key, { headers: { 'upload-defer-length': deferred } }), 400, /Upload-Defer-Length/);
+    }
+    await jsonError(await create(s, key, { length: 100, headers: { 'upload-defer-length': '1' } }), 400, /exactly one/);
     await nothingStored(before);
   });
 
@@ -576,31 +579,31 @@ describe('an abandoned upload', () => {
   });
   after(() => s.close());
 
-  it('is swept after the idle time: gone, audited as rejected, no temporary left', async () => {
+  it('is filed as it stands after the idle time, flagged abandoned; one with no usable audio is dropped', async () => {
     const wav = monoWav(10);
     const stale = await createOk(s, key, wav.length);
     assert.equal((await patch(s, key, stale, 0, wav.subarray(0, 100_000))).status, 204);
-    assert.equal((await readdir(tmpDir(s.dir))).length, 1);
+    const empty = await createOk(s, key, wav.length);
+    assert.equal((await readdir(tmpDir(s.dir))).length, 2);
     await sleep(1300);
     const fresh = await createOk(s, key, wav.length); // not idle yet: the control
-    assert.equal(await s.running.uploads.sweep(), 1);
-    assert.equal((await head(s, key, stale)).status, 404);
-    await jsonError(await patch(s, key, stale, 100_000, wav.subarray(100_000)), 404);
+    assert.equal(await s.running.uploads.sweep(), 2);
+    const filed = await s.archive.recordings.get(stale);
+    assert.ok(filed, 'the abandoned call was filed');
+    assert.deepEqual(JSON.parse(filed.flags), ['abandoned']);
+    assert.equal(filed.plaintext_size, 100_000);
+    assert.ok(filed.duration_ms > 6000 && filed.duration_ms < 6300, `duration ${filed.duration_ms}`);
+    const expired = await s.archive.db.selectFrom('audit_events').selectAll().where('object_id', '=', stale).where('action', '=', 'ingest.expired').execute();
+    assert.equal(expired.length, 1);
+    // Its client learns it is over: the offset stands, nothing more is taken.
+    await jsonError(await patch(s, key, stale, 100_000, wav.subarray(100_000)), 409);
+    assert.equal((await head(s, key, empty)).status, 404);
+    assert.match((await rejectedEvents(s.archive, empty))[0]!.details ?? '', /no usable audio/);
     assert.equal((await head(s, key, fresh)).status, 200);
-    const events = await rejectedEvents(s.archive, stale);
-    assert.equal(events.length, 1);
-    assert.equal(events[0]!.outcome, 'failure');
-    assert.match(events[0]!.details ?? '', /idle/);
     assert.equal((await readdir(tmpDir(s.dir))).length, 1, 'only the fresh upload has a temporary');
-    await sleep(1300);
-    assert.equal(await s.running.uploads.sweep(), 1);
-    assert.deepEqual(await readdir(tmpDir(s.dir)), []);
-    assert.deepEqual(await listBlobs(s.archive), []);
-    const { count } = await s.archive.db.selectFrom('recordings').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
-    assert.equal(Number(count), 0);
   });
 
-  it('is swept too when its PATCH stalls: the client stays connected but sends nothing for longer than the idle time', async () => {
+  it('is filed too when its PATCH stalls: the client stays connected but sends nothing for longer than the idle time', async () => {
     const wav = monoWav(10);
     const id = await createOk(s, key, wav.length);
     const req = request(`${s.url}/api/v1/uploads/${id}`, {
@@ -613,10 +616,10 @@ describe('an abandoned upload', () => {
       for (let i = 0; i < 100 && (await offsetOf(s, key, id)) < 10_000; i++) await sleep(20);
       assert.equal(await offsetOf(s, key, id), 10_000);
       await sleep(1300);
-      assert.equal(await s.running.uploads.sweep(), 1, 'an upload idle for longer than CALLVAULT_UPLOAD_IDLE_SECONDS was kept because its request is still open');
-      assert.equal((await head(s, key, id)).status, 404);
-      assert.equal((await rejectedEvents(s.archive, id)).length, 1);
-      assert.deepEqual(await readdir(tmpDir(s.dir)), []);
+      assert.ok((await s.running.uploads.sweep()) >= 1, 'an upload idle for longer than CALLVAULT_UPLOAD_IDLE_SECONDS was kept because its request is still open');
+      const filed = await s.archive.recordings.get(id);
+      assert.deepEqual(JSON.parse(filed!.flags), ['abandoned']);
+      assert.equal(filed!.plaintext_size, 10_000);
     } finally {
       req.destroy();
     }
@@ -634,32 +637,56 @@ describe('a crash during an upload', () => {
     return { archive, running, url: `http://127.0.0.1:${addr.port}` };
   }
 
-  async function assertNoTrace(a: Archive, dir: string, url: string, key: string, id: string): Promise<void> {
-    assert.deepEqual(await readdir(tmpDir(dir)), [], 'the temporary survived the restart');
-    assert.deepEqual(await listBlobs(a), []);
-    assert.deepEqual(await committedFiles(dir), []);
-    assert.equal(await a.recordings.get(id), undefined);
-    const rows = await a.db.selectFrom('recordings').select('id').execute();
-    assert.deepEqual(rows, []);
-    assert.equal((await head({ url }, key, id)).status, 404);
-    const actions = (await a.db.selectFrom('audit_events').select('action').where('object_id', '=', id).execute()).map((e) => e.action);
-    assert.ok(actions.includes('ingest.started'));
-    assert.ok(!actions.includes('ingest.completed'));
+  async function audioOf(a: Archive, id: string): Promise<Buffer> {
+    const r = (await a.recordings.get(id))!;
+    const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
+    const parts: Buffer[] = [];
+    for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
+    return Buffer.concat(parts);
   }
 
-  it('closing the server mid-upload, then reopening: no row, no object, no temporary', async () => {
+  /** After the restart: filed up to the acknowledged byte, flagged, audited, nothing left over; then resumable to the end. */
+  async function assertRecoveredAndResumable(a: Archive, dir: string, url: string, key: string, id: string, wav: Buffer, acked: number, flag: string): Promise<void> {
+    assert.deepEqual(await readdir(tmpDir(dir)), [], 'no temporary survives recovery');
+    const r = await a.recordings.get(id);
+    assert.ok(r, 'the interrupted upload was filed');
+    assert.deepEqual(JSON.parse(r.flags), [flag]);
+    assert.equal(r.plaintext_size, acked);
+    assert.deepEqual(await audioOf(a, id), wav.subarray(0, acked), 'every acknowledged byte is there and decrypts');
+    const actions = (await a.db.selectFrom('audit_events').select('action').where('object_id', '=', id).execute()).map((e) => e.action);
+    assert.ok(actions.includes('ingest.started') && actions.includes('ingest.recovered') && !actions.includes('ingest.completed'));
+    const h = await head({ url }, key, id);
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get('upload-offset'), String(acked));
+    assert.equal(h.headers.get('upload-defer-length'), '1');
+    const rest = await fetch(`${url}/api/v1/uploads/${id}`, {
+      method: 'PATCH', body: wav.subarray(acked),
+      headers: tusHeaders(key, { 'upload-offset': String(acked), 'upload-length': String(wav.length), 'content-type': OCTETS }),
+    });
+    assert.equal(rest.status, 204, await rest.text());
+    const done = (await a.recordings.get(id))!;
+    assert.deepEqual(JSON.parse(done.flags), ['resumed_after_crash']);
+    assert.deepEqual(await audioOf(a, id), wav, 'the same recording, continued to its end');
+    assert.equal(done.duration_ms, 10_000);
+    assert.deepEqual(await readdir(tmpDir(dir)), []);
+    assert.equal((await listBlobs(a)).length, 1, 'the early copy was replaced, not kept');
+  }
+
+  it('closing the server mid-upload, then reopening: filed as interrupted, then continued by its client', async () => {
     const s = await startTestServer();
     const root = dirname(s.dir);
     try {
       const key = await ingestKey(s);
       const wav = monoWav(10);
       const id = await createOk(s, key, wav.length);
-      assert.equal((await patch(s, key, id, 0, wav.subarray(0, wav.length >> 1))).status, 204);
+      const half = wav.length >> 1;
+      assert.equal((await patch(s, key, id, 0, wav.subarray(0, half))).status, 204);
       await s.running.close();
       await s.archive.close();
       const again = await reopen(s.dir);
       try {
-        await assertNoTrace(again.archive, s.dir, again.url, key, id);
+        assert.deepEqual(again.running.recovery.recovered.map((r) => r.id), [id]);
+        await assertRecoveredAndResumable(again.archive, s.dir, again.url, key, id, wav, half, 'interrupted_by_shutdown');
       } finally {
         await again.running.close();
         await again.archive.close();
@@ -669,7 +696,7 @@ describe('a crash during an upload', () => {
     }
   });
 
-  it('killing the process mid-upload (SIGKILL), then starting again: the ciphertext temporary is cleaned, no row points anywhere', async () => {
+  it('killing the process mid-upload (SIGKILL), then starting again: every acknowledged byte is filed, flagged, and the call can go on', async () => {
     const root = await tempRoot('callvault-crash-');
     const dir = join(root, 'data');
     try {
@@ -681,31 +708,34 @@ describe('a crash during an upload', () => {
       const port = await freePort();
       const child = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
       const url = `http://127.0.0.1:${port}`;
+      const wav = monoWav(10);
+      const half = (wav.length >> 1) + 1234; // not on a chunk boundary
       let id: string;
       try {
         await waitForHttp(`${url}/healthz`);
-        const wav = monoWav(10);
         id = await createOk({ url }, key, wav.length);
-        const half = wav.length >> 1;
         const res = await patch({ url }, key, id, 0, wav.subarray(0, half));
         assert.equal(res.status, 204);
         assert.equal(res.headers.get('upload-offset'), String(half));
         const partials = await readdir(tmpDir(dir));
         assert.equal(partials.length, 1);
         const partial = await readFile(join(tmpDir(dir), partials[0]!));
-        assert.ok(partial.length >= 65_536, `only ${partial.length} bytes reached the temporary`);
         assert.equal(partial.indexOf('WAVE'), -1, 'plaintext in the temporary file');
         assert.equal(partial.indexOf(wav.subarray(1000, 1064)), -1, 'plaintext audio in the temporary file');
+        for (const f of await readdir(join(dir, 'ingest'))) {
+          const j = await readFile(join(dir, 'ingest', f));
+          assert.equal(j.indexOf('WAVE'), -1, 'plaintext in the journal');
+          assert.equal(j.indexOf(wav.subarray(100_000, 100_064)), -1, 'plaintext audio in the journal');
+        }
       } finally {
         child.child.kill('SIGKILL');
       }
       const killed = await child.exited;
       assert.equal(killed.signal, 'SIGKILL');
-      assert.equal((await readdir(tmpDir(dir))).length, 1, 'the crash left its temporary (else this test proves nothing)');
 
       const again = await reopen(dir);
       try {
-        await assertNoTrace(again.archive, dir, again.url, key, id);
+        await assertRecoveredAndResumable(again.archive, dir, again.url, key, id, wav, half, 'truncated_by_crash');
       } finally {
         await again.running.close();
         await again.archive.close();

@@ -2,6 +2,7 @@
 // (256 random bits) is stored only as its SHA-256 (enough for a random secret; no password
 // hashing needed). Shown once, at creation.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
@@ -12,19 +13,56 @@ const TOKEN = /^cvk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+export const DEFAULT_KEY_RATE = 2000;
+
+export interface VerifiedKey {
+  keyId: string;
+  scope: ApiKeyScope;
+  /** Whether a source address may use this key (bound ranges, or anywhere). */
+  allows(address: string): boolean;
+  /** Requests a second this key may make. */
+  ratePerS: number;
+}
+
+/** Parses "10.0.0.0/8", "192.0.2.7" or "2001:db8::/32" into a [address, prefix, family] triple. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [address, bits] = text.trim().split('/');
+  const v = isIP(address ?? '');
+  if (!v) throw new ApiKeyInputError(`"${text.slice(0, 50)}" is not an IP address or CIDR range`);
+  const max = v === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!/^\d{1,3}$/.test(bits ?? String(max)) || prefix > max) throw new ApiKeyInputError(`"${text.slice(0, 50)}" has an invalid prefix length`);
+  return { address: address!, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+function blockListOf(cidrs: string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const { address, prefix, family } = parseCidr(c);
+    list.addSubnet(address, prefix, family);
+  }
+  return list;
+}
+
 export interface ApiKeys {
-  create(opts: { name: string; scope: string; actor: Actor }): Promise<{ id: string; token: string }>;
-  /** The key's id and scope, or null for anything unknown, malformed or revoked. */
-  verify(token: string): Promise<{ keyId: string; scope: ApiKeyScope } | null>;
+  create(opts: { name: string; scope: string; actor: Actor; allow?: string[]; ratePerS?: number }): Promise<{ id: string; token: string }>;
+  /** The key, or null for anything unknown, malformed or revoked. */
+  verify(token: string): Promise<VerifiedKey | null>;
   revoke(id: string, actor: Actor): Promise<boolean>;
-  list(): Promise<Array<{ id: string; name: string; scope: string; createdAt: number; revokedAt: number | null; lastUsedAt: number | null }>>;
+  /** Whether the key exists and is not revoked. */
+  isActive(id: string): Promise<boolean>;
+  list(): Promise<Array<{ id: string; name: string; scope: string; createdAt: number; revokedAt: number | null; lastUsedAt: number | null; allow: string[] | null; ratePerS: number }>>;
 }
 
 export class ApiKeyInputError extends Error {}
 
 export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => number = Date.now): ApiKeys {
   return {
-    async create({ name, scope, actor }) {
+    async create({ name, scope, actor, allow, ratePerS }) {
+      if (allow) blockListOf(allow); // validates every range
+      if (ratePerS !== undefined && (!Number.isInteger(ratePerS) || ratePerS < 1 || ratePerS > 1_000_000)) {
+        throw new ApiKeyInputError('a key rate is a whole number of requests a second, 1 to 1000000');
+      }
       if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) {
         throw new ApiKeyInputError(`unknown scope "${scope}"; known scopes: ${API_KEY_SCOPES.join(', ')}`);
       }
@@ -36,8 +74,9 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('api_keys').values({
           id, name, scope, secret_hash: sha256(secret), created_at: now(), revoked_at: null, last_used_at: null,
+          allowed_cidrs: allow ? JSON.stringify(allow.map((c) => c.trim())) : null, rate_per_s: ratePerS ?? null,
         }).execute();
-        await audit.record({ action: 'apikey.created', actor, outcome: 'success', object: { type: 'api_key', id }, details: { scope } }, trx);
+        await audit.record({ action: 'apikey.created', actor, outcome: 'success', object: { type: 'api_key', id }, details: { scope, allow: allow ?? null, ratePerS: ratePerS ?? null } }, trx);
       });
       return { id, token: `cvk_${id}_${secret}` };
     },
@@ -49,7 +88,11 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
       const given = Buffer.from(sha256(m[2]!), 'hex');
       const ok = row !== undefined && timingSafeEqual(given, Buffer.from(row.secret_hash, 'hex'));
       if (!ok || row.revoked_at !== null) return null;
-      return { keyId: row.id, scope: row.scope as ApiKeyScope };
+      const list = row.allowed_cidrs ? blockListOf(JSON.parse(row.allowed_cidrs) as string[]) : null;
+      return {
+        keyId: row.id, scope: row.scope as ApiKeyScope, ratePerS: row.rate_per_s ?? DEFAULT_KEY_RATE,
+        allows: (address) => list === null || list.check(address.replace(/^::ffff:/, ''), isIP(address.replace(/^::ffff:/, '')) === 6 ? 'ipv6' : 'ipv4'),
+      };
     },
 
     async revoke(id, actor) {
@@ -62,10 +105,18 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
       });
     },
 
+    async isActive(id) {
+      const row = await db.selectFrom('api_keys').select('revoked_at').where('id', '=', id).executeTakeFirst();
+      return row !== undefined && row.revoked_at === null;
+    },
+
     async list() {
-      const rows = await db.selectFrom('api_keys').select(['id', 'name', 'scope', 'created_at', 'revoked_at', 'last_used_at'])
+      const rows = await db.selectFrom('api_keys').select(['id', 'name', 'scope', 'created_at', 'revoked_at', 'last_used_at', 'allowed_cidrs', 'rate_per_s'])
         .orderBy('created_at').execute();
-      return rows.map((r) => ({ id: r.id, name: r.name, scope: r.scope, createdAt: r.created_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at }));
+      return rows.map((r) => ({
+        id: r.id, name: r.name, scope: r.scope, createdAt: r.created_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
+        allow: r.allowed_cidrs ? (JSON.parse(r.allowed_cidrs) as string[]) : null, ratePerS: r.rate_per_s ?? DEFAULT_KEY_RATE,
+      }));
     },
   };
 }

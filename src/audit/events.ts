@@ -15,6 +15,10 @@ export const AUDIT_ACTIONS = {
   'ingest.started': 'an upload was created',
   'ingest.completed': 'an upload was sealed and filed as a recording',
   'ingest.rejected': 'an upload was refused or abandoned; nothing was filed',
+  'ingest.terminated': 'the client ended an upload (tus termination); nothing was filed',
+  'ingest.expired': 'an idle live upload was filed as it stood, flagged abandoned',
+  'ingest.recovered': 'after a crash, an upload in flight was filed up to its last durable byte, flagged',
+  'ingest.resumed': 'a client continued a recording filed after a crash',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -11,6 +11,7 @@ export interface RecordingTable {
   care_unit: string;
   agent_id: string | null;
   codec: string;
+  container: Generated<string>; // wav, raw or ogg
   sample_rate: number;
   channels: number;
   caller_sealed: Uint8Array | null; // E.164, sealed under the recording's own file key

@@ -9,6 +9,11 @@ import { buildServer } from '../http/server.ts';
 import { pageRoutes } from '../http/pages.ts';
 import { uploadRoutes } from '../ingest/routes.ts';
 import { createUploadService, type UploadService } from '../ingest/uploads.ts';
+import { Journal, journalFiles } from '../ingest/journal.ts';
+import { createReopener, recoverUploads, type RecoveryReport } from '../ingest/recovery.ts';
+import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import type { Archive } from './archive.ts';
@@ -17,6 +22,7 @@ export class ListenError extends Error {}
 
 export interface Running {
   app: FastifyInstance;
+  recovery: RecoveryReport;
   routes: RouteDef[];
   uploads: UploadService;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
@@ -29,10 +35,21 @@ const health = defineRoute({
   handler: async () => ({ status: 'ok' }),
 });
 
-export function allRoutes(a: Archive, config: Config): { routes: RouteDef[]; uploads: UploadService } {
+export function allRoutes(a: Archive, config: Config, journal: Journal): { routes: RouteDef[]; uploads: UploadService } {
+  const keyCache = new Map<string, { active: boolean; at: number }>();
+  const keyActive = async (keyId: string): Promise<boolean> => {
+    const hit = keyCache.get(keyId);
+    if (hit && Date.now() - hit.at < 1000) return hit.active;
+    const active = await a.apiKeys.isActive(keyId);
+    keyCache.set(keyId, { active, at: Date.now() });
+    return active;
+  };
+  const idleMs = config.uploadIdleSeconds * 1000;
+  const recoveryDeps = { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
   const uploads = createUploadService({
-    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex,
-    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs: config.uploadIdleSeconds * 1000,
+    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal, keyActive,
+    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs,
+    reopenFiled: createReopener({ ...recoveryDeps, journal, idleMs }),
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
@@ -49,8 +66,17 @@ export function describeRoutes(): RouteDef[] {
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream): Promise<Running> {
+  // Uploads left in flight by the last run are filed first, up to their last durable byte.
+  const journalDir = join(a.dir, 'ingest');
+  const cleanMarker = join(journalDir, 'clean-shutdown');
+  const before = (await journalFiles(journalDir)).map((f) => f.gen);
+  const recovery = await recoverUploads({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity },
+    journalDir, { cleanShutdown: existsSync(cleanMarker) });
+  await rm(cleanMarker, { force: true });
+  const journal = await Journal.open(journalDir);
+  await journal.retire(before);
   await a.store.cleanOrphans();
-  const { routes, uploads } = allRoutes(a, config);
+  const { routes, uploads } = allRoutes(a, config, journal);
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -65,7 +91,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, 60_000);
   sweeper.unref();
   return {
-    app, routes, uploads,
+    app, routes, uploads, recovery,
     async close() {
       clearInterval(sweeper);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a
@@ -78,6 +104,10 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
       } finally {
         clearTimeout(grace);
       }
+      await journal.close();
+      // Everything acknowledged is in the journal: the next start files what was in flight
+      // as interrupted by a shutdown, not by a crash.
+      await writeFile(cleanMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });
     },
   };
 }

@@ -119,10 +119,12 @@ export async function start(args: string[]): Promise<number> {
 export async function apikey(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
-    const { values } = flags(rest, { scope: { type: 'string' }, name: { type: 'string' } });
-    if (!values.scope || !values.name) throw new UsageError('usage: callvault apikey create --data DIR --scope ingest --name NAME');
+    const { values } = flags(rest, { scope: { type: 'string' }, name: { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' } });
+    if (!values.scope || !values.name) throw new UsageError('usage: callvault apikey create --data DIR --scope ingest --name NAME [--allow CIDR,...] [--rate N]');
     const c = config(values);
-    const key = await withArchive(c.dataDir, (a) => a.apiKeys.create({ name: String(values.name), scope: String(values.scope), actor: operator() }));
+    const allow = typeof values.allow === 'string' ? values.allow.split(',') : undefined;
+    const ratePerS = typeof values.rate === 'string' ? Number(values.rate) : undefined;
+    const key = await withArchive(c.dataDir, (a) => a.apiKeys.create({ name: String(values.name), scope: String(values.scope), actor: operator(), allow, ratePerS }));
     out(`Created API key ${key.id} (scope ${values.scope}). It is shown once and stored only as a hash; keep it secret:`);
     out(key.token);
     return 0;
@@ -132,7 +134,8 @@ export async function apikey(args: string[]): Promise<number> {
     const c = config(values);
     const keys = await withArchive(c.dataDir, (a) => a.apiKeys.list());
     for (const k of keys) {
-      out(`${k.id}  ${k.scope.padEnd(8)} ${k.revokedAt ? 'revoked' : 'active '}  created ${new Date(k.createdAt).toISOString()}  ${k.name}`);
+      out(`${k.id}  ${k.scope.padEnd(8)} ${k.revokedAt ? 'revoked' : 'active '}  created ${new Date(k.createdAt).toISOString()}  ${k.name}` +
+        `  from ${k.allow ? k.allow.join(',') : 'anywhere'}  ${k.ratePerS}/s`);
     }
     return 0;
   }

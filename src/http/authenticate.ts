@@ -21,7 +21,23 @@ export function readCookie(req: FastifyRequest, name: string): string | undefine
 
 export type Authenticate = (req: FastifyRequest) => Promise<Principal>;
 
+/** Token buckets per API key: `rate` a second, bursts up to two seconds' worth. */
+function keyLimiter(now: () => number = Date.now) {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return (keyId: string, rate: number): number => {
+    const t = now();
+    const b = buckets.get(keyId) ?? { tokens: rate * 2, at: t };
+    b.tokens = Math.min(rate * 2, b.tokens + ((t - b.at) / 1000) * rate);
+    b.at = t;
+    buckets.set(keyId, b);
+    if (b.tokens < 1) return Math.ceil((1 - b.tokens) / rate);
+    b.tokens -= 1;
+    return 0;
+  };
+}
+
 export function createAuthenticate(deps: { accounts: Accounts; apiKeys: ApiKeys; audit: AuditLog }): Authenticate {
+  const limit = keyLimiter();
   return async (req) => {
     const auth = req.headers.authorization;
     if (auth !== undefined) {
@@ -31,6 +47,12 @@ export function createAuthenticate(deps: { accounts: Accounts; apiKeys: ApiKeys;
         await deps.audit.record({ action: 'apikey.denied', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: req.ip });
         throw new HttpError(401, 'the API key is unknown, malformed or revoked', { 'www-authenticate': 'Bearer' });
       }
+      if (!key.allows(req.ip)) {
+        await deps.audit.record({ action: 'apikey.denied', actor: { type: 'api_key', id: key.keyId }, outcome: 'denied', requestId: req.id, source: req.ip, details: { reason: 'source address not allowed for this key' } });
+        throw new HttpError(403, 'this API key may not be used from this address');
+      }
+      const wait = limit(key.keyId, key.ratePerS);
+      if (wait > 0) throw new HttpError(429, 'this API key is over its request rate; slow down', { 'retry-after': String(wait) });
       return { kind: 'api_key', keyId: key.keyId, scope: key.scope };
     }
     const cookie = readCookie(req, SESSION_COOKIE);

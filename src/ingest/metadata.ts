@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
 import { HttpError } from '../http/errors.ts';
+import { AudioError, validateDeclaration, type AudioDeclaration } from './audio.ts';
 
 /** Accepted for the sake of common tus clients and thrown away: legacy file names carry phone numbers. */
 const DISCARDED = new Set(['filename', 'filetype', 'name', 'type']);
@@ -35,9 +36,13 @@ export const uploadMetadataSchema = z.strictObject({
   agentId: z.string().regex(/^[\p{L}\p{N}._:@-]{1,64}$/u, 'must be 1 to 64 letters, digits or . _ : @ -').optional(),
   caller: phone.optional(),
   callee: phone.optional(),
+  // The audio: a WAV or Ogg/Opus stream describes itself; raw G.711 needs its rate and channels.
+  codec: z.string().max(16).optional(),
+  sampleRate: z.string().max(8).optional(),
+  channels: z.string().max(2).optional(),
 });
 
-export type UploadMetadata = z.infer<typeof uploadMetadataSchema>;
+export type UploadMetadata = z.infer<typeof uploadMetadataSchema> & { audio: AudioDeclaration };
 
 export function parseUploadMetadata(header: string | undefined): UploadMetadata {
   if (header === undefined || header.trim() === '') {
@@ -70,5 +75,10 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
     });
     throw new HttpError(400, `Upload-Metadata: ${reasons.join('; ')}`);
   }
-  return parsed.data;
+  try {
+    return { ...parsed.data, audio: validateDeclaration({ codec: parsed.data.codec, sampleRate: parsed.data.sampleRate, channels: parsed.data.channels }) };
+  } catch (err) {
+    if (err instanceof AudioError) throw new HttpError(400, `Upload-Metadata: ${err.message}`);
+    throw err;
+  }
 }

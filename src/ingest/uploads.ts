@@ -1,42 +1,58 @@
-// Uploads of finished recordings (tus core + creation). Each upload is sealed as it arrives:
-// the bytes of a PATCH go straight into the recording's age STREAM and out to a temporary
-// ciphertext object; plaintext exists only in memory. When the last byte has arrived the WAV is
-// validated to the end, the final chunk sealed, the object committed (fsync + rename) and only
-// then the catalog row written, with its audit event, in one transaction. A crash at any point
-// leaves no row pointing at an incomplete object; the orphaned temporary is removed at start.
+// Live uploads (tus). Each upload is sealed as it arrives: the bytes of a PATCH go into the
+// recording's age STREAM, complete 64 KiB chunks out to a temporary ciphertext object, and a
+// sealed record of the bytes into the shared journal; the PATCH is acknowledged once the
+// journal has made them durable (group commit, journal.ts). Plaintext exists only in memory.
+// At the last byte the audio is validated to its end, the final chunk sealed, the object
+// committed and the recording filed (filing.ts).
 //
-// This service holds the archive's public recipient only: it can seal, it cannot open.
+// This service holds the archive's public recipient only: it seals, it cannot open. Only
+// `reopenFiled` (wired from recovery, which holds the identity) can continue a recording that
+// a crash forced to be filed early.
 import type { Kysely } from 'kysely';
-import { beginSeal, type RecordingSealer } from '../seal/index.ts';
+import { beginSeal, CHUNK_SIZE, type RecordingSealer } from '../seal/index.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { BlindIndex } from '../catalog/blind-index.ts';
 import { newId } from '../catalog/ids.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
-import type { Database } from '../catalog/schema.ts';
+import type { Database, UploadRow } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BlobStore, BlobWriter } from '../store/blob-store.ts';
+import { AudioError, createAudioInspector, type AudioInspector } from './audio.ts';
+import { fileRecording } from './filing.ts';
+import { encodeRecord, RECORD, type Journal } from './journal.ts';
 import type { UploadMetadata } from './metadata.ts';
-import { WavError, WavInspector } from './wav.ts';
 
 export const FIELD_CALLER = 'caller';
 export const FIELD_CALLEE = 'callee';
+export const JOURNAL_DELTA = 'journal.delta';
+export const JOURNAL_BASE = 'journal.base';
 
-interface Upload {
-  id: string;
-  keyId: string;
-  length: number;
+/** What a journal record seals: the offset, then the bytes (so a record cannot be moved). */
+export function journalPlaintext(offset: number, bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(8 + bytes.length);
+  out.writeBigUInt64BE(BigInt(offset), 0);
+  out.set(bytes, 8);
+  return out;
+}
+
+/** A live upload as held in memory while it streams. */
+export interface Live {
+  row: UploadRow;
+  length: number | null;
   offset: number;
-  meta: UploadMetadata;
   sealer: RecordingSealer;
   writer: BlobWriter;
-  wav: WavInspector;
+  inspector: AudioInspector;
+  /** Plaintext after the last chunk handed to the writer (at most one chunk and a piece). */
+  partial: Buffer;
+  chunksWritten: number;
   busy: boolean;
-  /** Ends the request body being read, if any (a stalled or shut-down append). */
   abortBody: (() => void) | null;
   discarded: boolean;
   lastActivity: number;
   actor: Actor;
+  lock: Promise<void>;
 }
 
 export interface UploadDeps {
@@ -45,166 +61,274 @@ export interface UploadDeps {
   store: BlobStore;
   audit: AuditLog;
   blindIndex: BlindIndex;
+  journal: Journal;
   archiveRecipient: string;
   maxUploadBytes: number;
   idleMs: number;
+  /** Whether an API key is still active (revocation takes effect mid-stream). */
+  keyActive: (keyId: string) => Promise<boolean>;
+  /** Continues a recording filed after a crash; null if it cannot be continued. */
+  reopenFiled?: (recordingId: string, keyId: string) => Promise<Live | null>;
   now?: () => number;
+}
+
+export interface AppendOptions {
+  id: string;
+  keyId: string;
+  offset: number;
+  /** Upload-Length sent with this PATCH (a deferred length becoming known). */
+  length?: number;
+  body: AsyncIterable<Buffer>;
+  abort?: () => void;
+  requestId: string;
+  source: string;
 }
 
 export interface UploadService {
   readonly maxUploadBytes: number;
-  create(opts: { keyId: string; length: number; meta: UploadMetadata; requestId: string; source: string }): Promise<string>;
-  /** Offset and length of an upload that belongs to `keyId`; null if there is none. */
-  status(id: string, keyId: string): Promise<{ offset: number; length: number } | null>;
-  append(opts: { id: string; keyId: string; offset: number; body: AsyncIterable<Buffer>; abort?: () => void; requestId: string; source: string }): Promise<number>;
-  /** Drops uploads idle for longer than the configured time, ending a stalled request first. */
+  create(opts: { keyId: string; length: number | null; meta: UploadMetadata; requestId: string; source: string }): Promise<string>;
+  /** Offset, length (null while deferred) and expiry of an upload that belongs to `keyId`; null if none. */
+  status(id: string, keyId: string): Promise<{ offset: number; length: number | null; expiresAt: number | null } | null>;
+  append(opts: AppendOptions): Promise<number>;
+  terminate(id: string, keyId: string, requestId: string, source: string): Promise<boolean>;
+  /** Files idle live uploads as they stand (flagged abandoned); drops those with no usable audio. */
   sweep(): Promise<number>;
-  /** Aborts every upload in flight (shutdown). */
+  /** Number of uploads in flight. */
+  readonly active: number;
+  /** Ends request bodies and stops; uploads stay in the catalog and the journal for recovery. */
   close(): Promise<void>;
 }
 
+const lengthError = (max: number) => new HttpError(413, `Upload-Length exceeds the maximum of ${max} bytes`);
+
 export function createUploadService(deps: UploadDeps): UploadService {
   const now = deps.now ?? Date.now;
-  const uploads = new Map<string, Upload>();
+  const uploads = new Map<string, Live>();
+  let closing = false;
+  let rotating = false;
+  const filingDeps = { db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now };
 
-  /** Drops an upload for good. From outside its request (sweep, shutdown), its body is ended too. */
-  async function discard(u: Upload, reason: string, requestId: string | null, source: string | null): Promise<void> {
+  function locked<T>(u: Live, fn: () => Promise<T>): Promise<T> {
+    const run = u.lock.then(fn);
+    u.lock = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Drops an upload for good. From outside its request (sweep), its body is ended too. */
+  async function discard(u: Live, reason: string, requestId: string | null, source: string | null, action: 'ingest.rejected' | 'ingest.terminated' = 'ingest.rejected'): Promise<void> {
     if (u.discarded) return;
     u.discarded = true;
     if (requestId === null) u.abortBody?.();
-    uploads.delete(u.id);
+    uploads.delete(u.row.id);
     u.sealer.destroy();
     await u.writer.abort();
-    await deps.audit.record({
-      action: 'ingest.rejected', actor: u.actor, outcome: 'failure', object: { type: 'upload', id: u.id },
-      careUnit: u.meta.careUnit, requestId, source, details: { reason, receivedBytes: u.offset },
+    await deps.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('uploads').where('id', '=', u.row.id).execute();
+      await deps.audit.record({
+        action, actor: u.actor, outcome: action === 'ingest.terminated' ? 'success' : 'failure', object: { type: 'upload', id: u.row.id },
+        careUnit: u.row.care_unit, requestId, source, details: { reason, receivedBytes: u.offset },
+      }, trx);
     });
+    void deps.journal.append(encodeRecord({ type: RECORD.closed, uploadId: u.row.id, offset: u.offset, chunks: 0, payload: Buffer.alloc(0) })).catch(() => undefined);
   }
 
-  async function finalize(u: Upload, requestId: string, source: string): Promise<void> {
-    const info = u.wav.finish();
+  async function file(u: Live, mode: 'complete' | 'expired', requestId: string | null, source: string | null): Promise<void> {
+    const info = mode === 'complete' ? u.inspector.finish() : safeTruncatedInfo(u.inspector);
     await u.writer.write(u.sealer.finish());
     await u.writer.commit();
-    const { meta } = u;
-    const field = (label: string, e164: string | undefined) => (e164 ? u.sealer.sealField(label, Buffer.from(e164)) : null);
+    uploads.delete(u.row.id);
+    u.discarded = true;
     try {
-      await deps.db.transaction().execute(async (trx) => {
-        await deps.recordings.insert({
-          id: u.id,
-          external_call_id: meta.callId ?? null,
-          started_at: meta.startedAt,
-          duration_ms: info.durationMs,
-          direction: meta.direction,
-          care_unit: meta.careUnit,
-          agent_id: meta.agentId ?? null,
-          codec: info.codec,
-          sample_rate: info.sampleRate,
-          channels: info.channels,
-          caller_sealed: field(FIELD_CALLER, meta.caller),
-          callee_sealed: field(FIELD_CALLEE, meta.callee),
-          caller_index: meta.caller ? deps.blindIndex.phone(meta.caller) : null,
-          callee_index: meta.callee ? deps.blindIndex.phone(meta.callee) : null,
-          header: u.sealer.header,
-          blob_key: u.writer.key,
-          payload_size: u.writer.size,
-          plaintext_size: u.length,
-          flags: '[]',
-          ingest_key_id: u.keyId,
-          created_at: now(),
-        }, trx);
-        await deps.audit.record({
-          action: 'ingest.completed', actor: u.actor, outcome: 'success', object: { type: 'recording', id: u.id },
-          careUnit: meta.careUnit, patientPseudonym: meta.caller ? deps.blindIndex.pseudonym(meta.caller) : null,
-          requestId, source, details: { bytes: u.length, durationMs: info.durationMs, codec: info.codec, channels: info.channels },
-        }, trx);
+      await fileRecording(filingDeps, {
+        upload: u.row, blobKey: u.writer.key, payloadSize: u.writer.size, plaintextSize: u.offset, info,
+        flags: mode === 'expired' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []),
+        action: mode === 'expired' ? 'ingest.expired' : (u.row.resumes_recording ? 'ingest.resumed' : 'ingest.completed'),
+        actor: u.actor, requestId, source,
       });
     } catch (err) {
       await deps.store.delete(u.writer.key).catch(() => undefined);
       throw err;
     } finally {
       u.sealer.destroy();
-      uploads.delete(u.id);
     }
+    void deps.journal.append(encodeRecord({ type: RECORD.closed, uploadId: u.row.id, offset: u.offset, chunks: 0, payload: Buffer.alloc(0) })).catch(() => undefined);
+  }
+
+  /** Seals, stores and journals one piece; resolves when it is durable. Runs under the upload's lock. */
+  async function applyPiece(u: Live, piece: Buffer, requestId: string, source: string): Promise<{ durable: Promise<void> }> {
+    if (u.discarded) throw new HttpError(410, 'this upload was discarded');
+    if (u.length !== null && u.offset + piece.length > u.length) {
+      await discard(u, 'more bytes than Upload-Length', requestId, source);
+      throw new HttpError(413, 'the body goes beyond Upload-Length; the upload was discarded');
+    }
+    if (u.offset + piece.length > deps.maxUploadBytes) {
+      await discard(u, 'more bytes than the maximum upload size', requestId, source);
+      throw lengthError(deps.maxUploadBytes);
+    }
+    try {
+      u.inspector.feed(piece);
+    } catch (err: unknown) {
+      if (!(err instanceof AudioError)) throw err;
+      await discard(u, `invalid audio: ${err.message}`, requestId, source);
+      throw new HttpError(err.status, `not supported audio: ${err.message}; the upload was discarded`);
+    }
+    const sealed = u.sealer.push(piece);
+    try {
+      if (sealed.length > 0) await u.writer.write(sealed);
+    } catch (err) {
+      // The sealed stream and the object may now disagree: never resume from here.
+      await discard(u, 'storage failure', requestId, source).catch(() => undefined);
+      throw err;
+    }
+    const joined = u.partial.length ? Buffer.concat([u.partial, piece]) : piece;
+    u.partial = Buffer.from(joined.subarray(sealed.length * CHUNK_SIZE));
+    u.chunksWritten += sealed.length;
+    const record = encodeRecord({
+      type: RECORD.delta, uploadId: u.row.id, offset: u.offset, chunks: u.chunksWritten,
+      payload: u.sealer.sealField(JOURNAL_DELTA, journalPlaintext(u.offset, piece)),
+    });
+    u.offset += piece.length;
+    u.lastActivity = now();
+    // Wrapped: a promise returned bare from an async function would be awaited here.
+    const durable = deps.journal.append(record);
+    durable.catch(() => undefined);
+    return { durable };
+  }
+
+  /** Re-logs an upload's state in the current journal generation (after rotation). */
+  async function rebase(u: Live): Promise<void> {
+    await locked(u, async () => {
+      if (u.discarded) return;
+      await u.writer.flush(); // the chunks written so far are now durable in the object
+      await deps.journal.append(encodeRecord({
+        type: RECORD.base, uploadId: u.row.id, offset: u.offset, chunks: u.chunksWritten,
+        payload: u.sealer.sealField(JOURNAL_BASE, journalPlaintext(u.offset, u.partial)),
+      }));
+    });
+  }
+
+  async function maybeRotate(): Promise<void> {
+    if (rotating || deps.journal.size < Math.max(64 << 20, uploads.size * (256 << 10))) return;
+    rotating = true;
+    try {
+      const old = await deps.journal.rotate();
+      for (const u of [...uploads.values()]) await rebase(u);
+      await deps.journal.retire(old);
+    } finally {
+      rotating = false;
+    }
+  }
+
+  async function find(id: string, keyId: string): Promise<Live | null> {
+    const u = uploads.get(id);
+    if (u) return u.row.key_id === keyId ? u : null;
+    if (!deps.reopenFiled) return null;
+    const reopened = await deps.reopenFiled(id, keyId);
+    if (reopened) uploads.set(id, reopened);
+    return reopened;
   }
 
   return {
     maxUploadBytes: deps.maxUploadBytes,
+    get active() {
+      return uploads.size;
+    },
 
     async create({ keyId, length, meta, requestId, source }) {
-      if (length > deps.maxUploadBytes) {
-        throw new HttpError(413, `Upload-Length exceeds the maximum of ${deps.maxUploadBytes} bytes`);
-      }
+      if (closing) throw new HttpError(503, 'the server is shutting down');
+      if (length !== null && length > deps.maxUploadBytes) throw lengthError(deps.maxUploadBytes);
       const id = newId();
       const sealer = beginSeal({ recipient: deps.archiveRecipient, recordingId: id });
       const writer = await deps.store.create();
       const actor: Actor = { type: 'api_key', id: keyId, role: 'key:ingest' };
+      const field = (label: string, e164: string | undefined) => (e164 ? sealer.sealField(label, Buffer.from(e164)) : null);
+      const row: UploadRow = {
+        id, key_id: keyId, created_at: now(), length, header: sealer.header, payload_prefix: sealer.payloadPrefix, blob_key: writer.key,
+        codec: meta.audio.codec, sample_rate: meta.audio.sampleRate ?? null, channels: meta.audio.channels ?? null,
+        external_call_id: meta.callId ?? null, started_at: meta.startedAt, direction: meta.direction, care_unit: meta.careUnit,
+        agent_id: meta.agentId ?? null, caller_sealed: field(FIELD_CALLER, meta.caller), callee_sealed: field(FIELD_CALLEE, meta.callee),
+        caller_index: meta.caller ? deps.blindIndex.phone(meta.caller) : null, callee_index: meta.callee ? deps.blindIndex.phone(meta.callee) : null,
+        resumes_recording: 0,
+      };
       try {
         await writer.write(sealer.payloadPrefix);
-        await deps.audit.record({
-          action: 'ingest.started', actor, outcome: 'success', object: { type: 'upload', id }, careUnit: meta.careUnit,
-          patientPseudonym: meta.caller ? deps.blindIndex.pseudonym(meta.caller) : null, requestId, source, details: { length },
+        await deps.db.transaction().execute(async (trx) => {
+          await trx.insertInto('uploads').values(row).execute();
+          await deps.audit.record({
+            action: 'ingest.started', actor, outcome: 'success', object: { type: 'upload', id }, careUnit: meta.careUnit,
+            patientPseudonym: meta.caller ? deps.blindIndex.pseudonym(meta.caller) : null, requestId, source,
+            details: { length, codec: meta.audio.codec },
+          }, trx);
         });
       } catch (err) {
         sealer.destroy();
         await writer.abort();
         throw err;
       }
-      uploads.set(id, { id, keyId, length, offset: 0, meta, sealer, writer, wav: new WavInspector(), busy: false, abortBody: null, discarded: false, lastActivity: now(), actor });
+      uploads.set(id, {
+        row, length, offset: 0, sealer, writer, inspector: createAudioInspector(meta.audio), partial: Buffer.alloc(0), chunksWritten: 0,
+        busy: false, abortBody: null, discarded: false, lastActivity: now(), actor, lock: Promise.resolve(),
+      });
       return id;
     },
 
     async status(id, keyId) {
       const u = uploads.get(id);
-      if (u) return u.keyId === keyId ? { offset: u.offset, length: u.length } : null;
+      if (u) {
+        if (u.row.key_id !== keyId) return null;
+        await deps.journal.sync(); // report only what is durable
+        return { offset: u.offset, length: u.length, expiresAt: u.lastActivity + deps.idleMs };
+      }
       const done = await deps.recordings.get(id);
-      if (done && done.ingest_key_id === keyId) return { offset: done.plaintext_size, length: done.plaintext_size };
-      return null;
+      if (!done || done.ingest_key_id !== keyId) return null;
+      const flags = JSON.parse(done.flags) as string[];
+      // Filed early by a crash or shutdown: the client may go on from where it stands.
+      const resumable = deps.reopenFiled !== undefined && (flags.includes('truncated_by_crash') || flags.includes('interrupted_by_shutdown'));
+      return { offset: done.plaintext_size, length: resumable ? null : done.plaintext_size, expiresAt: null };
     },
 
-    async append({ id, keyId, offset, body, abort, requestId, source }) {
-      const u = uploads.get(id);
-      if (!u || u.keyId !== keyId) {
-        const done = await this.status(id, keyId);
-        if (done) throw new HttpError(409, 'this upload is already complete', { 'upload-offset': String(done.offset) });
+    async append({ id, keyId, offset, length, body, abort, requestId, source }) {
+      if (closing) throw new HttpError(503, 'the server is shutting down; resume after it restarts');
+      const u = await find(id, keyId);
+      if (!u) {
+        const done = await deps.recordings.get(id);
+        if (done && done.ingest_key_id === keyId) throw new HttpError(409, 'this upload is already complete', { 'upload-offset': String(done.plaintext_size) });
         throw new HttpError(404, 'no such upload');
       }
       if (u.busy) throw new HttpError(409, 'another request is appending to this upload', { 'upload-offset': String(u.offset) });
       if (offset !== u.offset) throw new HttpError(409, `Upload-Offset ${offset} does not match the upload's offset ${u.offset}`, { 'upload-offset': String(u.offset) });
+      if (length !== undefined) {
+        if (u.length !== null && u.length !== length) throw new HttpError(400, `Upload-Length ${length} differs from the length given before (${u.length})`);
+        if (length < u.offset) throw new HttpError(400, `Upload-Length ${length} is less than the ${u.offset} bytes already received`);
+        if (length > deps.maxUploadBytes) throw lengthError(deps.maxUploadBytes);
+        u.length = length;
+      }
       u.busy = true;
       u.abortBody = abort ?? null;
+      let durable: Promise<void> = Promise.resolve();
+      let lastKeyCheck = now();
       try {
         for await (const piece of body) {
-          if (u.discarded) throw new HttpError(410, 'this upload was discarded');
-          if (u.offset + piece.length > u.length) {
-            await discard(u, 'more bytes than Upload-Length', requestId, source);
-            throw new HttpError(413, 'the body goes beyond Upload-Length; the upload was discarded');
+          if (piece.length === 0) continue;
+          if (now() - lastKeyCheck > 1000) {
+            lastKeyCheck = now();
+            if (!(await deps.keyActive(keyId))) throw new HttpError(401, 'the API key was revoked');
           }
-          try {
-            u.wav.feed(piece);
-          } catch (err) {
-            if (!(err instanceof WavError)) throw err;
-            await discard(u, `invalid audio: ${err.message}`, requestId, source);
-            throw new HttpError(err.status, `not a supported WAV file: ${err.message}; the upload was discarded`);
-          }
-          try {
-            const sealed = u.sealer.push(piece);
-            if (sealed.length > 0) await u.writer.write(sealed);
-          } catch (err) {
-            // The sealed stream and the object may now disagree: never resume from here.
-            await discard(u, 'storage failure', requestId, source).catch(() => undefined);
-            throw err;
-          }
-          u.offset += piece.length;
-          u.lastActivity = now();
+          durable = (await locked(u, () => applyPiece(u, piece, requestId, source))).durable;
+          if (deps.journal.backlog > 16 << 20) await durable; // backpressure: do not outrun the disk
         }
-        if (u.offset === u.length) {
-          try {
-            await finalize(u, requestId, source);
-          } catch (err) {
-            if (!(err instanceof WavError)) throw err;
-            await discard(u, `invalid audio: ${err.message}`, requestId, source);
-            throw new HttpError(err.status, `not a supported WAV file: ${err.message}; the upload was discarded`);
-          }
+        await durable;
+        void maybeRotate().catch(() => undefined);
+        if (u.length !== null && u.offset === u.length) {
+          await locked(u, async () => {
+            try {
+              await file(u, 'complete', requestId, source);
+            } catch (err: unknown) {
+              if (!(err instanceof AudioError)) throw err;
+              await discard(u, `invalid audio: ${err.message}`, requestId, source);
+              throw new HttpError(err.status, `not supported audio: ${err.message}; the upload was discarded`);
+            }
+          });
         }
         return u.offset;
       } finally {
@@ -213,15 +337,41 @@ export function createUploadService(deps: UploadDeps): UploadService {
       }
     },
 
+    async terminate(id, keyId, requestId, source) {
+      const u = uploads.get(id);
+      if (!u || u.row.key_id !== keyId) return false;
+      u.abortBody?.();
+      await locked(u, () => discard(u, 'terminated by the client', requestId, source, 'ingest.terminated'));
+      return true;
+    },
+
     async sweep() {
       const limit = now() - deps.idleMs;
       const idle = [...uploads.values()].filter((u) => u.lastActivity < limit);
-      for (const u of idle) await discard(u, u.busy ? 'abandoned: stalled mid-request' : 'abandoned: idle too long', null, null);
+      for (const u of idle) {
+        u.abortBody?.();
+        await locked(u, async () => {
+          if (u.discarded) return;
+          if (u.offset > 0 && safeTruncatedInfo(u.inspector) !== null) await file(u, 'expired', null, null);
+          else await discard(u, u.busy ? 'abandoned: stalled mid-request' : 'abandoned: idle too long, no usable audio', null, null);
+        });
+      }
       return idle.length;
     },
 
     async close() {
-      for (const u of [...uploads.values()]) await discard(u, 'server shut down before the upload finished', null, null);
+      closing = true;
+      for (const u of uploads.values()) u.abortBody?.();
+      await deps.journal.sync().catch(() => undefined);
     },
   };
+}
+
+function safeTruncatedInfo(inspector: AudioInspector) {
+  try {
+    return inspector.finishTruncated();
+  } catch (err) {
+    if (err instanceof AudioError) return null;
+    throw err;
+  }
 }

@@ -1,20 +1,32 @@
 /**
- * Streaming validation of uploaded WAV call recordings, plus a small WAV builder and G.711
- * encoders for tests and the demo client.
+ * Streaming validation of uploaded WAV call recordings, plus a small WAV builder for tests and
+ * the demo client (the G.711 encoders live in g711.ts and are re-exported here).
  *
  * Invariants:
  * - Memory: the inspector holds at most FMT_KEEP (40) bytes of the stream at any time (the
  *   RIFF header, one chunk header, or the start of the fmt chunk). Audio and the bodies of
  *   other chunks are counted and skipped, never copied or referenced.
- * - Safe errors: a WavError message is built only from fixed text and numbers (sizes, offsets,
- *   format tags), never from bytes of the file (chunk ids, LIST/INFO text, samples), so it can
- *   be returned in an HTTP 400/415 body and logged.
+ * - Safe errors: a WavError (an AudioError) message is built only from fixed text and numbers
+ *   (sizes, offsets, format tags), never from bytes of the file (chunk ids, LIST/INFO text,
+ *   samples), so it can be returned in an HTTP 400/415 body and logged.
  * - Fail early: feed() throws as soon as the bytes seen so far prove the file invalid; after a
- *   failure every later call throws the same error.
+ *   failure every later call throws the same error. finish() failing (e.g. truncated) does not
+ *   poison finishTruncated(): a caller may fall back to describing the well-formed prefix.
  * - Accepted: RIFF/WAVE, exactly one fmt chunk before exactly one non-empty data chunk, 16-bit
  *   PCM, 8-bit A-law or 8-bit u-law (plain or WAVE_FORMAT_EXTENSIBLE), 1 or 2 channels,
  *   8000..48000 Hz, consistent blockAlign and byteRate, sizes matching the bytes received.
+ * - Streamed files (option allowUnknownSizes, for live uploads): a writer that cannot seek back
+ *   leaves its sizes unknown. Then a RIFF size of 0 or 0xFFFFFFFF means "unknown" (chunks run
+ *   to the end of the stream), and a data size of 0 or 0xFFFFFFFF means "until the end": data
+ *   must be the last chunk, its length is what arrives (the RIFF size is then ignored). A data
+ *   size that is a placeholder (larger than what arrives, written before the length was known,
+ *   e.g. 0x7FFFF000) is accepted at finish() when data is the last chunk the RIFF size allows
+ *   and the stream ends inside it on a block boundary: the header cannot be patched once
+ *   streamed, and rejecting would lose the whole call. Everything else stays strict.
  */
+import { AudioError } from './audio-error.ts';
+
+export { encodeG711, linearToAlaw, linearToMulaw, sineWaveS16 } from './g711.ts';
 
 export type WavCodec = 'pcm_s16le' | 'pcma' | 'pcmu';
 
@@ -32,7 +44,13 @@ export interface WavInfo {
 
 export type WavFormat = Omit<WavInfo, 'dataLength' | 'durationMs'>;
 
-/** Machine-readable failure codes; the ones in UNSUPPORTED mean "valid WAV, unsupported encoding". */
+export interface WavInspectorOptions {
+  maxHeaderBytes?: number;
+  /** Accept the unknown and placeholder sizes of a streamed (live) WAV; see the file comment. */
+  allowUnknownSizes?: boolean;
+}
+
+/** Machine-readable failure codes; see AudioError for which ones mean "valid WAV, unsupported encoding" (415). */
 export type WavErrorReason =
   | 'not_riff' | 'rf64_unsupported' | 'rifx_unsupported' | 'not_wave' | 'riff_size_invalid'
   | 'bad_chunk_id' | 'chunk_overruns_riff' | 'stray_bytes' | 'trailing_bytes' | 'truncated'
@@ -41,23 +59,12 @@ export type WavErrorReason =
   | 'inconsistent_block_align' | 'inconsistent_byte_rate'
   | 'data_before_fmt' | 'data_duplicate' | 'data_missing' | 'data_empty' | 'data_misaligned';
 
-const UNSUPPORTED: ReadonlySet<WavErrorReason> = new Set<WavErrorReason>([
-  'rf64_unsupported', 'rifx_unsupported', 'unsupported_format', 'unsupported_bits',
-  'unsupported_channels', 'unsupported_sample_rate',
-]);
-
-export class WavError extends Error {
-  readonly reason: WavErrorReason;
-  /** Suggested HTTP status: 415 for a well-formed file in an encoding we refuse, else 400. */
-  readonly status: 400 | 415;
+export class WavError extends AudioError<WavErrorReason> {
   constructor(reason: WavErrorReason, message: string) {
-    super(message);
+    super(reason, message);
     this.name = 'WavError';
-    this.reason = reason;
-    this.status = UNSUPPORTED.has(reason) ? 415 : 400;
   }
 }
-
 function fail(reason: WavErrorReason, message: string): never {
   throw new WavError(reason, message);
 }
@@ -162,10 +169,16 @@ function isFourCC(b: Uint8Array): boolean {
   return true;
 }
 
-type Phase = 'riff' | 'chunk' | 'fmt' | 'skip' | 'trailer';
+type Phase = 'riff' | 'chunk' | 'fmt' | 'skip' | 'open' | 'trailer';
+
+/** Values a streaming writer leaves in a size field it could not fill in. */
+function isUnknownSize(size: number): boolean {
+  return size === 0 || size === 0xffffffff;
+}
 
 export class WavInspector {
   readonly #maxHeaderBytes: number;
+  readonly #unknownSizes: boolean;
   readonly #scratch = new Uint8Array(FMT_KEEP);
   #phase: Phase = 'riff';
   #have = 0; // bytes collected into #scratch in the 'riff' | 'chunk' | 'fmt' phases
@@ -174,20 +187,25 @@ export class WavInspector {
   #fed = 0;
   #skip = 0; // bytes left to skip in the 'skip' phase
   #skipEnd = 0;
-  #riffEnd = 0; // offset just past the RIFF chunk as declared
+  #riffEnd = 0; // offset just past the RIFF chunk as declared; Infinity when unknown
   #padAllowed = 0; // one pad byte may follow an odd-sized RIFF chunk
   #fmtSize = 0;
   #fmt: ParsedFmt | null = null;
   #format: WavFormat | null = null;
   #dataOffset = -1;
-  #dataLength = 0;
+  #dataLength = 0; // declared
+  #dataEnd = Infinity; // offset just past the declared data; Infinity for "until the end"
+  #dataPadEnd = Infinity; // the same, with its pad byte
   #error: WavError | null = null;
+  #closed = false;
   #info: WavInfo | null = null;
+  #prefixInfo: WavInfo | null = null;
 
-  constructor(opts: { maxHeaderBytes?: number } = {}) {
+  constructor(opts: WavInspectorOptions = {}) {
     const max = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError('maxHeaderBytes must be a positive integer');
     this.#maxHeaderBytes = max;
+    this.#unknownSizes = opts.allowUnknownSizes ?? false;
   }
 
   get format(): WavFormat | null {
@@ -200,29 +218,38 @@ export class WavInspector {
 
   /** Bytes of the stream currently held in memory (never more than 40); exposed for tests. */
   get bufferedBytes(): number {
-    return this.#phase === 'skip' || this.#phase === 'trailer' ? 0 : this.#have;
+    return this.#phase === 'riff' || this.#phase === 'chunk' || this.#phase === 'fmt' ? this.#have : 0;
   }
 
   feed(piece: Uint8Array): void {
     if (this.#error) throw this.#error;
-    if (this.#info) throw new Error('WavInspector.feed() called after finish()');
+    if (this.#closed) throw new Error('WavInspector.feed() called after finish()');
     this.#fed += piece.length;
-    this.#guard(() => this.#consume(piece));
-  }
-
-  finish(): WavInfo {
-    if (this.#error) throw this.#error;
-    this.#info ??= this.#guard(() => this.#conclude());
-    return this.#info;
-  }
-
-  #guard<T>(fn: () => T): T {
     try {
-      return fn();
+      this.#consume(piece);
     } catch (err) {
       if (err instanceof WavError) this.#error = err;
       throw err;
     }
+  }
+
+  /** End of a complete file: every size must be honoured (see the file comment for streamed files). */
+  finish(): WavInfo {
+    if (this.#error) throw this.#error;
+    this.#closed = true;
+    this.#info ??= this.#conclude();
+    return this.#info;
+  }
+
+  /**
+   * End of a stream cut short: describes the complete sample frames that arrived. Throws only
+   * when the header never completed (no data chunk yet), or when feed() had already failed.
+   */
+  finishTruncated(): WavInfo {
+    if (this.#error) throw this.#error;
+    this.#closed = true;
+    this.#prefixInfo ??= this.#concludePrefix();
+    return this.#prefixInfo;
   }
 
   #consume(piece: Uint8Array): void {
@@ -235,6 +262,9 @@ export class WavInspector {
         this.#pos += take;
         i += take;
         if (this.#skip === 0) this.#nextChunk();
+      } else if (this.#phase === 'open') {
+        this.#pos += n - i;
+        i = n;
       } else if (this.#phase === 'trailer') {
         const extra = this.#pos + (n - i) - this.#riffEnd;
         if (extra > this.#padAllowed) {
@@ -286,10 +316,14 @@ export class WavInspector {
   #collected(): void {
     if (this.#phase === 'riff') {
       const riffSize = u32(this.#scratch, 4);
-      const minimum = 4 + 2 * CHUNK_HEADER + FMT_MIN;
-      if (riffSize < minimum) fail('riff_size_invalid', `RIFF size ${riffSize} is below the minimum of ${minimum}`);
-      this.#riffEnd = 8 + riffSize;
-      this.#padAllowed = riffSize & 1;
+      if (this.#unknownSizes && isUnknownSize(riffSize)) {
+        this.#riffEnd = Infinity;
+      } else {
+        const minimum = 4 + 2 * CHUNK_HEADER + FMT_MIN;
+        if (riffSize < minimum) fail('riff_size_invalid', `RIFF size ${riffSize} is below the minimum of ${minimum}`);
+        this.#riffEnd = 8 + riffSize;
+        this.#padAllowed = riffSize & 1;
+      }
       this.#nextChunk();
     } else if (this.#phase === 'chunk') {
       this.#onChunkHeader();
@@ -316,6 +350,11 @@ export class WavInspector {
     const start = this.#pos - CHUNK_HEADER;
     if (!isFourCC(b)) fail('bad_chunk_id', `chunk at offset ${start} has an invalid id`);
     const size = u32(b, 4);
+    const id = String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!); // compared only, never reported
+    if (id === 'data' && this.#unknownSizes && isUnknownSize(size)) {
+      this.#onData(null);
+      return;
+    }
     const end = this.#pos + size;
     if (end > this.#riffEnd) {
       fail('chunk_overruns_riff',
@@ -323,9 +362,8 @@ export class WavInspector {
     }
     // A pad byte that would fall past the RIFF end is the RIFF chunk's own pad (see #padAllowed).
     const padded = Math.min(end + (size & 1), this.#riffEnd);
-    const id = String.fromCharCode(b[0]!, b[1]!, b[2]!, b[3]!); // compared only, never reported
     if (id === 'data') {
-      this.#onData(size, padded);
+      this.#onData({ size, padded });
       return;
     }
     if (this.#dataOffset < 0 && padded + CHUNK_HEADER > this.#maxHeaderBytes) {
@@ -342,49 +380,87 @@ export class WavInspector {
     this.#skipTo(padded);
   }
 
-  #onData(size: number, padded: number): void {
+  /** `declared` is null for a data chunk of unknown size, which runs to the end of the stream. */
+  #onData(declared: { size: number; padded: number } | null): void {
     const fmt = this.#fmt;
     if (!fmt) return fail('data_before_fmt', 'the data chunk comes before the fmt chunk');
     if (this.#dataOffset >= 0) fail('data_duplicate', `second data chunk at offset ${this.#pos - CHUNK_HEADER}`);
     if (this.#pos > this.#maxHeaderBytes) {
       fail('header_too_large', `the data chunk does not start within the first ${this.#maxHeaderBytes} bytes`);
     }
-    if (size === 0) fail('data_empty', 'the data chunk is empty: the recording has no samples');
-    if (size % fmt.blockAlign !== 0) {
-      fail('data_misaligned', `data length ${size} is not a multiple of the block size ${fmt.blockAlign}`);
+    if (declared) {
+      if (declared.size === 0) fail('data_empty', 'the data chunk is empty: the recording has no samples');
+      if (declared.size % fmt.blockAlign !== 0) {
+        fail('data_misaligned', `data length ${declared.size} is not a multiple of the block size ${fmt.blockAlign}`);
+      }
     }
     this.#dataOffset = this.#pos;
-    this.#dataLength = size;
     this.#format = Object.freeze({
       codec: fmt.codec, sampleRate: fmt.sampleRate, channels: fmt.channels, bitsPerSample: fmt.bits,
       blockAlign: fmt.blockAlign, dataOffset: this.#pos,
     });
-    this.#skipTo(padded);
+    if (declared) {
+      this.#dataLength = declared.size;
+      this.#dataEnd = this.#pos + declared.size;
+      this.#dataPadEnd = declared.padded;
+      this.#skipTo(declared.padded);
+    } else {
+      this.#phase = 'open';
+      this.#have = 0;
+    }
+  }
+
+  #infoFor(format: WavFormat, dataLength: number): WavInfo {
+    const frames = Math.floor(dataLength / format.blockAlign);
+    return Object.freeze({ ...format, dataLength, durationMs: Math.round((frames * 1000) / format.sampleRate) });
   }
 
   #conclude(): WavInfo {
-    if (this.#phase === 'riff') fail('truncated', `truncated: got ${this.#pos} bytes, less than a RIFF header`);
-    if (this.#pos < this.#riffEnd) fail('truncated', `truncated: declared ${this.#riffEnd} bytes, got ${this.#pos}`);
+    const pos = this.#pos;
+    if (this.#phase === 'riff') fail('truncated', `truncated: got ${pos} bytes, less than a RIFF header`);
     const format = this.#format;
+    if (format && pos < this.#dataEnd) {
+      // The stream stopped inside the data chunk: fine only for a streamed file whose data runs
+      // "until the end" or carries a placeholder size, and only if data is its last chunk.
+      const last = this.#dataPadEnd >= this.#riffEnd;
+      if (!this.#unknownSizes || !last) fail('truncated', `truncated: declared ${this.#riffEnd} bytes, got ${pos}`);
+      const length = pos - format.dataOffset;
+      if (length === 0) fail('data_empty', 'the data chunk is empty: the recording has no samples');
+      if (length % format.blockAlign !== 0) {
+        fail('data_misaligned', `data length ${length} is not a multiple of the block size ${format.blockAlign}`);
+      }
+      return this.#infoFor(format, length);
+    }
+    if (this.#riffEnd === Infinity) {
+      if (this.#phase !== 'chunk' || this.#have !== 0) fail('truncated', `truncated: the stream ends inside a chunk, at byte ${pos}`);
+    } else if (pos < this.#riffEnd) {
+      fail('truncated', `truncated: declared ${this.#riffEnd} bytes, got ${pos}`);
+    }
     if (!this.#fmt) fail('fmt_missing', 'no fmt chunk');
     if (!format) return fail('data_missing', 'no data chunk');
-    const frames = this.#dataLength / format.blockAlign;
-    return Object.freeze({
-      ...format,
-      dataLength: this.#dataLength,
-      durationMs: Math.round((frames * 1000) / format.sampleRate),
-    });
+    return this.#infoFor(format, this.#dataLength);
+  }
+
+  #concludePrefix(): WavInfo {
+    const format = this.#format;
+    if (!format) {
+      return fail('truncated', this.#phase === 'riff'
+        ? `truncated: got ${this.#pos} bytes, less than a RIFF header`
+        : `truncated: the stream ends at byte ${this.#pos}, before the data chunk`);
+    }
+    const arrived = Math.min(this.#pos, this.#dataEnd) - format.dataOffset;
+    return this.#infoFor(format, arrived - (arrived % format.blockAlign));
   }
 }
 
-export function inspectWav(bytes: Uint8Array, opts?: { maxHeaderBytes?: number }): WavInfo {
+export function inspectWav(bytes: Uint8Array, opts?: WavInspectorOptions): WavInfo {
   const inspector = new WavInspector(opts);
   inspector.feed(bytes);
   return inspector.finish();
 }
 
 // ---------------------------------------------------------------------------------------------
-// Builders for tests and the demo client.
+// Builders for tests and the demo client (G.711 encoders and the tone source live in g711.ts).
 
 export interface WavExtraChunk {
   id: string;
@@ -441,66 +517,4 @@ export function makeWav(opts: {
   head.write('RIFF', 0, 'latin1');
   head.writeUInt32LE(body.length, 4);
   return Buffer.concat([head, body]);
-}
-
-/**
- * Interleaved signed 16-bit little-endian PCM: a sine at `hz` at half of full scale; in stereo
- * the second channel (the other call leg) is at 1.5 x hz so the legs can be told apart.
- */
-export function sineWaveS16(opts: { sampleRate: number; seconds: number; hz: number; channels?: 1 | 2 }): Uint8Array {
-  const channels = opts.channels ?? 1;
-  const frames = Math.round(opts.sampleRate * opts.seconds);
-  const out = new Uint8Array(frames * channels * 2);
-  const view = new DataView(out.buffer);
-  for (let f = 0; f < frames; f++) {
-    for (let c = 0; c < channels; c++) {
-      const hz = c === 0 ? opts.hz : opts.hz * 1.5;
-      const v = Math.round(16383 * Math.sin((2 * Math.PI * hz * f) / opts.sampleRate));
-      view.setInt16((f * channels + c) * 2, v, true);
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// ITU-T G.711 encoders. Input: a linear sample on the 16-bit scale (rounded and clamped).
-// u-law works on 14-bit magnitudes with a bias of 33 so that segment s (0..7) covers biased
-// magnitudes [32 << s, 64 << s); the code is sign | segment | 4-bit step, all bits inverted.
-// A-law works on 13-bit magnitudes; segments 0 and 1 share a step size, segment s >= 1 covers
-// [16 << s, 32 << s); the code is sign | segment | step with the even bits inverted (xor 0x55).
-
-function toInt16(sample: number): number {
-  if (!Number.isFinite(sample)) return 0;
-  return Math.max(-32768, Math.min(32767, Math.round(sample)));
-}
-
-function bitLength(v: number): number {
-  return 32 - Math.clz32(v);
-}
-
-export function linearToMulaw(sample: number): number {
-  const x = toInt16(sample) >> 2; // 14-bit
-  const negative = x < 0;
-  const magnitude = Math.min(negative ? -x : x, 8158) + 33; // 33..8191
-  const segment = bitLength(magnitude) - 6; // 0..7
-  const step = (magnitude >> (segment + 1)) & 0x0f;
-  return ~((negative ? 0x80 : 0) | (segment << 4) | step) & 0xff;
-}
-
-export function linearToAlaw(sample: number): number {
-  const x = toInt16(sample) >> 3; // 13-bit
-  const negative = x < 0;
-  const magnitude = negative ? -x - 1 : x; // 0..4095
-  const segment = magnitude < 32 ? 0 : bitLength(magnitude) - 5; // 0..7
-  const step = (magnitude >> (segment < 2 ? 1 : segment)) & 0x0f;
-  return ((negative ? 0x00 : 0x80) | (segment << 4) | step) ^ 0x55;
-}
-
-/** Encodes interleaved s16le PCM (as from sineWaveS16) to A-law or u-law bytes. */
-export function encodeG711(pcm: Uint8Array, codec: 'pcma' | 'pcmu'): Uint8Array {
-  const view = new DataView(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-  const out = new Uint8Array(pcm.byteLength >> 1);
-  const encode = codec === 'pcma' ? linearToAlaw : linearToMulaw;
-  for (let i = 0; i < out.length; i++) out[i] = encode(view.getInt16(i * 2, true));
-  return out;
 }

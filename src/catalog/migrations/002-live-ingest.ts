@@ -25,6 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('callee_index', 'blob')
     .addColumn('resumes_recording', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
+  await db.schema.alterTable('recordings').addColumn('container', 'text', (c) => c.notNull().defaultTo('wav')).execute();
   await db.schema.alterTable('api_keys').addColumn('allowed_cidrs', 'text').execute();
   await db.schema.alterTable('api_keys').addColumn('rate_per_s', 'integer').execute();
 }

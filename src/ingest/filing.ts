@@ -1,0 +1,61 @@
+// Filing: the moment an upload becomes a recording. The sealed object is committed first
+// (durable, under its random name), then the catalog row, the removal of the upload's row and
+// the audit event are written in one transaction. A crash in between leaves an orphaned
+// object, never a row pointing at an incomplete one.
+import type { Kysely } from 'kysely';
+import type { AuditLog } from '../audit/log.ts';
+import type { Actor, AuditAction } from '../audit/events.ts';
+import type { RecordingRepo } from '../catalog/recordings.ts';
+import type { Database, UploadRow } from '../catalog/schema.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import type { AudioInfo } from './audio.ts';
+
+export interface Filing {
+  upload: UploadRow;
+  blobKey: string;
+  payloadSize: number;
+  plaintextSize: number;
+  info: AudioInfo | null; // null: the audio never became readable
+  flags: string[];
+  action: AuditAction;
+  actor: Actor;
+  requestId: string | null;
+  source: string | null;
+  details?: Record<string, unknown>;
+}
+
+export async function fileRecording(deps: { db: Kysely<Database>; recordings: RecordingRepo; store: BlobStore; audit: AuditLog; now: () => number }, f: Filing): Promise<void> {
+  const u = f.upload;
+  const flags = [...new Set(f.info ? f.flags : [...f.flags, 'audio_unreadable'])].sort();
+  const audio = {
+    duration_ms: f.info?.durationMs ?? 0,
+    codec: f.info?.codec ?? u.codec,
+    container: f.info?.container ?? (u.codec === 'wav' ? 'wav' : u.codec === 'ogg-opus' ? 'ogg' : 'raw'),
+    sample_rate: f.info?.sampleRate ?? u.sample_rate ?? 0,
+    channels: f.info?.channels ?? u.channels ?? 1,
+  };
+  let replacedBlob: string | null = null;
+  await deps.db.transaction().execute(async (trx) => {
+    const existing = u.resumes_recording ? await trx.selectFrom('recordings').select(['blob_key']).where('id', '=', u.id).executeTakeFirst() : undefined;
+    if (existing) {
+      replacedBlob = existing.blob_key;
+      await trx.updateTable('recordings').set({
+        ...audio, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize, flags: JSON.stringify(flags),
+      }).where('id', '=', u.id).execute();
+    } else {
+      await deps.recordings.insert({
+        id: u.id, external_call_id: u.external_call_id, started_at: u.started_at, direction: u.direction, care_unit: u.care_unit,
+        agent_id: u.agent_id, ...audio, caller_sealed: u.caller_sealed, callee_sealed: u.callee_sealed, caller_index: u.caller_index,
+        callee_index: u.callee_index, header: u.header, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize,
+        flags: JSON.stringify(flags), ingest_key_id: u.key_id, created_at: deps.now(),
+      }, trx);
+    }
+    await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
+    await deps.audit.record({
+      action: f.action, actor: f.actor, outcome: 'success', object: { type: 'recording', id: u.id }, careUnit: u.care_unit,
+      patientPseudonym: u.caller_index ? Buffer.from(u.caller_index).toString('hex') : null, requestId: f.requestId, source: f.source,
+      details: { bytes: f.plaintextSize, durationMs: audio.duration_ms, codec: audio.codec, channels: audio.channels, flags, ...f.details },
+    }, trx);
+  });
+  if (replacedBlob) await deps.store.delete(replacedBlob);
+}

@@ -1,0 +1,197 @@
+// Recovery at start: every upload that was in flight when the process stopped is filed up to
+// its last durable byte, sealed with a proper final chunk, flagged and audited; and a client
+// may later continue it (reopenFiled). Needs the archive identity: this is the one place on
+// the ingest side that may open what was sealed, and only to finish sealing it.
+import type { Kysely } from 'kysely';
+import { CHUNK_SIZE, openRecording, resumeSeal, PAYLOAD_NONCE_SIZE } from '../seal/index.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { Actor } from '../audit/events.ts';
+import type { RecordingRepo } from '../catalog/recordings.ts';
+import type { Database, UploadRow } from '../catalog/schema.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import { AudioError, createAudioInspector, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
+import { fileRecording } from './filing.ts';
+import { encodeRecord, readJournal, RECORD, type Journal } from './journal.ts';
+import { JOURNAL_BASE, JOURNAL_DELTA, journalPlaintext, type Live } from './uploads.ts';
+
+const ENC_CHUNK = CHUNK_SIZE + 16;
+const SYSTEM: Actor = { type: 'system', id: 'recovery' };
+
+export interface RecoveryDeps {
+  db: Kysely<Database>;
+  recordings: RecordingRepo;
+  store: BlobStore;
+  audit: AuditLog;
+  archiveIdentity: () => string;
+  now?: () => number;
+}
+
+interface Trail {
+  base: { offset: number; chunks: number; sealed: Buffer } | null;
+  deltas: Array<{ offset: number; sealed: Buffer }>;
+}
+
+export interface RecoveryReport {
+  recovered: Array<{ id: string; bytes: number; flags: string[] }>;
+  dropped: string[];
+}
+
+function declaration(u: UploadRow): AudioDeclaration {
+  return { codec: u.codec as AudioDeclaration['codec'], sampleRate: u.sample_rate ?? undefined, channels: u.channels ?? undefined };
+}
+
+/** Opens the sealed payload `[prefix | chunks]` and feeds its plaintext to a fresh inspector. */
+async function inspectFiled(store: BlobStore, row: { id: string; header: Uint8Array; blob_key: string }, identity: string, decl: AudioDeclaration): Promise<{ inspector: AudioInspector; size: number }> {
+  const opened = openRecording({ header: Buffer.from(row.header), identity, recordingId: row.id });
+  const payloadSize = await store.size(row.blob_key);
+  const inspector = createAudioInspector(decl);
+  let size = 0;
+  try {
+    for await (const piece of opened.readRange({ payloadSize, start: 0, end: Infinity, read: (o, l) => store.read(row.blob_key, o, l) })) {
+      size += piece.length;
+      try {
+        inspector.feed(piece);
+      } catch (err) {
+        if (!(err instanceof AudioError)) throw err;
+      }
+    }
+  } finally {
+    opened.destroy();
+  }
+  return { inspector, size };
+}
+
+function truncatedInfo(inspector: AudioInspector): AudioInfo | null {
+  try {
+    return inspector.finishTruncated();
+  } catch (err) {
+    if (err instanceof AudioError) return null;
+    throw err;
+  }
+}
+
+/** Files every upload left in flight. Run before serving, before the blob store's orphan sweep. */
+export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opts: { cleanShutdown: boolean }): Promise<RecoveryReport> {
+  const now = deps.now ?? Date.now;
+  const rows = await deps.db.selectFrom('uploads').selectAll().execute();
+  const report: RecoveryReport = { recovered: [], dropped: [] };
+  if (rows.length === 0) return report;
+  const trails = new Map<string, Trail>(rows.map((r) => [r.id, { base: null, deltas: [] }]));
+  for await (const r of readJournal(journalDir)) {
+    const t = trails.get(r.uploadId);
+    if (!t) continue;
+    if (r.type === RECORD.base) {
+      t.base = { offset: r.offset, chunks: r.chunks, sealed: r.payload };
+      t.deltas = t.deltas.filter((d) => d.offset >= r.offset);
+    } else if (r.type === RECORD.delta) {
+      t.deltas.push({ offset: r.offset, sealed: r.payload });
+    }
+  }
+  const identity = deps.archiveIdentity();
+  const flag = opts.cleanShutdown ? 'interrupted_by_shutdown' : 'truncated_by_crash';
+  for (const u of rows) {
+    const t = trails.get(u.id)!;
+    const chunks = t.base?.chunks ?? 0;
+    // The sealer, resumed right after the chunks known durable, also opens the journal records.
+    const sealer = resumeSeal({ header: Buffer.from(u.header), identity, recordingId: u.id, payloadPrefix: Buffer.from(u.payload_prefix), chunks, pending: Buffer.alloc(0) });
+    const opened = openRecording({ header: Buffer.from(u.header), identity, recordingId: u.id });
+    const open = (label: string, sealed: Buffer, offset: number): Buffer => {
+      const plain = opened.openField(label, sealed);
+      if (plain.readBigUInt64BE(0) !== BigInt(offset)) throw new Error(`journal record of upload ${u.id} is bound to another offset`);
+      return plain.subarray(8);
+    };
+    const tail: Buffer[] = [];
+    let expected = chunks * CHUNK_SIZE;
+    if (t.base) {
+      tail.push(open(JOURNAL_BASE, t.base.sealed, t.base.offset));
+      expected = t.base.offset;
+    }
+    for (const d of t.deltas.sort((a, b) => a.offset - b.offset)) {
+      if (d.offset !== expected) continue; // already covered, or beyond a gap: never acknowledged
+      const bytes = open(JOURNAL_DELTA, d.sealed, d.offset);
+      tail.push(bytes);
+      expected += bytes.length;
+    }
+    opened.destroy();
+    const total = expected;
+    if (total === 0) {
+      // Nothing was ever acknowledged: there is no recording to keep.
+      sealer.destroy();
+      await deps.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
+        await deps.audit.record({ action: 'ingest.rejected', actor: SYSTEM, outcome: 'failure', object: { type: 'upload', id: u.id }, careUnit: u.care_unit, details: { reason: 'the process stopped before any byte was durable' } }, trx);
+      });
+      await deps.store.delete(u.blob_key).catch(() => undefined);
+      report.dropped.push(u.id);
+      continue;
+    }
+    const writer = await deps.store.reopen(u.blob_key, chunks > 0 ? PAYLOAD_NONCE_SIZE + chunks * ENC_CHUNK : 0);
+    if (chunks === 0) await writer.write(u.payload_prefix);
+    const sealed = sealer.push(Buffer.concat(tail));
+    if (sealed.length) await writer.write(sealed);
+    await writer.write(sealer.finish());
+    await writer.commit();
+    const complete = u.length !== null && total === u.length;
+    const { inspector } = await inspectFiled(deps.store, { id: u.id, header: u.header, blob_key: writer.key }, identity, declaration(u));
+    let info: AudioInfo | null = null;
+    if (complete) {
+      try {
+        info = inspector.finish();
+      } catch (err) {
+        if (!(err instanceof AudioError)) throw err;
+      }
+    }
+    info ??= truncatedInfo(inspector);
+    const flags = complete ? [] : [flag];
+    await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
+      upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
+      action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },
+    });
+    report.recovered.push({ id: u.id, bytes: total, flags });
+  }
+  return report;
+}
+
+/**
+ * Continues a recording that was filed early (crash or shutdown) when its client comes back:
+ * a new temporary object with the stored chunks, the last chunk's plaintext pending again,
+ * and the audio inspector brought up to date. The client sees one upload, one recording.
+ */
+export function createReopener(deps: RecoveryDeps & { journal: Journal; idleMs: number }) {
+  const now = deps.now ?? Date.now;
+  return async (id: string, keyId: string): Promise<Live | null> => {
+    const r = await deps.recordings.get(id);
+    if (!r || r.ingest_key_id !== keyId) return null;
+    const flags = JSON.parse(r.flags) as string[];
+    if (!flags.includes('truncated_by_crash') && !flags.includes('interrupted_by_shutdown')) return null;
+    const identity = deps.archiveIdentity();
+    const raw = r.container === 'raw';
+    const decl: AudioDeclaration = { codec: raw ? (r.codec as 'pcmu' | 'pcma') : r.container === 'ogg' ? 'ogg-opus' : 'wav', sampleRate: raw ? r.sample_rate : undefined, channels: raw ? r.channels : undefined };
+    const { inspector, size } = await inspectFiled(deps.store, r, identity, decl);
+    const chunks = size === 0 ? 0 : Math.floor((size - 1) / CHUNK_SIZE);
+    const opened = openRecording({ header: Buffer.from(r.header), identity, recordingId: id });
+    const pendingParts: Buffer[] = [];
+    for await (const p of opened.readRange({ payloadSize: r.payload_size, start: chunks * CHUNK_SIZE, end: size, read: (o, l) => deps.store.read(r.blob_key, o, l) })) pendingParts.push(Buffer.from(p));
+    opened.destroy();
+    const pending = Buffer.concat(pendingParts);
+    const prefix = await deps.store.read(r.blob_key, 0, PAYLOAD_NONCE_SIZE);
+    const writer = await deps.store.create();
+    for await (const piece of deps.store.stream(r.blob_key, 0, PAYLOAD_NONCE_SIZE + chunks * ENC_CHUNK)) await writer.write(piece);
+    await writer.flush();
+    const sealer = resumeSeal({ header: Buffer.from(r.header), identity, recordingId: id, payloadPrefix: prefix, chunks, pending });
+    const row: UploadRow = {
+      id, key_id: keyId, created_at: now(), length: null, header: r.header, payload_prefix: prefix, blob_key: writer.key,
+      codec: decl.codec, sample_rate: decl.sampleRate ?? null, channels: decl.channels ?? null, external_call_id: r.external_call_id,
+      started_at: r.started_at, direction: r.direction, care_unit: r.care_unit, agent_id: r.agent_id, caller_sealed: r.caller_sealed,
+      callee_sealed: r.callee_sealed, caller_index: r.caller_index, callee_index: r.callee_index, resumes_recording: 1,
+    };
+    await deps.db.insertInto('uploads').values(row).execute();
+    // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
+    await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, journalPlaintext(size, pending)) }));
+    return {
+      row, length: null, offset: size, sealer, writer, inspector, partial: pending, chunksWritten: chunks, busy: false, abortBody: null,
+      discarded: false, lastActivity: now(), actor: { type: 'api_key', id: keyId, role: 'key:ingest' }, lock: Promise.resolve(),
+    };
+  };
+}
+
