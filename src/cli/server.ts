@@ -23,6 +23,7 @@ export class ListenError extends Error {}
 export interface Running {
   app: FastifyInstance;
   recovery: RecoveryReport;
+  journal: Journal;
   routes: RouteDef[];
   uploads: UploadService;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
@@ -91,7 +92,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, 60_000);
   sweeper.unref();
   return {
-    app, routes, uploads, recovery,
+    app, routes, uploads, recovery, journal,
     async close() {
       clearInterval(sweeper);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a

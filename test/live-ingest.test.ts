@@ -1,0 +1,214 @@
+// Live calls: streamed while they happen with an off-the-shelf tus client (deferred length),
+// every tus extension callvault speaks, and ingest keys that are write-only, bound and revocable.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import * as tus from 'tus-js-client';
+import { makeOggOpus, makeRawG711 } from '../src/ingest/audio.ts';
+import { openRecording } from '../src/seal/index.ts';
+import type { Archive } from '../src/cli/archive.ts';
+import { ingestKey, startTestServer, type TestServer } from './helpers/archive.ts';
+import { recordingIdOf } from './helpers/tus.ts';
+
+const OCTETS = 'application/offset+octet-stream';
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const metaHeader = (m: Record<string, string>) => Object.entries(m).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+const RAW = { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-a', codec: 'pcmu', sampleRate: '8000', channels: '1' };
+
+async function audioOf(a: Archive, id: string): Promise<Buffer> {
+  const r = (await a.recordings.get(id))!;
+  const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
+  const parts: Buffer[] = [];
+  for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
+  return Buffer.concat(parts);
+}
+
+describe('live calls over tus', () => {
+  let s: TestServer;
+  let key: string;
+  const tusHeaders = (k: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${k}`, 'tus-resumable': '1.0.0', ...extra });
+  const create = (k: string, headers: Record<string, string>, body?: Buffer) =>
+    fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: tusHeaders(k, headers), body });
+  const patch = (k: string, id: string, offset: number, body: Buffer, extra: Record<string, string> = {}) =>
+    fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body, headers: tusHeaders(k, { 'upload-offset': String(offset), 'content-type': OCTETS, ...extra }) });
+
+  before(async () => {
+    s = await startTestServer();
+    key = await ingestKey(s);
+  });
+  after(() => s.close());
+
+  it('advertises the tus extensions', async () => {
+    const res = await fetch(`${s.url}/api/v1/uploads`, { method: 'OPTIONS', headers: tusHeaders(key) });
+    assert.equal(res.status, 204);
+    assert.deepEqual(res.headers.get('tus-extension')!.split(',').sort(),
+      ['checksum', 'creation', 'creation-defer-length', 'creation-with-upload', 'expiration', 'termination']);
+    assert.equal(res.headers.get('tus-checksum-algorithm'), 'sha256');
+  });
+
+  it('tus-js-client streams a live G.711 call of unknown length, one PATCH a "second", and it is filed whole', async () => {
+    // 12.5 s: tus-js-client never sees the end of a stream that ends exactly on a chunk boundary.
+    const call = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 12.5, hz: 440 });
+    // A live source: 8000 bytes (one second of audio) at a time, faster than real time.
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        if (sent >= call.length) { this.push(null); return; }
+        const piece = call.subarray(sent, sent + 8000);
+        sent += piece.length;
+        setTimeout(() => {
+          this.push(piece);
+          if (sent >= call.length) this.push(null);
+        }, 20);
+      },
+    });
+    const offsets: number[] = [];
+    const url = await new Promise<string>((resolve, reject) => {
+      const upload = new tus.Upload(source, {
+        endpoint: `${s.url}/api/v1/uploads`, headers: { authorization: `Bearer ${key}` }, metadata: RAW,
+        uploadLengthDeferred: true, chunkSize: 8000, retryDelays: [],
+        onChunkComplete: (_size, accepted) => offsets.push(accepted),
+        onError: reject, onSuccess: () => resolve(upload.url!),
+      });
+      upload.start();
+    });
+    const id = recordingIdOf(url);
+    assert.ok(offsets.length >= 12, `${offsets.length} PATCHes`);
+    const r = (await s.archive.recordings.get(id))!;
+    assert.equal(r.codec, 'pcmu');
+    assert.equal(r.container, 'raw');
+    assert.equal(r.channels, 1);
+    assert.equal(r.duration_ms, 12_500);
+    assert.deepEqual(JSON.parse(r.flags), []);
+    assert.deepEqual(await audioOf(s.archive, id), call);
+  });
+
+  it('creation-defer-length: HEAD says the length is deferred until a PATCH gives it', async () => {
+    const created = await create(key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+    assert.equal(created.status, 201);
+    assert.ok(created.headers.get('upload-expires'));
+    const id = recordingIdOf(created.headers.get('location')!);
+    const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 2 });
+    assert.equal((await patch(key, id, 0, audio.subarray(0, 8000))).status, 204);
+    const h = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) });
+    assert.equal(h.headers.get('upload-defer-length'), '1');
+    assert.equal(h.headers.get('upload-offset'), '8000');
+    assert.equal(h.headers.get('upload-length'), null);
+    const last = await patch(key, id, 8000, audio.subarray(8000), { 'upload-length': String(audio.length) });
+    assert.equal(last.status, 204);
+    assert.equal((await s.archive.recordings.get(id))!.duration_ms, 2000);
+  });
+
+  it('checksum: a mismatch is 460 and applies nothing; the right digest is accepted', async () => {
+    const created = await create(key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+    const id = recordingIdOf(created.headers.get('location')!);
+    const piece = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 1 });
+    const wrong = createHash('sha256').update('something else').digest('base64');
+    const bad = await patch(key, id, 0, piece, { 'upload-checksum': `sha256 ${wrong}` });
+    assert.equal(bad.status, 460);
+    const h = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) });
+    assert.equal(h.headers.get('upload-offset'), '0');
+    const unknownAlgo = await patch(key, id, 0, piece, { 'upload-checksum': `md5 ${createHash('md5').update(piece).digest('base64')}` });
+    assert.equal(unknownAlgo.status, 400);
+    const good = await patch(key, id, 0, piece, { 'upload-checksum': `sha256 ${createHash('sha256').update(piece).digest('base64')}` });
+    assert.equal(good.status, 204);
+    assert.equal(good.headers.get('upload-offset'), String(piece.length));
+  });
+
+  it('creation-with-upload: the first bytes travel with the POST', async () => {
+    const audio = makeRawG711({ codec: 'pcma', sampleRate: 8000, channels: 2, seconds: 1 });
+    const created = await create(key, { 'upload-length': String(audio.length), 'upload-metadata': metaHeader({ ...RAW, codec: 'pcma', channels: '2' }), 'content-type': OCTETS }, audio);
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('upload-offset'), String(audio.length));
+    const r = (await s.archive.recordings.get(recordingIdOf(created.headers.get('location')!)))!;
+    assert.equal(r.codec, 'pcma');
+    assert.equal(r.channels, 2);
+    assert.equal(r.duration_ms, 1000);
+  });
+
+  it('Ogg/Opus calls are validated and their duration recorded', async () => {
+    const ogg = makeOggOpus({ channels: 2, seconds: 3 });
+    const created = await create(key, { 'upload-length': String(ogg.length), 'upload-metadata': metaHeader({ ...RAW, codec: 'ogg-opus', sampleRate: '', channels: '' }).replace(/,sampleRate [^,]*|,channels [^,]*/g, ''), 'content-type': OCTETS }, ogg);
+    assert.equal(created.status, 201, await created.text());
+    const r = (await s.archive.recordings.get(recordingIdOf(created.headers.get('location')!)))!;
+    assert.equal(r.codec, 'opus');
+    assert.equal(r.container, 'ogg');
+    assert.equal(r.channels, 2);
+    assert.ok(Math.abs(r.duration_ms - 3000) < 40, `duration ${r.duration_ms}`);
+    const garbage = await create(key, { 'upload-length': '4000', 'upload-metadata': metaHeader({ startedAt: RAW.startedAt, direction: 'inbound', careUnit: 'u', codec: 'ogg-opus' }), 'content-type': OCTETS }, Buffer.alloc(4000, 7));
+    assert.ok(garbage.status === 400 || garbage.status === 415, `garbage Ogg: ${garbage.status}`);
+  });
+
+  it('raw audio needs its rate and channels; unknown codecs are refused with the reason', async () => {
+    for (const m of [{ ...RAW, sampleRate: '' }, { ...RAW, channels: '3' }, { ...RAW, codec: 'mp3' }, { ...RAW, sampleRate: '4000' }]) {
+      const res = await create(key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(m) });
+      assert.equal(res.status, 400, JSON.stringify(m));
+      assert.match(((await res.json()) as { error: string }).error, /codec|sampleRate|channels/);
+    }
+  });
+
+  it('termination: DELETE ends an upload in flight; nothing is filed', async () => {
+    const created = await create(key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+    const id = recordingIdOf(created.headers.get('location')!);
+    assert.equal((await patch(key, id, 0, Buffer.alloc(8000, 0xff))).status, 204);
+    const other = await ingestKey(s, 'someone-else');
+    assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'DELETE', headers: tusHeaders(other) })).status, 404);
+    assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'DELETE', headers: tusHeaders(key) })).status, 204);
+    assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) })).status, 404);
+    assert.equal(await s.archive.recordings.get(id), undefined);
+    const ev = await s.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', id).where('action', '=', 'ingest.terminated').execute();
+    assert.equal(ev.length, 1);
+  });
+
+  it('a key revoked mid-call stops the call at its next PATCH', async () => {
+    const k = await ingestKey(s, 'revoked-mid-call');
+    const created = await create(k, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+    const id = recordingIdOf(created.headers.get('location')!);
+    assert.equal((await patch(k, id, 0, Buffer.alloc(8000, 0xff))).status, 204);
+    await s.archive.apiKeys.revoke(k.split('_')[1]!, { type: 'operator', id: 'test' });
+    assert.equal((await patch(k, id, 8000, Buffer.alloc(8000, 0xff))).status, 401);
+  });
+
+  it('a key bound to address ranges works only from them', async () => {
+    const { token: far } = await s.archive.apiKeys.create({ name: 'branch-office', scope: 'ingest', actor: { type: 'operator', id: 't' }, allow: ['10.0.0.0/8', '2001:db8::/32'] });
+    const denied = await create(far, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+    assert.equal(denied.status, 403);
+    const { token: near } = await s.archive.apiKeys.create({ name: 'local', scope: 'ingest', actor: { type: 'operator', id: 't' }, allow: ['127.0.0.0/8'] });
+    assert.equal((await create(near, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) })).status, 201);
+    await assert.rejects(s.archive.apiKeys.create({ name: 'x', scope: 'ingest', actor: { type: 'operator', id: 't' }, allow: ['10.0.0.0/33'] }), /prefix/);
+    await assert.rejects(s.archive.apiKeys.create({ name: 'x', scope: 'ingest', actor: { type: 'operator', id: 't' }, allow: ['not-an-address'] }), /not an IP/);
+  });
+
+  it('a key over its request rate gets 429 with Retry-After', async () => {
+    const { token } = await s.archive.apiKeys.create({ name: 'slow', scope: 'ingest', actor: { type: 'operator', id: 't' }, ratePerS: 5 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const res = await fetch(`${s.url}/api/v1/uploads`, { method: 'OPTIONS', headers: tusHeaders(token) });
+      statuses.push(res.status);
+      if (res.status === 429) assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    }
+    assert.ok(statuses.includes(204) && statuses.includes(429), statuses.join(','));
+  });
+
+  it('acknowledgements are group-committed: many concurrent PATCHes, far fewer journal flushes', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const c = await create(key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
+      ids.push(recordingIdOf(c.headers.get('location')!));
+    }
+    const journal = s.running.journal;
+    const before = journal ? { ...journal.stats } : null;
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(ids.map((id) => patch(key, id, round * 8000, Buffer.alloc(8000, 0xff))));
+      assert.ok(results.every((r) => r.status === 204));
+    }
+    if (before && journal) {
+      const records = journal.stats.records - before.records;
+      const flushes = journal.stats.flushes - before.flushes;
+      assert.ok(records >= 120 && flushes < records / 2, `${flushes} flushes for ${records} records`);
+    } else {
+      assert.fail('the running server exposes its journal for inspection');
+    }
+  });
+});
