@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the test suite talks to are installed: the stock `age` CLI
-# (interoperability of exports) and openssl (test certificates). Installs them with apt-get when run as root; otherwise says
+# (interoperability of exports), openssl (test certificates) and ffmpeg (real Opus streams). Installs them with apt-get when run as root; otherwise says
 # exactly what is missing.
 set -euo pipefail
 
-declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl)
+declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl [ffmpeg]=ffmpeg)
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")

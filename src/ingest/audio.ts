@@ -66,16 +66,22 @@ function isRaw(codec: DeclaredCodec): codec is 'pcmu' | 'pcma' {
   return codec === 'pcmu' || codec === 'pcma';
 }
 
+function refuseHeaderFields(codec: DeclaredCodec, fields: { sampleRate?: unknown; channels?: unknown }): void {
+  for (const name of ['sampleRate', 'channels'] as const) {
+    if (fields[name] !== undefined) audioFail('field_not_allowed', `${name} must not be given for codec ${codec}: its header carries it`);
+  }
+}
+
+function refuseUnknownCodec(codec: string): asserts codec is DeclaredCodec {
+  if (!(CODECS as readonly string[]).includes(codec)) audioFail('codec_unknown', `codec must be one of ${CODECS.join(', ')}`);
+}
+
 /** Checks a declaration built in code; validateDeclaration() is the way in from Upload-Metadata. */
 function checkDeclaration(decl: AudioDeclaration): AudioDeclaration {
   const { codec, sampleRate, channels } = decl;
-  if (!CODECS.includes(codec)) audioFail('codec_unknown', `codec must be one of ${CODECS.join(', ')}`);
+  refuseUnknownCodec(codec);
   if (!isRaw(codec)) {
-    for (const [name, value] of [['sampleRate', sampleRate], ['channels', channels]] as const) {
-      if (value !== undefined) {
-        audioFail('field_not_allowed', `${name} must not be given for codec ${codec}: its header carries it`);
-      }
-    }
+    refuseHeaderFields(codec, decl);
     return Object.freeze({ codec });
   }
   if (sampleRate === undefined) audioFail('field_required', `sampleRate is required for codec ${codec} (raw G.711 has no header)`);
@@ -93,16 +99,22 @@ function checkDeclaration(decl: AudioDeclaration): AudioDeclaration {
  */
 export function validateDeclaration(fields: { codec?: string; sampleRate?: string; channels?: string }): AudioDeclaration {
   const codec = fields.codec ?? 'wav';
-  if (!(CODECS as readonly string[]).includes(codec)) audioFail('codec_unknown', `codec must be one of ${CODECS.join(', ')}`);
-  const integer = (name: 'sampleRate' | 'channels', value: string | undefined, reason: 'sample_rate_invalid' | 'channels_invalid', rule: string) => {
+  refuseUnknownCodec(codec);
+  if (!isRaw(codec)) {
+    refuseHeaderFields(codec, fields);
+    return Object.freeze({ codec });
+  }
+  /** Plain decimal digits, no sign, space, exponent or leading zero; the range is checked after. */
+  const decimal = (value: string | undefined, fail: () => never) => {
     if (value === undefined) return undefined;
-    if (!isRaw(codec as DeclaredCodec)) return Number.NaN; // refused below as not allowed, whatever its form
-    if (!/^[1-9][0-9]{0,5}$/.test(value)) audioFail(reason, `${name} ${rule}`);
+    if (!/^[1-9][0-9]{0,5}$/.test(value)) fail();
     return Number(value);
   };
-  const sampleRate = integer('sampleRate', fields.sampleRate, 'sample_rate_invalid', `must be an integer from ${MIN_RAW_SAMPLE_RATE} to ${MAX_RAW_SAMPLE_RATE}`);
-  const channels = integer('channels', fields.channels, 'channels_invalid', 'must be 1 or 2');
-  return checkDeclaration({ codec: codec as DeclaredCodec, sampleRate, channels });
+  return checkDeclaration({
+    codec,
+    sampleRate: decimal(fields.sampleRate, () => audioFail('sample_rate_invalid', `sampleRate must be an integer from ${MIN_RAW_SAMPLE_RATE} to ${MAX_RAW_SAMPLE_RATE}`)),
+    channels: decimal(fields.channels, () => audioFail('channels_invalid', 'channels must be 1 or 2')),
+  });
 }
 
 export function createAudioInspector(decl: AudioDeclaration): AudioInspector {
@@ -175,7 +187,7 @@ class RawG711Inspector implements AudioInspector {
   }
 
   get bufferedBytes(): number {
-    return Math.min(this.#fed, SNIFF) < SNIFF ? this.#fed : 0;
+    return this.#fed < SNIFF ? this.#fed : 0; // the first bytes, kept until the container check
   }
 
   feed(piece: Uint8Array): void {

@@ -6,11 +6,11 @@
  * Invariants:
  * - Memory: at most one page is held (header, lacing table and body: 65,307 bytes at most, by
  *   construction of the format). The buffer grows to the largest page seen, never further.
- * - Checked as soon as the byte arrives: capture pattern, version, header flags, and after the
- *   data after an end-of-stream page. Checked once the 27-byte header is in: BOS placement,
- *   serial (one logical stream), sequence (no gap) and granule range. Checked when the page is
- *   complete: CRC-32. So a corrupted header field may be reported as that field's error, not as
- *   a CRC mismatch; both are errors.
+ * - Checked as soon as the byte arrives: capture pattern, version, header flags (undefined bits,
+ *   BOS on the first page only), and any byte after an end-of-stream page. Checked once the
+ *   27-byte header is in: serial (one logical stream), sequence (no gap) and granule range.
+ *   Checked when the page is complete: CRC-32. So a corrupted header field may be reported as
+ *   that field's error rather than as a CRC mismatch; both are errors.
  * - A page is handed on only after its CRC matched; the views it carries are valid only during
  *   the callback.
  */
@@ -80,18 +80,9 @@ export class OggPageReader {
     return this.#have;
   }
 
-  /** Complete pages read so far. */
-  get pages(): number {
-    return this.#pages;
-  }
-
   /** True when the bytes so far end exactly at a page boundary. */
   get atPageBoundary(): boolean {
     return this.#have === 0;
-  }
-
-  get ended(): boolean {
-    return this.#ended;
   }
 
   feed(piece: Uint8Array): void {

@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import {
   WavError, WavInspector, encodeG711, inspectWav, linearToAlaw, linearToMulaw, makeWav, sineWaveS16,
 } from './wav.ts';
-import type { WavCodec, WavErrorReason, WavExtraChunk, WavInfo } from './wav.ts';
+import type { WavCodec, WavErrorReason, WavExtraChunk, WavInfo, WavInspectorOptions } from './wav.ts';
+import { AudioError } from './audio-error.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures, all generated here. Hand-built files use their own chunk encoder, independent of makeWav.
@@ -71,7 +72,7 @@ function errorOf(fn: () => unknown): WavError {
   assert.fail('expected a WavError');
 }
 
-function rejects(bytes: Uint8Array, reason: WavErrorReason, message: RegExp, opts?: { maxHeaderBytes?: number }): WavError {
+function rejects(bytes: Uint8Array, reason: WavErrorReason, message: RegExp, opts?: WavInspectorOptions): WavError {
   const err = errorOf(() => inspectWav(bytes, opts));
   assert.equal(err.reason, reason, err.message);
   assert.match(err.message, message);
@@ -93,7 +94,7 @@ function failsAtByte(bytes: Uint8Array, opts?: { maxHeaderBytes?: number }): num
   return -1;
 }
 
-function feedSplit(bytes: Uint8Array, cuts: number[], opts?: { maxHeaderBytes?: number }): WavInfo {
+function feedSplit(bytes: Uint8Array, cuts: number[], opts?: WavInspectorOptions): WavInfo {
   const insp = new WavInspector(opts);
   let prev = 0;
   for (const cut of [...cuts, bytes.length]) {
@@ -560,5 +561,165 @@ describe('memory', () => {
     assert.deepEqual(refs.map((r) => r.deref()), [undefined, undefined]);
     insp.feed(wav.subarray(1000));
     assert.equal(insp.finish().dataLength, 1600);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Streamed files (live uploads): unknown and placeholder sizes, and cut-short streams.
+
+const STREAMED = { allowUnknownSizes: true };
+
+/** Offset of the first audio byte of a WAV built by makeWav without extra chunks (44 for PCM, 46 for G.711). */
+const dataStart = (wav: Buffer) => wav.indexOf('data', 12, 'latin1') + 8;
+
+/** A WAV with its RIFF and data sizes overwritten. */
+function withSizes(wav: Buffer, riffSize: number, dataSize: number): Buffer {
+  return patched(wav, (b) => {
+    b.writeUInt32LE(riffSize, 4);
+    b.writeUInt32LE(dataSize, dataStart(b) - 4);
+  });
+}
+
+function truncatedInfo(bytes: Uint8Array, opts?: WavInspectorOptions): WavInfo {
+  const insp = new WavInspector(opts);
+  insp.feed(bytes);
+  return insp.finishTruncated();
+}
+
+describe('streamed files with unknown sizes', () => {
+  const audio = (frames: number, channels: 1 | 2 = 1) => new Uint8Array(frames * 2 * channels).map((_, i) => (i * 7) & 0xff);
+  const plain = (frames: number, channels: 1 | 2 = 1) => makeWav({ codec: 'pcm_s16le', sampleRate: 8000, channels, samples: audio(frames, channels) });
+
+  it('RIFF and data sizes of 0xFFFFFFFF or 0 mean "until the end" (and are refused without the option)', () => {
+    for (const [riffSize, dataSize] of [[0xffffffff, 0xffffffff], [0, 0], [0xffffffff, 0], [36, 0], [0, 0xffffffff]]) {
+      const wav = withSizes(plain(800), riffSize!, dataSize!);
+      const expected: WavInfo = { codec: 'pcm_s16le', sampleRate: 8000, channels: 1, bitsPerSample: 16, blockAlign: 2, dataOffset: 44, dataLength: 1600, durationMs: 100 };
+      assert.deepEqual({ ...inspectWav(wav, STREAMED) }, expected);
+      assert.deepEqual({ ...feedSplit(wav, Array.from({ length: wav.length }, (_, i) => i), STREAMED) }, expected);
+      assert.equal(errorOf(() => inspectWav(wav)).status, 400);
+    }
+  });
+
+  it('open-ended data must be the last chunk: whatever follows its header is audio', () => {
+    const wav = Buffer.concat([withSizes(plain(10), 0xffffffff, 0xffffffff), rawChunk('LIST', Buffer.from(SECRET))]);
+    assert.equal(inspectWav(wav, STREAMED).dataLength, 20 + 8 + SECRET.length + (SECRET.length % 2));
+  });
+
+  it('finish: a partial frame or no audio at all is refused; finishTruncated drops or reports it', () => {
+    const stereo = withSizes(plain(400, 2), 0xffffffff, 0xffffffff);
+    const ragged = stereo.subarray(0, stereo.length - 3);
+    rejects(ragged, 'data_misaligned', /data length 1597 is not a multiple of the block size 4/, STREAMED);
+    assert.deepEqual([truncatedInfo(ragged, STREAMED).dataLength, truncatedInfo(ragged, STREAMED).durationMs], [1596, 50]);
+    const empty = stereo.subarray(0, 44);
+    rejects(empty, 'data_empty', /no samples/, STREAMED);
+    assert.equal(truncatedInfo(empty, STREAMED).durationMs, 0);
+  });
+
+  it('a placeholder data size is read as "until the end" only under an unknown RIFF size', () => {
+    assert.equal(inspectWav(withSizes(plain(800), 0xffffffff, 0x7ffff000), STREAMED).dataLength, 1600);
+    assert.equal(inspectWav(withSizes(plain(800), 0, 0x7ffff000), STREAMED).durationMs, 100);
+    rejects(withSizes(plain(800), 0, 0x7ffff000).subarray(0, 1643), 'data_misaligned', /1599/, STREAMED);
+    // Self-consistent placeholder sizes (as some tools write) look like a complete file cut short:
+    // finish() stays strict, finishTruncated() describes what arrived.
+    const sox = withSizes(plain(800), 0x7ffff000 + 36, 0x7ffff000);
+    rejects(sox, 'truncated', new RegExp(`declared ${0x7ffff000 + 44} bytes, got 1644`), STREAMED);
+    assert.equal(truncatedInfo(sox, STREAMED).durationMs, 100);
+    const cut = plain(800).subarray(0, 1000); // a file with correct sizes, cut short
+    rejects(cut, 'truncated', /declared 1644 bytes, got 1000/, STREAMED);
+    assert.deepEqual([truncatedInfo(cut, STREAMED).dataLength, truncatedInfo(cut, STREAMED).durationMs], [956, 60]);
+  });
+
+  it('unknown RIFF size, known data size: chunks may follow, the stream must end between chunks', () => {
+    const list = rawChunk('LIST', Buffer.from(SECRET));
+    const wav = Buffer.concat([withSizes(plain(800), 0xffffffff, 1600), list]);
+    assert.equal(inspectWav(wav, STREAMED).dataLength, 1600);
+    rejects(wav.subarray(0, wav.length - 3), 'truncated', new RegExp(`ends inside a chunk, at byte ${wav.length - 3}`), STREAMED);
+    rejects(wav.subarray(0, 1644 + 5), 'truncated', /inside a chunk/, STREAMED);
+    assert.equal(truncatedInfo(wav.subarray(0, wav.length - 3), STREAMED).dataLength, 1600);
+    rejects(Buffer.concat([wav, pcmData()]), 'data_duplicate', /second data chunk/, STREAMED);
+  });
+
+  it('the other checks stay strict', () => {
+    rejects(withSizes(base('pcma'), 20, 0), 'riff_size_invalid', /RIFF size 20/, STREAMED);
+    rejects(riff([rawChunk('data', new Uint8Array(0)), pcmFmt()], 0xffffffff), 'data_before_fmt', /before the fmt/, STREAMED);
+    rejects(patched(withSizes(base(), 0, 0), (b) => b.writeUInt16LE(3, 22)), 'unsupported_channels', /3 channels/, STREAMED);
+    const late = riff([pcmFmt(), rawChunk('LIST', new Uint8Array(200)), rawChunk('data', new Uint8Array(0))], 0);
+    rejects(late, 'header_too_large', /first 100 bytes/, { ...STREAMED, maxHeaderBytes: 100 });
+  });
+
+  it('random streamed files: any split gives the same outcome, every prefix describes its complete frames (property)', () => {
+    const arb = fc.record({
+      codec: fc.constantFrom(...CODECS),
+      channels: fc.constantFrom(1 as const, 2 as const),
+      frames: fc.integer({ min: 0, max: 300 }),
+      sizes: fc.constantFrom<[number, number]>([0, 0], [0xffffffff, 0xffffffff], [0xffffffff, 0], [0, 0x7ffff000]),
+      extra: fc.integer({ min: 0, max: 3 }),
+    });
+    fc.assert(fc.property(arb, fc.nat(), fc.array(fc.nat(), { maxLength: 6 }), (spec, rawCut, rawCuts) => {
+      const blockAlign = (spec.channels * BITS[spec.codec]) / 8;
+      const samples = new Uint8Array(spec.frames * blockAlign + spec.extra).fill(0x55);
+      const wav = withSizes(makeWav({ codec: spec.codec, sampleRate: 16000, channels: spec.channels, samples }), ...spec.sizes);
+      const cuts = rawCuts.map((c) => c % (wav.length + 1)).sort((a, b) => a - b);
+      const whole = outcome(() => inspectWav(wav, STREAMED));
+      assert.deepEqual(outcome(() => feedSplit(wav, cuts, STREAMED)), whole);
+      const start = dataStart(wav);
+      const dataLength = wav.length - start; // with makeWav's pad byte when odd: all of it is audio now
+      if (dataLength > 0 && dataLength % blockAlign === 0) assert.equal('ok' in whole && whole.ok.durationMs, Math.round((dataLength / blockAlign * 1000) / 16000));
+      else assert.equal('reason' in whole && whole.reason, dataLength === 0 ? 'data_empty' : 'data_misaligned');
+      const cut = rawCut % (wav.length + 1);
+      const prefix = outcome(() => truncatedInfo(wav.subarray(0, cut), STREAMED));
+      if (cut < start) {
+        assert.equal('reason' in prefix && prefix.reason, 'truncated');
+      } else {
+        const frames = Math.floor((cut - start) / blockAlign);
+        assert.deepEqual('ok' in prefix && [prefix.ok.dataLength, prefix.ok.durationMs], [frames * blockAlign, Math.round((frames * 1000) / 16000)]);
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('50 MB of open-ended audio pass through holding nothing', () => {
+    const insp = new WavInspector(STREAMED);
+    insp.feed(withSizes(plain(0), 0xffffffff, 0xffffffff));
+    const piece = new Uint8Array(64 * 1024).fill(0x11);
+    for (let sent = 0; sent < 50 * 1024 * 1024; sent += piece.length) {
+      insp.feed(piece);
+      assert.equal(insp.bufferedBytes, 0);
+    }
+    assert.equal(insp.finish().durationMs, Math.round((50 * 1024 * 1024 / 2 / 8000) * 1000));
+  });
+});
+
+describe('finishTruncated', () => {
+  it('describes the complete frames of a file cut anywhere after its data chunk header', () => {
+    const wav = makeWav({ codec: 'pcm_s16le', sampleRate: 8000, channels: 2, samples: sineWaveS16({ sampleRate: 8000, seconds: 1, hz: 300, channels: 2 }),
+      extraChunks: [{ id: 'LIST', data: Buffer.from(SECRET), where: 'after' }] });
+    for (const [cut, frames] of [[44, 0], [45, 0], [48, 1], [44 + 4 * 4000 + 3, 4000], [44 + 32000 + 5, 8000], [wav.length, 8000]] as const) {
+      const got = truncatedInfo(wav.subarray(0, cut));
+      assert.deepEqual([got.dataLength, got.durationMs], [frames * 4, Math.round(frames / 8)], `cut at ${cut}`);
+    }
+    for (const cut of [0, 11, 12, 43]) {
+      const err = errorOf(() => truncatedInfo(wav.subarray(0, cut)));
+      assert.equal(err.reason, 'truncated');
+      assert.match(err.message, cut < 12 ? new RegExp(`got ${cut} bytes, less than a RIFF header`) : new RegExp(`ends at byte ${cut}, before the data chunk`));
+    }
+  });
+
+  it('works after a failed finish(), not after a failed feed(), and closes the inspector', () => {
+    const wav = base();
+    const insp = new WavInspector();
+    insp.feed(wav.subarray(0, 100));
+    assert.equal(errorOf(() => insp.finish()).reason, 'truncated');
+    assert.equal(insp.finishTruncated().dataLength, 56);
+    assert.equal(insp.finishTruncated(), insp.finishTruncated());
+    assert.throws(() => insp.feed(new Uint8Array(1)), /after finish/);
+    const bad = new WavInspector();
+    const first = errorOf(() => bad.feed(patched(wav, (b) => b.writeUInt16LE(3, 20))));
+    assert.equal(errorOf(() => bad.finishTruncated()), first);
+  });
+
+  it('WavError is an AudioError with the same status rules', () => {
+    const err = errorOf(() => inspectWav(patched(base(), (b) => b.write('RF64', 0, 'latin1'))));
+    assert.ok(err instanceof AudioError);
+    assert.deepEqual([err.name, err.status], ['WavError', 415]);
   });
 });

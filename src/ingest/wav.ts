@@ -16,13 +16,13 @@
  *   PCM, 8-bit A-law or 8-bit u-law (plain or WAVE_FORMAT_EXTENSIBLE), 1 or 2 channels,
  *   8000..48000 Hz, consistent blockAlign and byteRate, sizes matching the bytes received.
  * - Streamed files (option allowUnknownSizes, for live uploads): a writer that cannot seek back
- *   leaves its sizes unknown. Then a RIFF size of 0 or 0xFFFFFFFF means "unknown" (chunks run
- *   to the end of the stream), and a data size of 0 or 0xFFFFFFFF means "until the end": data
- *   must be the last chunk, its length is what arrives (the RIFF size is then ignored). A data
- *   size that is a placeholder (larger than what arrives, written before the length was known,
- *   e.g. 0x7FFFF000) is accepted at finish() when data is the last chunk the RIFF size allows
- *   and the stream ends inside it on a block boundary: the header cannot be patched once
- *   streamed, and rejecting would lose the whole call. Everything else stays strict.
+ *   leaves its sizes unknown. Then a RIFF size of 0 or 0xFFFFFFFF means "unknown": chunks run to
+ *   the end of the stream, which must end between chunks or inside the data chunk (whose size is
+ *   then read as a placeholder written before the length was known). A data size of 0 or
+ *   0xFFFFFFFF means "until the end": data must be the last chunk, its length is what arrives
+ *   (a RIFF size is then ignored). A file whose RIFF size is known keeps every strict check, so
+ *   one cut short (even with self-consistent placeholder sizes, as some tools write) fails
+ *   finish() as truncated; finishTruncated() then describes the complete frames that arrived.
  */
 import { AudioError } from './audio-error.ts';
 
@@ -195,7 +195,6 @@ export class WavInspector {
   #dataOffset = -1;
   #dataLength = 0; // declared
   #dataEnd = Infinity; // offset just past the declared data; Infinity for "until the end"
-  #dataPadEnd = Infinity; // the same, with its pad byte
   #error: WavError | null = null;
   #closed = false;
   #info: WavInfo | null = null;
@@ -402,7 +401,6 @@ export class WavInspector {
     if (declared) {
       this.#dataLength = declared.size;
       this.#dataEnd = this.#pos + declared.size;
-      this.#dataPadEnd = declared.padded;
       this.#skipTo(declared.padded);
     } else {
       this.#phase = 'open';
@@ -420,10 +418,9 @@ export class WavInspector {
     if (this.#phase === 'riff') fail('truncated', `truncated: got ${pos} bytes, less than a RIFF header`);
     const format = this.#format;
     if (format && pos < this.#dataEnd) {
-      // The stream stopped inside the data chunk: fine only for a streamed file whose data runs
-      // "until the end" or carries a placeholder size, and only if data is its last chunk.
-      const last = this.#dataPadEnd >= this.#riffEnd;
-      if (!this.#unknownSizes || !last) fail('truncated', `truncated: declared ${this.#riffEnd} bytes, got ${pos}`);
+      // The stream stopped inside the data chunk: fine only when the sizes were left unknown
+      // (data "until the end", or any data size under an unknown RIFF size: a placeholder).
+      if (this.#riffEnd !== Infinity && this.#dataEnd !== Infinity) fail('truncated', `truncated: declared ${this.#riffEnd} bytes, got ${pos}`);
       const length = pos - format.dataOffset;
       if (length === 0) fail('data_empty', 'the data chunk is empty: the recording has no samples');
       if (length % format.blockAlign !== 0) {
