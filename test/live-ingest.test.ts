@@ -212,3 +212,25 @@ describe('live calls over tus', () => {
     }
   });
 });
+
+describe('a live call whose audio ends mid-frame', () => {
+  it('is filed as far as it is readable and flagged, not thrown away', async () => {
+    const s = await startTestServer();
+    try {
+      const key = await ingestKey(s);
+      const stereo = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 2, seconds: 1 });
+      const cut = stereo.subarray(0, stereo.length - 1); // half a stereo frame at the end
+      const meta = Object.entries({ ...RAW, channels: '2' }).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': meta } });
+      const id = recordingIdOf(created.headers.get('location')!);
+      const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: cut, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': '0', 'upload-length': String(cut.length), 'content-type': OCTETS } });
+      assert.equal(res.status, 204);
+      const r = (await s.archive.recordings.get(id))!;
+      assert.deepEqual(JSON.parse(r.flags), ['audio_ended_early']);
+      assert.equal(r.plaintext_size, cut.length);
+      assert.deepEqual(await audioOf(s.archive, id), cut);
+    } finally {
+      await s.close();
+    }
+  });
+});

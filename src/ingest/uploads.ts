@@ -133,7 +133,22 @@ export function createUploadService(deps: UploadDeps): UploadService {
   }
 
   async function file(u: Live, mode: 'complete' | 'expired', requestId: string | null, source: string | null): Promise<void> {
-    const info = mode === 'complete' ? u.inspector.finish() : safeTruncatedInfo(u.inspector);
+    const flags: string[] = mode === 'expired' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []);
+    let info;
+    if (mode === 'complete') {
+      try {
+        info = u.inspector.finish();
+      } catch (err) {
+        // A finished file that ends early is refused; a live call (its length was unknown at
+        // creation) that ends mid-sample or mid-page is kept, as far as it is readable, and flagged.
+        if (!(err instanceof AudioError) || u.row.length !== null) throw err;
+        info = safeTruncatedInfo(u.inspector);
+        if (info === null) throw err;
+        flags.push('audio_ended_early');
+      }
+    } else {
+      info = safeTruncatedInfo(u.inspector);
+    }
     await u.writer.write(u.sealer.finish());
     await u.writer.commit();
     uploads.delete(u.row.id);
@@ -141,7 +156,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     try {
       await fileRecording(filingDeps, {
         upload: u.row, blobKey: u.writer.key, payloadSize: u.writer.size, plaintextSize: u.offset, info,
-        flags: mode === 'expired' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []),
+        flags,
         action: mode === 'expired' ? 'ingest.expired' : (u.row.resumes_recording ? 'ingest.resumed' : 'ingest.completed'),
         actor: u.actor, requestId, source,
       });
