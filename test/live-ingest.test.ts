@@ -234,3 +234,33 @@ describe('a live call whose audio ends mid-frame', () => {
     }
   });
 });
+
+describe('playing a raw G.711 call', () => {
+  it('serves it as a WAV (header + samples) with exact ranges, which the WAV inspector accepts', async () => {
+    const { enrollAdmin, signIn } = await import('./helpers/archive.ts');
+    const { inspectWav } = await import('../src/ingest/wav.ts');
+    const s = await startTestServer();
+    try {
+      const key = await ingestKey(s);
+      const audio = makeRawG711({ codec: 'pcma', sampleRate: 8000, channels: 1, seconds: 3 });
+      const meta = Object.entries({ ...RAW, codec: 'pcma' }).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', body: audio, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-length': String(audio.length), 'upload-metadata': meta, 'content-type': OCTETS } });
+      const id = recordingIdOf(created.headers.get('location')!);
+      const admin = await signIn(s, await enrollAdmin(s));
+      const whole = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie } });
+      assert.equal(whole.headers.get('content-type'), 'audio/wav');
+      const wav = Buffer.from(await whole.arrayBuffer());
+      const info = inspectWav(wav);
+      assert.equal(info.codec, 'pcma');
+      assert.equal(info.durationMs, 3000);
+      assert.deepEqual(wav.subarray(wav.length - audio.length), audio);
+      for (const [a, b] of [[0, 9], [50, 70], [58, 100], [1000, 23_000]] as const) {
+        const part = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie, range: `bytes=${a}-${b}` } });
+        assert.equal(part.status, 206);
+        assert.deepEqual(Buffer.from(await part.arrayBuffer()), wav.subarray(a, b + 1), `${a}-${b}`);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});

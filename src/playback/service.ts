@@ -26,6 +26,7 @@ export interface RecordingSummary {
   careUnit: string;
   agentId: string | null;
   codec: string;
+  container: string;
   sampleRate: number;
   channels: number;
   sizeBytes: number;
@@ -49,9 +50,34 @@ export interface AudioStream {
 function summary(r: Recording): RecordingSummary {
   return {
     id: r.id, callId: r.external_call_id, startedAt: new Date(r.started_at).toISOString(), durationMs: r.duration_ms,
-    direction: r.direction, careUnit: r.care_unit, agentId: r.agent_id, codec: r.codec, sampleRate: r.sample_rate,
+    direction: r.direction, careUnit: r.care_unit, agentId: r.agent_id, codec: r.codec, container: r.container, sampleRate: r.sample_rate,
     channels: r.channels, sizeBytes: r.plaintext_size, flags: JSON.parse(r.flags) as string[], hasCaller: r.caller_index !== null,
   };
+}
+
+const CONTENT_TYPES: Record<string, string> = { wav: 'audio/wav', raw: 'audio/wav', ogg: 'audio/ogg' };
+
+/** A WAV header (WAVE_FORMAT_ALAW 6 / MULAW 7, 8-bit) for raw G.711 samples. */
+export function wavHeaderFor(r: { codec: string; sample_rate: number; channels: number; plaintext_size: number }): Buffer {
+  const h = Buffer.alloc(58);
+  const dataLength = r.plaintext_size;
+  h.write('RIFF', 0, 'ascii');
+  h.writeUInt32LE(50 + dataLength + (dataLength % 2), 4);
+  h.write('WAVEfmt ', 8, 'ascii');
+  h.writeUInt32LE(18, 16);
+  h.writeUInt16LE(r.codec === 'pcma' ? 6 : 7, 20);
+  h.writeUInt16LE(r.channels, 22);
+  h.writeUInt32LE(r.sample_rate, 24);
+  h.writeUInt32LE(r.sample_rate * r.channels, 28);
+  h.writeUInt16LE(r.channels, 32);
+  h.writeUInt16LE(8, 34);
+  h.writeUInt16LE(0, 36);
+  h.write('fact', 38, 'ascii');
+  h.writeUInt32LE(4, 42);
+  h.writeUInt32LE(Math.floor(dataLength / r.channels), 46);
+  h.write('data', 50, 'ascii');
+  h.writeUInt32LE(dataLength, 54);
+  return h;
 }
 
 export interface PlaybackDeps {
@@ -111,10 +137,15 @@ export function createPlayback(deps: PlaybackDeps) {
       return detail;
     },
 
-    /** Opens [start, end) of the recording's audio; the play is audited before this returns. */
+    /**
+     * Opens [start, end) of the recording's audio as served: the stored file, or for raw G.711
+     * a WAV header followed by the samples, so that any player can play it. The play is
+     * audited before this returns.
+     */
     async audio(p: Principal, id: string, range: (size: number) => { start: number; end: number } | 'unsatisfiable', info: RequestInfo): Promise<AudioStream> {
       const r = await findPermitted(p, 'recordings:play', id, info);
-      const size = r.plaintext_size;
+      const prefix = r.container === 'raw' ? wavHeaderFor(r) : Buffer.alloc(0);
+      const size = prefix.length + r.plaintext_size;
       const want = range(size);
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
       const opened = open(r);
@@ -122,11 +153,15 @@ export function createPlayback(deps: PlaybackDeps) {
         action: 'recording.played', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
         patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, ...info, details: { start: want.start, end: want.end },
       });
-      const body = opened.readRange({
-        payloadSize: r.payload_size, start: want.start, end: want.end,
+      const sealed = opened.readRange({
+        payloadSize: r.payload_size, start: Math.max(0, want.start - prefix.length), end: Math.max(0, want.end - prefix.length),
         read: (offset, length) => deps.store.read(r.blob_key, offset, length),
       });
-      return { size, start: want.start, end: want.end, contentType: 'audio/wav', body };
+      async function* body(): AsyncGenerator<Buffer> {
+        if (want !== 'unsatisfiable' && want.start < prefix.length) yield prefix.subarray(want.start, Math.min(prefix.length, want.end));
+        yield* sealed;
+      }
+      return { size, start: want.start, end: want.end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
     },
   };
 }
