@@ -22,6 +22,8 @@ Usage: callvault <command> [options]
   apikey revoke --data DIR KEY_ID
   export --data DIR RECORDING_ID --out FILE   write a standard age file
   openapi                   print the OpenAPI document of the API
+  simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
+                            stream simulated live calls at real rate (demo and load test)
 
 The data directory can also be given as CALLVAULT_DATA.`;
 
@@ -36,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'apikey': return await verbs.apikey(args);
       case 'export': return await verbs.exportVerb(args);
       case 'openapi': return await verbs.openapi(args);
+      case 'simulate': return await verbs.simulate(args);
       case undefined: case 'help': case '--help': case '-h':
         out(HELP);
         return verb === undefined ? 2 : 0;

@@ -171,3 +171,5 @@ export async function openapi(args: string[]): Promise<number> {
   out(JSON.stringify(doc, null, 2));
   return 0;
 }
+
+export { simulate } from '../simulate/verb.ts';
