@@ -9,6 +9,7 @@ import type { Actor } from '../audit/events.ts';
 import type { Database } from '../catalog/schema.ts';
 import { API_KEY_SCOPES, type ApiKeyScope } from './policy.ts';
 
+const VERIFY_CACHE_MS = 1000;
 const TOKEN = /^cvk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -57,6 +58,22 @@ export interface ApiKeys {
 export class ApiKeyInputError extends Error {}
 
 export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => number = Date.now): ApiKeys {
+  async function verifyUncached(token: string): Promise<VerifiedKey | null> {
+    const m = TOKEN.exec(token);
+    if (!m) return null;
+    const row = await db.selectFrom('api_keys').selectAll().where('id', '=', m[1]!).executeTakeFirst();
+    const given = Buffer.from(sha256(m[2]!), 'hex');
+    const ok = row !== undefined && timingSafeEqual(given, Buffer.from(row.secret_hash, 'hex'));
+    if (!ok || row.revoked_at !== null) return null;
+    const list = row.allowed_cidrs ? blockListOf(JSON.parse(row.allowed_cidrs) as string[]) : null;
+    return {
+      keyId: row.id, scope: row.scope as ApiKeyScope, ratePerS: row.rate_per_s ?? DEFAULT_KEY_RATE,
+      allows: (address) => list === null || list.check(address.replace(/^::ffff:/, ''), isIP(address.replace(/^::ffff:/, '')) === 6 ? 'ipv6' : 'ipv4'),
+    };
+  }
+
+  const verified = new Map<string, { key: VerifiedKey; at: number }>();
+
   return {
     async create({ name, scope, actor, allow, ratePerS }) {
       if (allow) blockListOf(allow); // validates every range
@@ -82,20 +99,19 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
     },
 
     async verify(token) {
-      const m = TOKEN.exec(token);
-      if (!m) return null;
-      const row = await db.selectFrom('api_keys').selectAll().where('id', '=', m[1]!).executeTakeFirst();
-      const given = Buffer.from(sha256(m[2]!), 'hex');
-      const ok = row !== undefined && timingSafeEqual(given, Buffer.from(row.secret_hash, 'hex'));
-      if (!ok || row.revoked_at !== null) return null;
-      const list = row.allowed_cidrs ? blockListOf(JSON.parse(row.allowed_cidrs) as string[]) : null;
-      return {
-        keyId: row.id, scope: row.scope as ApiKeyScope, ratePerS: row.rate_per_s ?? DEFAULT_KEY_RATE,
-        allows: (address) => list === null || list.check(address.replace(/^::ffff:/, ''), isIP(address.replace(/^::ffff:/, '')) === 6 ? 'ipv6' : 'ipv4'),
-      };
+      // A verified key is remembered for a second: a live call's PATCHes do not each cost a
+      // catalog query. Revoking through this process forgets at once; through another (the
+      // CLI) takes effect within that second.
+      const cached = verified.get(token);
+      if (cached && now() - cached.at < VERIFY_CACHE_MS) return cached.key;
+      const key = await verifyUncached(token);
+      if (verified.size > 10_000) verified.clear();
+      if (key) verified.set(token, { key, at: now() });
+      return key;
     },
 
     async revoke(id, actor) {
+      verified.clear();
       return db.transaction().execute(async (trx) => {
         const res = await trx.updateTable('api_keys').set({ revoked_at: now() })
           .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();

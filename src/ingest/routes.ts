@@ -82,8 +82,8 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         const id = await uploads.create({ keyId, length, meta, requestId, source });
         let offset = 0;
         if (body) offset = await uploads.append({ id, keyId, offset: 0, body, abort: () => req.raw.destroy(), requestId, source });
-        const st = await uploads.status(id, keyId);
-        reply.code(201).headers({ location: `/api/v1/uploads/${id}`, 'upload-offset': String(offset), ...(st?.expiresAt ? { 'upload-expires': httpDate(st.expiresAt) } : {}) });
+        const expires = uploads.expiresAt(id);
+        reply.code(201).headers({ location: `/api/v1/uploads/${id}`, 'upload-offset': String(offset), ...(expires ? { 'upload-expires': httpDate(expires) } : {}) });
         return reply.send();
       },
     }),
@@ -116,8 +116,8 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         const keyId = keyIdOf(principal);
         const body = await checkedBody(req.headers['upload-checksum'] as string | undefined, req.raw);
         const newOffset = await uploads.append({ id: params.id, keyId, offset, length, body, abort: () => req.raw.destroy(), requestId, source });
-        const st = await uploads.status(params.id, keyId);
-        reply.code(204).headers({ 'upload-offset': String(newOffset), ...(st?.expiresAt ? { 'upload-expires': httpDate(st.expiresAt) } : {}) });
+        const expires = uploads.expiresAt(params.id);
+        reply.code(204).headers({ 'upload-offset': String(newOffset), ...(expires ? { 'upload-expires': httpDate(expires) } : {}) });
         return reply.send();
       },
     }),

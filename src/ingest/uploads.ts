@@ -90,6 +90,8 @@ export interface UploadService {
   /** Offset, length (null while deferred) and expiry of an upload that belongs to `keyId`; null if none. */
   status(id: string, keyId: string): Promise<{ offset: number; length: number | null; expiresAt: number | null } | null>;
   append(opts: AppendOptions): Promise<number>;
+  /** When an upload in flight expires if nothing more arrives (null when not in flight). */
+  expiresAt(id: string): number | null;
   terminate(id: string, keyId: string, requestId: string, source: string): Promise<boolean>;
   /** Files idle live uploads as they stand (flagged abandoned); drops those with no usable audio. */
   sweep(): Promise<number>;
@@ -350,6 +352,11 @@ export function createUploadService(deps: UploadDeps): UploadService {
         u.busy = false;
         u.abortBody = null;
       }
+    },
+
+    expiresAt(id) {
+      const u = uploads.get(id);
+      return u ? u.lastActivity + deps.idleMs : null;
     },
 
     async terminate(id, keyId, requestId, source) {

@@ -11,8 +11,8 @@
 // - the sealer keeps the field root, never the file key, and wipes it on destroy();
 // - random 96-bit nonces: a handful of fields per key, far from any collision bound.
 
-import { randomBytes } from 'node:crypto';
-import { aeadOpen, aeadSeal, hkdf32 } from './aead.ts';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { aeadOpen, aeadSeal, aeadSealInto, hkdf32, TAG_SIZE } from './aead.ts';
 import { SealError } from './errors.ts';
 
 const VERSION = 0x01;
@@ -46,5 +46,60 @@ export function openField(root: Uint8Array, label: string, sealed: Uint8Array): 
     return value;
   } finally {
     key.fill(0);
+  }
+}
+
+/**
+ * Seals many fields of one recording cheaply (journal records: one per PATCH): each label's
+ * key is derived once and kept as a KeyObject; nonces are an 8-byte random prefix drawn per
+ * instance and a 4-byte counter, so they never repeat within an instance, and two instances
+ * over the same file key (a resumed recording) collide with probability 2^-64.
+ */
+export class FieldSealer {
+  #root: Buffer | null;
+  #keys = new Map<string, KeyObject>();
+  #prefix = randomBytes(8);
+  #counter = 0;
+
+  constructor(root: Buffer) {
+    this.#root = root;
+  }
+
+  #key(label: string): KeyObject {
+    if (this.#root === null) throw new SealError('bad-state', 'sealer was destroyed');
+    let k = this.#keys.get(label);
+    if (!k) {
+      const raw = fieldKey(this.#root, label);
+      k = createSecretKey(raw);
+      raw.fill(0);
+      this.#keys.set(label, k);
+    }
+    return k;
+  }
+
+  seal(label: string, value: Uint8Array): Buffer {
+    const key = this.#key(label);
+    if (this.#counter === 0xffffffff) {
+      this.#prefix = randomBytes(8);
+      this.#counter = 0;
+    }
+    const out = Buffer.allocUnsafe(13 + value.length + TAG_SIZE);
+    out[0] = VERSION;
+    this.#prefix.copy(out, 1);
+    out.writeUInt32BE(this.#counter++, 9);
+    aeadSealInto(key, out.subarray(1, 13), value, out, 13);
+    return out;
+  }
+
+  open(label: string, sealed: Uint8Array): Buffer {
+    const value = sealed.length >= 13 && sealed[0] === VERSION ? aeadOpen(this.#key(label), sealed.subarray(1, 13), sealed.subarray(13)) : null;
+    if (value === null) throw new SealError('field-auth', 'sealed field does not open under this recording and label');
+    return value;
+  }
+
+  destroy(): void {
+    this.#root?.fill(0);
+    this.#root = null;
+    this.#keys.clear();
   }
 }

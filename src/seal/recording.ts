@@ -19,7 +19,7 @@ import type { KeyObject } from 'node:crypto';
 import { unwrapFileKey, wrapFileKey } from './age.ts';
 import { bindingStanza, checkRecordingId } from './binding.ts';
 import { SealError } from './errors.ts';
-import { deriveFieldRoot, openField, sealField } from './fields.ts';
+import { deriveFieldRoot, FieldSealer } from './fields.ts';
 import { encodeHeader, parseHeader } from './header.ts';
 import { CHUNK_SIZE, ENC_CHUNK_SIZE, NONCE_SIZE, StreamEncryptor, chunkCount, derivePayloadKey, openChunk, plaintextSize } from './stream.ts';
 
@@ -63,7 +63,7 @@ export interface OpenedRecording {
 }
 
 function sealerOver(header: Buffer, payloadPrefix: Buffer, encryptor: StreamEncryptor, root: Buffer): RecordingSealer {
-  let fieldRoot: Buffer | null = root;
+  const fields = new FieldSealer(root);
   return {
     header,
     payloadPrefix,
@@ -73,14 +73,10 @@ function sealerOver(header: Buffer, payloadPrefix: Buffer, encryptor: StreamEncr
     push: (plaintext) => encryptor.push(plaintext),
     pushInto: (plaintext, out, pos) => encryptor.pushInto(plaintext, out, pos),
     finish: () => encryptor.finish(),
-    sealField: (label, value) => {
-      if (fieldRoot === null) throw new SealError('bad-state', 'sealer was destroyed');
-      return sealField(fieldRoot, label, value);
-    },
+    sealField: (label, value) => fields.seal(label, value),
     destroy: () => {
       encryptor.destroy();
-      fieldRoot?.fill(0);
-      fieldRoot = null;
+      fields.destroy();
     },
   };
 }
@@ -124,6 +120,7 @@ async function readExact(read: ReadRangeOptions['read'], offset: number, length:
 export function openRecording(opts: { header: Buffer; identity: string; recordingId: string }): OpenedRecording {
   checkRecordingId(opts.recordingId);
   let fileKey: Buffer | null = unwrapFileKey(parseHeader(opts.header), { identities: [opts.identity], recordingId: opts.recordingId });
+  let fields: FieldSealer | null = null;
   // Payload key cache: one payload nonce per recording, so this is normally hit.
   let cachedNonce: Buffer | null = null;
   let cachedKey: KeyObject | null = null;
@@ -184,17 +181,15 @@ export function openRecording(opts: { header: Buffer; identity: string; recordin
     plaintextLength: (payloadSize: number) => plaintextSize(payloadSize),
     openField: (label, sealed) => {
       if (fileKey === null) throw new SealError('bad-state', 'recording was closed');
-      const root = deriveFieldRoot(fileKey);
-      try {
-        return openField(root, label, sealed);
-      } finally {
-        root.fill(0);
-      }
+      fields ??= new FieldSealer(deriveFieldRoot(fileKey));
+      return fields.open(label, sealed);
     },
     destroy: () => {
       fileKey?.fill(0);
       fileKey = null;
       cachedKey = null;
+      fields?.destroy();
+      fields = null;
     },
   };
 }
