@@ -264,3 +264,51 @@ describe('playing a raw G.711 call', () => {
     }
   });
 });
+
+describe('journal rotation', () => {
+  it('starts new journal files while calls stream, retires the old ones, and recovery still finds every byte', async () => {
+    const { join } = await import('node:path');
+    const { readdir } = await import('node:fs/promises');
+    const { openArchive } = await import('../src/cli/archive.ts');
+    const { startServer } = await import('../src/cli/server.ts');
+    const { loadConfig } = await import('../src/config/config.ts');
+    const { Writable } = await import('node:stream');
+    const s = await startTestServer({ CALLVAULT_JOURNAL_ROTATE_BYTES: String(64 * 1024) });
+    const key = await ingestKey(s);
+    const calls = await Promise.all([1, 2, 3].map(async (n) => {
+      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) } });
+      return { id: recordingIdOf(created.headers.get('location')!), audio: makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 60, hz: 300 * n }), sent: 0 };
+    }));
+    try {
+    for (let round = 0; round < 40; round++) {
+      await Promise.all(calls.map(async (c) => {
+        const piece = c.audio.subarray(c.sent, c.sent + 9000);
+        const res = await fetch(`${s.url}/api/v1/uploads/${c.id}`, { method: 'PATCH', body: piece, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(c.sent), 'content-type': OCTETS } });
+        assert.equal(res.status, 204);
+        c.sent += piece.length;
+      }));
+      await new Promise((r) => setTimeout(r, 5)); // let a rotation run between rounds
+    }
+    assert.ok(s.running.journal.generation > 2, `generation ${s.running.journal.generation}: the journal rotated`);
+    const files = await readdir(join(s.dir, 'ingest'));
+    assert.ok(files.filter((f) => f.startsWith('journal-')).length <= 2, `old files retired: ${files.join(', ')}`);
+    } finally {
+      await s.running.close();
+      await s.archive.close();
+    }
+    const archive = await openArchive(s.dir);
+    const running = await startServer(archive, loadConfig({ data: s.dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }));
+    try {
+      for (const c of calls) {
+        const r = (await archive.recordings.get(c.id))!;
+        assert.equal(r.plaintext_size, c.sent);
+        assert.deepEqual(await audioOf(archive, c.id), c.audio.subarray(0, c.sent));
+      }
+    } finally {
+      await running.close();
+      await archive.close();
+      const { rm } = await import('node:fs/promises');
+      await rm(join(s.dir, '..'), { recursive: true, force: true });
+    }
+  });
+});

@@ -49,7 +49,7 @@ export function allRoutes(a: Archive, config: Config, journal: Journal): { route
   const recoveryDeps = { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
   const uploads = createUploadService({
     db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal, keyActive,
-    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs,
+    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs, journalRotateBytes: config.journalRotateBytes,
     reopenFiled: createReopener({ ...recoveryDeps, journal, idleMs }),
   });
   const playback = createPlayback({

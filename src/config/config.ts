@@ -24,6 +24,8 @@ export const configSchema = z.object({
   publicUrl: z.url().optional(),
   maxUploadBytes: z.coerce.number().int().positive().max(2 ** 40).default(2 * 1024 ** 3),
   uploadIdleSeconds: z.coerce.number().int().positive().default(3600),
+  /** The ingest journal starts a new file past this size (at least 256 KiB per call in flight). */
+  journalRotateBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
 }).superRefine((c, ctx) => {
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
@@ -58,6 +60,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     publicUrl: flags['public-url'] ?? env.CALLVAULT_PUBLIC_URL,
     maxUploadBytes: env.CALLVAULT_MAX_UPLOAD_BYTES,
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,
+    journalRotateBytes: env.CALLVAULT_JOURNAL_ROTATE_BYTES,
     logLevel: env.CALLVAULT_LOG_LEVEL,
   };
   const parsed = configSchema.safeParse(raw);

@@ -189,7 +189,7 @@ export function createReopener(deps: RecoveryDeps & { journal: Journal; idleMs: 
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
     await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, journalPlaintext(size, pending)) }));
     return {
-      row, length: null, offset: size, sealer, writer, inspector, partial: pending, chunksWritten: chunks, busy: false, abortBody: null,
+      row, length: null, offset: size, sealer, writer, inspector, chunksWritten: chunks, busy: false, abortBody: null,
       discarded: false, lastActivity: now(), actor: { type: 'api_key', id: keyId, role: 'key:ingest' }, lock: Promise.resolve(),
     };
   };

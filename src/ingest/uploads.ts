@@ -44,8 +44,7 @@ export interface Live {
   sealer: RecordingSealer;
   writer: BlobWriter;
   inspector: AudioInspector;
-  /** Plaintext after the last chunk handed to the writer (at most one chunk and a piece). */
-  partial: Buffer;
+  /** Chunks handed to the writer and written (their write resolved). */
   chunksWritten: number;
   busy: boolean;
   abortBody: (() => void) | null;
@@ -65,6 +64,8 @@ export interface UploadDeps {
   archiveRecipient: string;
   maxUploadBytes: number;
   idleMs: number;
+  /** Journal size past which a new file starts (scaled up with the calls in flight). */
+  journalRotateBytes?: number;
   /** Whether an API key is still active (revocation takes effect mid-stream). */
   keyActive: (keyId: string) => Promise<boolean>;
   /** Continues a recording filed after a crash; null if it cannot be continued. */
@@ -197,8 +198,6 @@ export function createUploadService(deps: UploadDeps): UploadService {
       await discard(u, 'storage failure', requestId, source).catch(() => undefined);
       throw err;
     }
-    const joined = u.partial.length ? Buffer.concat([u.partial, piece]) : piece;
-    u.partial = Buffer.from(joined.subarray(sealed.length * CHUNK_SIZE));
     u.chunksWritten += sealed.length;
     const record = encodeRecord({
       type: RECORD.delta, uploadId: u.row.id, offset: u.offset, chunks: u.chunksWritten,
@@ -217,15 +216,20 @@ export function createUploadService(deps: UploadDeps): UploadService {
     await locked(u, async () => {
       if (u.discarded) return;
       await u.writer.flush(); // the chunks written so far are now durable in the object
+      const { chunks, pending } = u.sealer.snapshot();
+      if (chunks !== u.chunksWritten || chunks * CHUNK_SIZE + pending.length !== u.offset) throw new Error('upload state out of step with its sealer');
       await deps.journal.append(encodeRecord({
-        type: RECORD.base, uploadId: u.row.id, offset: u.offset, chunks: u.chunksWritten,
-        payload: u.sealer.sealField(JOURNAL_BASE, journalPlaintext(u.offset, u.partial)),
+        type: RECORD.base, uploadId: u.row.id, offset: u.offset, chunks,
+        payload: u.sealer.sealField(JOURNAL_BASE, journalPlaintext(u.offset, pending)),
       }));
+      pending.fill(0);
     });
   }
 
   async function maybeRotate(): Promise<void> {
-    if (rotating || deps.journal.size < Math.max(64 << 20, uploads.size * (256 << 10))) return;
+    // A rotation re-logs every call's pending tail (32 KiB on average): rotate only once the
+    // file is several times larger than that, so rotations never feed on themselves.
+    if (rotating || deps.journal.size < Math.max(deps.journalRotateBytes ?? 64 << 20, uploads.size * (128 << 10))) return;
     rotating = true;
     try {
       const old = await deps.journal.rotate();
@@ -283,7 +287,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         throw err;
       }
       uploads.set(id, {
-        row, length, offset: 0, sealer, writer, inspector: createAudioInspector(meta.audio), partial: Buffer.alloc(0), chunksWritten: 0,
+        row, length, offset: 0, sealer, writer, inspector: createAudioInspector(meta.audio), chunksWritten: 0,
         busy: false, abortBody: null, discarded: false, lastActivity: now(), actor, lock: Promise.resolve(),
       });
       return id;
@@ -335,7 +339,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
           if (deps.journal.backlog > 16 << 20) await durable; // backpressure: do not outrun the disk
         }
         await durable;
-        void maybeRotate().catch(() => undefined);
+        void maybeRotate().catch(() => undefined); // a failed rotation leaves the old files: nothing is lost
         if (u.length !== null && u.offset === u.length) {
           await locked(u, async () => {
             try {

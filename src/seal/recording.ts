@@ -35,6 +35,8 @@ export interface RecordingSealer {
   readonly plaintextLength: number;
   /** Zero or more complete sealed chunks; a chunk is emitted only once more plaintext follows it. */
   push(plaintext: Uint8Array): Buffer[];
+  /** Chunks emitted so far and a copy of the plaintext pending after them (kept in memory only). */
+  snapshot(): { chunks: number; pending: Buffer };
   /** Like push(), but writes the chunks into `out` at `pos`; returns the end. Needs sealedBound(plaintext.length) bytes of room. */
   pushInto(plaintext: Uint8Array, out: Buffer, pos: number): number;
   /** The final chunk; afterwards push/finish throw. */
@@ -72,6 +74,7 @@ function sealerOver(header: Buffer, payloadPrefix: Buffer, encryptor: StreamEncr
     },
     push: (plaintext) => encryptor.push(plaintext),
     pushInto: (plaintext, out, pos) => encryptor.pushInto(plaintext, out, pos),
+    snapshot: () => encryptor.snapshot(),
     finish: () => encryptor.finish(),
     sealField: (label, value) => fields.seal(label, value),
     destroy: () => {

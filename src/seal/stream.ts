@@ -127,6 +127,11 @@ export class StreamEncryptor {
     return this.#total;
   }
 
+  /** Chunks emitted so far, and a copy of the plaintext waiting after them (for a journal base). */
+  snapshot(): { chunks: number; pending: Buffer } {
+    return { chunks: this.#index, pending: Buffer.from(this.#pending ? this.#pending.subarray(0, this.#pendingLength) : Buffer.alloc(0)) };
+  }
+
   #live(): KeyObject {
     if (this.#key === null) throw new SealError('bad-state', 'stream encryptor is finished or destroyed');
     return this.#key;
