@@ -312,3 +312,25 @@ describe('journal rotation', () => {
     }
   });
 });
+
+describe('callvault simulate against callvault', () => {
+  it('streams live calls through the real command; every one is filed with its duration', async () => {
+    const { runCli } = await import('./helpers/cli.ts');
+    const s = await startTestServer();
+    try {
+      const key = await ingestKey(s);
+      const res = await runCli(['simulate', '--url', s.url, '--key', key, '--calls', '6', '--concurrency', '6', '--duration', '3', '--care-unit', 'sim-unit'], { timeoutMs: 60_000 });
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.match(res.stdout + res.stderr, /6 completed, 0 failed/);
+      const rows = await s.archive.db.selectFrom('recordings').selectAll().where('care_unit', '=', 'sim-unit').execute();
+      assert.equal(rows.length, 6);
+      for (const r of rows) {
+        assert.equal(r.codec, 'pcmu');
+        assert.deepEqual(JSON.parse(r.flags), []);
+        assert.ok(r.duration_ms >= 2500 && r.duration_ms <= 3500, `duration ${r.duration_ms}`);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
