@@ -2,12 +2,12 @@
 // byte of every call is there and decrypts, the interrupted calls are flagged and listed, and
 // nothing else changed.
 import assert from 'node:assert/strict';
+import { decryptedAudio } from './helpers/archive.ts';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
-import { openRecording } from '../src/seal/index.ts';
 import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { startServer, type Running } from '../src/cli/server.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -31,13 +31,6 @@ function send(agent: Agent, url: string, method: string, headers: Record<string,
   });
 }
 
-async function audioOf(a: Archive, id: string): Promise<Buffer> {
-  const r = (await a.recordings.get(id))!;
-  const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
-  const parts: Buffer[] = [];
-  for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 describe(`SIGKILL while ${CALLS} calls stream`, () => {
   let root: string;
@@ -124,7 +117,7 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
       assert.ok(r, `call ${c.id} was lost`);
       assert.ok(r.plaintext_size >= c.acked, `call ${c.id}: ${r.plaintext_size} bytes filed, ${c.acked} acknowledged`);
       assert.ok(r.plaintext_size <= c.sent);
-      assert.deepEqual(await audioOf(again.archive, c.id), c.audio.subarray(0, r.plaintext_size));
+      assert.deepEqual(await decryptedAudio(again.archive, c.id), c.audio.subarray(0, r.plaintext_size));
     }
   });
 
@@ -142,7 +135,7 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
     const r = (await again.archive.recordings.get(earlier.id))!;
     assert.equal(r.blob_key, earlier.blobKey);
     assert.deepEqual(JSON.parse(r.flags), []);
-    assert.deepEqual(await audioOf(again.archive, earlier.id), earlier.audio);
+    assert.deepEqual(await decryptedAudio(again.archive, earlier.id), earlier.audio);
     const uploadsLeft = await again.archive.db.selectFrom('uploads').select('id').execute();
     assert.deepEqual(uploadsLeft, []);
   });

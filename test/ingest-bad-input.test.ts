@@ -2,7 +2,6 @@
 // {error} body, and nothing is stored half-way: no catalog row, no committed blob, and for a
 // discarded upload no temporary left behind. Also: interrupted, abandoned and crashed uploads.
 import assert from 'node:assert/strict';
-import { openRecording } from '../src/seal/index.ts';
 import { Agent, request } from 'node:http';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,7 +12,7 @@ import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { startServer, type Running } from '../src/cli/server.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer, decryptedAudio } from './helpers/archive.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
@@ -637,13 +636,6 @@ describe('a crash during an upload', () => {
     return { archive, running, url: `http://127.0.0.1:${addr.port}` };
   }
 
-  async function audioOf(a: Archive, id: string): Promise<Buffer> {
-    const r = (await a.recordings.get(id))!;
-    const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
-    const parts: Buffer[] = [];
-    for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
-    return Buffer.concat(parts);
-  }
 
   /** After the restart: filed up to the acknowledged byte, flagged, audited, nothing left over; then resumable to the end. */
   async function assertRecoveredAndResumable(a: Archive, dir: string, url: string, key: string, id: string, wav: Buffer, acked: number, flag: string): Promise<void> {
@@ -652,7 +644,7 @@ describe('a crash during an upload', () => {
     assert.ok(r, 'the interrupted upload was filed');
     assert.deepEqual(JSON.parse(r.flags), [flag]);
     assert.equal(r.plaintext_size, acked);
-    assert.deepEqual(await audioOf(a, id), wav.subarray(0, acked), 'every acknowledged byte is there and decrypts');
+    assert.deepEqual(await decryptedAudio(a, id), wav.subarray(0, acked), 'every acknowledged byte is there and decrypts');
     const actions = (await a.db.selectFrom('audit_events').select('action').where('object_id', '=', id).execute()).map((e) => e.action);
     assert.ok(actions.includes('ingest.started') && actions.includes('ingest.recovered') && !actions.includes('ingest.completed'));
     const h = await head({ url }, key, id);
@@ -666,7 +658,7 @@ describe('a crash during an upload', () => {
     assert.equal(rest.status, 204, await rest.text());
     const done = (await a.recordings.get(id))!;
     assert.deepEqual(JSON.parse(done.flags), ['resumed_after_crash']);
-    assert.deepEqual(await audioOf(a, id), wav, 'the same recording, continued to its end');
+    assert.deepEqual(await decryptedAudio(a, id), wav, 'the same recording, continued to its end');
     assert.equal(done.duration_ms, 10_000);
     assert.deepEqual(await readdir(tmpDir(dir)), []);
     assert.equal((await listBlobs(a)).length, 1, 'the early copy was replaced, not kept');

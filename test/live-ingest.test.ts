@@ -6,9 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as tus from 'tus-js-client';
 import { makeOggOpus, makeRawG711 } from '../src/ingest/audio.ts';
-import { openRecording } from '../src/seal/index.ts';
-import type { Archive } from '../src/cli/archive.ts';
-import { ingestKey, startTestServer, type TestServer } from './helpers/archive.ts';
+import { ingestKey, startTestServer, type TestServer, decryptedAudio } from './helpers/archive.ts';
 import { recordingIdOf } from './helpers/tus.ts';
 
 const OCTETS = 'application/offset+octet-stream';
@@ -16,13 +14,6 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 const metaHeader = (m: Record<string, string>) => Object.entries(m).map(([k, v]) => `${k} ${b64(v)}`).join(',');
 const RAW = { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-a', codec: 'pcmu', sampleRate: '8000', channels: '1' };
 
-async function audioOf(a: Archive, id: string): Promise<Buffer> {
-  const r = (await a.recordings.get(id))!;
-  const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
-  const parts: Buffer[] = [];
-  for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
-  return Buffer.concat(parts);
-}
 
 describe('live calls over tus', () => {
   let s: TestServer;
@@ -81,7 +72,7 @@ describe('live calls over tus', () => {
     assert.equal(r.channels, 1);
     assert.equal(r.duration_ms, 12_500);
     assert.deepEqual(JSON.parse(r.flags), []);
-    assert.deepEqual(await audioOf(s.archive, id), call);
+    assert.deepEqual(await decryptedAudio(s.archive, id), call);
   });
 
   it('creation-defer-length: HEAD says the length is deferred until a PATCH gives it', async () => {
@@ -228,7 +219,7 @@ describe('a live call whose audio ends mid-frame', () => {
       const r = (await s.archive.recordings.get(id))!;
       assert.deepEqual(JSON.parse(r.flags), ['audio_ended_early']);
       assert.equal(r.plaintext_size, cut.length);
-      assert.deepEqual(await audioOf(s.archive, id), cut);
+      assert.deepEqual(await decryptedAudio(s.archive, id), cut);
     } finally {
       await s.close();
     }
@@ -302,7 +293,7 @@ describe('journal rotation', () => {
       for (const c of calls) {
         const r = (await archive.recordings.get(c.id))!;
         assert.equal(r.plaintext_size, c.sent);
-        assert.deepEqual(await audioOf(archive, c.id), c.audio.subarray(0, c.sent));
+        assert.deepEqual(await decryptedAudio(archive, c.id), c.audio.subarray(0, c.sent));
       }
     } finally {
       await running.close();

@@ -5,6 +5,7 @@
  */
 import { FLAG_BOS, FLAG_CONTINUED, FLAG_EOS, OGG_HEADER, oggCrc32 } from './ogg.ts';
 import { OPUS_RATE } from './ogg-opus.ts';
+import { xorshift32 } from '../lib/xorshift.ts';
 
 /** One Ogg page, laid out byte for byte; `crc` overrides the computed checksum (for tests). */
 export function oggPage(p: {
@@ -95,15 +96,10 @@ const CONFIG: Record<OpusFrameMs, number> = { 2.5: 28, 5: 29, 10: 30, 20: 31, 40
 
 /** A deterministic pseudo-random byte source (xorshift32). */
 export function noiseBytes(seed: number): (n: number) => Uint8Array {
-  let x = seed >>> 0 || 0x9e3779b9;
+  const next = xorshift32(seed);
   return (n) => {
     const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
+    for (let i = 0; i < n; i++) out[i] = next() & 0xff;
     return out;
   };
 }

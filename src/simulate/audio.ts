@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { linearToAlaw, linearToMulaw } from '../ingest/g711.ts';
 import type { G711Codec } from './metadata.ts';
+import { xorshift32 } from '../lib/xorshift.ts';
 
 export const SAMPLE_RATE = 8000;
 
@@ -29,17 +30,10 @@ export interface AudioSource {
   read(position: number, length: number): Buffer;
 }
 
-/** A deterministic pseudo-random generator (xorshift32) for noise: same loop in every process. */
+/** Noise in [-0.5, 0.5): the same loop in every process. */
 function noise(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000 - 0.5;
-  };
+  const next = xorshift32(seed || 1);
+  return () => next() / 0x100000000 - 0.5;
 }
 
 /** Voice-like buzz: harmonics of a gliding pitch under a syllable-rate envelope, with pauses of comfort noise. */

@@ -12,6 +12,7 @@ import { callMetadataHeader, describeCall, type G711Codec } from './metadata.ts'
 import { systemClock, type Clock } from './pacing.ts';
 import { LatencySeries, timeline, type LatencyStats } from './stats.ts';
 import { createAgentPool, endpointOf, TusConnection, type ConnectionMode } from './tus-client.ts';
+import { xorshift32 } from '../lib/xorshift.ts';
 
 export interface SimulationOptions {
   url: string;
@@ -95,15 +96,8 @@ export interface SimulationSummary {
 const RECENT_MS = 5000;
 
 function seeded(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 0x100000000;
 }
 
 export function validateOptions(o: SimulationOptions): void {

@@ -83,3 +83,14 @@ export async function ingestKey(s: TestServer, name = 'pbx-1'): Promise<string> 
   const { token } = await s.archive.apiKeys.create({ name, scope: 'ingest', actor: { type: 'operator', id: 'test' } });
   return token;
 }
+
+/** The plaintext audio of a filed recording, decrypted with the archive identity (as an operator could). */
+export async function decryptedAudio(a: Archive, id: string): Promise<Buffer> {
+  const { openRecording } = await import('../../src/seal/index.ts');
+  const r = await a.recordings.get(id);
+  if (!r) throw new Error(`no recording ${id}`);
+  const opened = openRecording({ header: Buffer.from(r.header), identity: a.keys.archiveIdentity(), recordingId: id });
+  const parts: Buffer[] = [];
+  for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
+  return Buffer.concat(parts);
+}
