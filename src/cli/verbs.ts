@@ -109,7 +109,8 @@ export async function start(args: string[]): Promise<number> {
       if (!created) out('No administrator has enrolled yet; here is a fresh link (earlier links no longer work).');
       await printEnrollment(a, c, 'admin');
     }
-    out('Ingest calls with an API key: npx callvault apikey create --data ' + c.dataDir + ' --scope ingest --name pbx-1');
+    out(`Ingest calls with an API key: npx callvault apikey create --data ${c.dataDir} --scope ingest --name pbx-1`);
+    out(`Watch simulated live calls arrive: npx callvault simulate --url ${baseUrl(c)} --key KEY --calls 20 --concurrency 20 --duration 30`);
     return await serveUntilSignal(a, c);
   } finally {
     await a.close();
