@@ -325,3 +325,46 @@ describe('callvault simulate against callvault', () => {
     }
   });
 });
+
+describe('a journal altered on disk', () => {
+  it('is caught by the records\' seals: the call is filed up to the altered record and flagged', async () => {
+    const { join } = await import('node:path');
+    const { readdir, readFile, writeFile, rm } = await import('node:fs/promises');
+    const { decodeRecords, encodeRecord, RECORD } = await import('../src/ingest/journal.ts');
+    const { openArchive } = await import('../src/cli/archive.ts');
+    const { startServer } = await import('../src/cli/server.ts');
+    const { loadConfig } = await import('../src/config/config.ts');
+    const { Writable } = await import('node:stream');
+    const s = await startTestServer();
+    const key = await ingestKey(s);
+    const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 3 });
+    const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) } });
+    const id = recordingIdOf(created.headers.get('location')!);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: audio.subarray(i * 8000, (i + 1) * 8000), headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(i * 8000), 'content-type': OCTETS } });
+      assert.equal(res.status, 204);
+    }
+    await s.running.close();
+    await s.archive.close();
+    // Someone with write access swaps the 2nd and 3rd records' bytes, keeping the frames valid.
+    const dir = join(s.dir, 'ingest');
+    const file = join(dir, (await readdir(dir)).find((f) => f.startsWith('journal-'))!);
+    const { records } = decodeRecords(await readFile(file));
+    const deltas = records.filter((r) => r.type === RECORD.delta);
+    assert.equal(deltas.length, 3);
+    const forged = records.map((r) => (r === deltas[1] ? { ...r, payload: deltas[2]!.payload } : r));
+    await writeFile(file, Buffer.concat(forged.map(encodeRecord)));
+    const archive = await openArchive(s.dir);
+    const running = await startServer(archive, loadConfig({ data: s.dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }));
+    try {
+      const r = (await archive.recordings.get(id))!;
+      assert.deepEqual(JSON.parse(r.flags).sort(), ['interrupted_by_shutdown', 'journal_damaged']);
+      assert.equal(r.plaintext_size, 8000, 'filed up to the altered record, not a byte of forged order');
+      assert.deepEqual(await decryptedAudio(archive, id), audio.subarray(0, 8000));
+    } finally {
+      await running.close();
+      await archive.close();
+      await rm(join(s.dir, '..'), { recursive: true, force: true });
+    }
+  });
+});

@@ -75,8 +75,10 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     journalDir, { cleanShutdown: existsSync(cleanMarker) });
   await rm(cleanMarker, { force: true });
   const journal = await Journal.open(journalDir);
-  await journal.retire(before);
-  await a.store.cleanOrphans();
+  // Journal files still describing kept uploads stay for an operator; so do their objects.
+  const kept = await a.db.selectFrom('uploads').select(['id', 'blob_key']).execute();
+  if (kept.length === 0) await journal.retire(before);
+  await a.store.cleanOrphans(new Set(kept.map((k) => k.blob_key)));
   const { routes, uploads } = allRoutes(a, config, journal);
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
   try {

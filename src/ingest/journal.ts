@@ -28,16 +28,20 @@ export interface JournalRecord {
 
 const HEAD = 4 + 4 + 1 + 16 + 8 + 4;
 
+/** The record as two pieces to write back to back (header, payload): the payload is not copied. */
+export function encodeRecordParts(r: JournalRecord): [Buffer, Buffer] {
+  const head = Buffer.allocUnsafe(HEAD);
+  head.writeUInt32BE(HEAD - 8 + r.payload.length, 0);
+  head.writeUInt8(r.type, 8);
+  head.write(r.uploadId, 9, 16, 'hex');
+  head.writeBigUInt64BE(BigInt(r.offset), 25);
+  head.writeUInt32BE(r.chunks, 33);
+  head.writeUInt32BE(crc32(r.payload, crc32(head.subarray(8))), 4);
+  return [head, r.payload];
+}
+
 export function encodeRecord(r: JournalRecord): Buffer {
-  const buf = Buffer.allocUnsafe(HEAD + r.payload.length);
-  buf.writeUInt32BE(buf.length - 8, 0);
-  buf.writeUInt8(r.type, 8);
-  buf.write(r.uploadId, 9, 16, 'hex');
-  buf.writeBigUInt64BE(BigInt(r.offset), 25);
-  buf.writeUInt32BE(r.chunks, 33);
-  r.payload.copy(buf, HEAD);
-  buf.writeUInt32BE(crc32(buf.subarray(8)), 4);
-  return buf;
+  return Buffer.concat(encodeRecordParts(r));
 }
 
 /** Decodes whole records from `buf`; returns them and how many bytes they used. */
@@ -146,11 +150,13 @@ export class Journal {
     return this.#pendingBytes;
   }
 
-  /** Resolves once `record` (and everything appended before it) is durable. */
-  append(record: Buffer): Promise<void> {
+  /** Resolves once `record` (and everything appended before it) is durable. Pieces are written back to back. */
+  append(record: Buffer | readonly Buffer[]): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
-    this.#pending.push(record);
-    this.#pendingBytes += record.length;
+    for (const piece of Buffer.isBuffer(record) ? [record] : record) {
+      this.#pending.push(piece);
+      this.#pendingBytes += piece.length;
+    }
     const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     if (!this.#flushing) {
       this.#flushing = true;

@@ -12,7 +12,7 @@ import type { BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
 import { encodeRecord, readJournal, RECORD, type Journal } from './journal.ts';
-import { JOURNAL_BASE, JOURNAL_DELTA, journalPlaintext, type Live } from './uploads.ts';
+import { JOURNAL_BASE, JOURNAL_DELTA, journalAad, type Live } from './uploads.ts';
 
 const ENC_CHUNK = CHUNK_SIZE + 16;
 const SYSTEM: Actor = { type: 'system', id: 'recovery' };
@@ -34,6 +34,8 @@ interface Trail {
 export interface RecoveryReport {
   recovered: Array<{ id: string; bytes: number; flags: string[] }>;
   dropped: string[];
+  /** Uploads whose journal was damaged beyond filing: their row and ciphertext are kept. */
+  kept: string[];
 }
 
 function declaration(u: UploadRow): AudioDeclaration {
@@ -74,7 +76,7 @@ function truncatedInfo(inspector: AudioInspector): AudioInfo | null {
 export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opts: { cleanShutdown: boolean }): Promise<RecoveryReport> {
   const now = deps.now ?? Date.now;
   const rows = await deps.db.selectFrom('uploads').selectAll().execute();
-  const report: RecoveryReport = { recovered: [], dropped: [] };
+  const report: RecoveryReport = { recovered: [], dropped: [], kept: [] };
   if (rows.length === 0) return report;
   const trails = new Map<string, Trail>(rows.map((r) => [r.id, { base: null, deltas: [] }]));
   for await (const r of readJournal(journalDir)) {
@@ -95,25 +97,37 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
     // The sealer, resumed right after the chunks known durable, also opens the journal records.
     const sealer = resumeSeal({ header: Buffer.from(u.header), identity, recordingId: u.id, payloadPrefix: Buffer.from(u.payload_prefix), chunks, pending: Buffer.alloc(0) });
     const opened = openRecording({ header: Buffer.from(u.header), identity, recordingId: u.id });
-    const open = (label: string, sealed: Buffer, offset: number): Buffer => {
-      const plain = opened.openField(label, sealed);
-      if (plain.readBigUInt64BE(0) !== BigInt(offset)) throw new Error(`journal record of upload ${u.id} is bound to another offset`);
-      return plain.subarray(8);
-    };
+    // A record opens only at the offset it was sealed for: records cannot be moved or swapped.
+    const open = (label: string, sealed: Buffer, offset: number): Buffer => opened.openField(label, sealed, journalAad(offset));
     const tail: Buffer[] = [];
     let expected = chunks * CHUNK_SIZE;
-    if (t.base) {
-      tail.push(open(JOURNAL_BASE, t.base.sealed, t.base.offset));
-      expected = t.base.offset;
-    }
-    for (const d of t.deltas.sort((a, b) => a.offset - b.offset)) {
-      if (d.offset !== expected) continue; // already covered, or beyond a gap: never acknowledged
-      const bytes = open(JOURNAL_DELTA, d.sealed, d.offset);
-      tail.push(bytes);
-      expected += bytes.length;
+    // A record that does not open (altered on disk) ends the call's tail there, flagged.
+    let damaged = false;
+    try {
+      if (t.base) {
+        tail.push(open(JOURNAL_BASE, t.base.sealed, t.base.offset));
+        expected = t.base.offset;
+      }
+      for (const d of t.deltas.sort((a, b) => a.offset - b.offset)) {
+        if (d.offset !== expected) continue; // already covered, or beyond a gap: never acknowledged
+        const bytes = open(JOURNAL_DELTA, d.sealed, d.offset);
+        tail.push(bytes);
+        expected += bytes.length;
+      }
+    } catch {
+      damaged = true;
+      if (t.base && tail.length === 0) expected = chunks * CHUNK_SIZE; // the base itself failed: keep the stored chunks only
     }
     opened.destroy();
     const total = expected;
+    if (damaged && tail.length === 0 && chunks > 0) {
+      // The journal's base record for this call was altered: the stored chunks cannot be closed
+      // with a valid final chunk without it. Keep everything as it is for an operator.
+      sealer.destroy();
+      await deps.audit.record({ action: 'ingest.rejected', actor: SYSTEM, outcome: 'failure', object: { type: 'upload', id: u.id }, careUnit: u.care_unit, details: { reason: 'journal damaged: kept for an operator, not filed' } });
+      report.kept.push(u.id);
+      continue;
+    }
     if (total === 0) {
       // Nothing was ever acknowledged: there is no recording to keep.
       sealer.destroy();
@@ -142,7 +156,7 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
       }
     }
     info ??= truncatedInfo(inspector);
-    const flags = complete ? [] : [flag];
+    const flags = [...(complete ? [] : [flag]), ...(damaged ? ['journal_damaged'] : [])];
     await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
       upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
       action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },
@@ -187,7 +201,7 @@ export function createReopener(deps: RecoveryDeps & { journal: Journal; idleMs: 
     };
     await deps.db.insertInto('uploads').values(row).execute();
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
-    await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, journalPlaintext(size, pending)) }));
+    await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, pending, journalAad(size)) }));
     return {
       row, length: null, offset: size, sealer, writer, inspector, chunksWritten: chunks, busy: false, abortBody: null,
       discarded: false, lastActivity: now(), actor: { type: 'api_key', id: keyId, role: 'key:ingest' }, lock: Promise.resolve(),

@@ -20,7 +20,7 @@ import { HttpError } from '../http/errors.ts';
 import type { BlobStore, BlobWriter } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
-import { encodeRecord, RECORD, type Journal } from './journal.ts';
+import { encodeRecord, encodeRecordParts, RECORD, type Journal } from './journal.ts';
 import type { UploadMetadata } from './metadata.ts';
 
 export const FIELD_CALLER = 'caller';
@@ -28,11 +28,10 @@ export const FIELD_CALLEE = 'callee';
 export const JOURNAL_DELTA = 'journal.delta';
 export const JOURNAL_BASE = 'journal.base';
 
-/** What a journal record seals: the offset, then the bytes (so a record cannot be moved). */
-export function journalPlaintext(offset: number, bytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(8 + bytes.length);
+/** What a journal record's seal authenticates besides its bytes: their offset (so a record cannot be moved). */
+export function journalAad(offset: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
   out.writeBigUInt64BE(BigInt(offset), 0);
-  out.set(bytes, 8);
   return out;
 }
 
@@ -199,9 +198,9 @@ export function createUploadService(deps: UploadDeps): UploadService {
       throw err;
     }
     u.chunksWritten += sealed.length;
-    const record = encodeRecord({
+    const record = encodeRecordParts({
       type: RECORD.delta, uploadId: u.row.id, offset: u.offset, chunks: u.chunksWritten,
-      payload: u.sealer.sealField(JOURNAL_DELTA, journalPlaintext(u.offset, piece)),
+      payload: u.sealer.sealField(JOURNAL_DELTA, piece, journalAad(u.offset)),
     });
     u.offset += piece.length;
     u.lastActivity = now();
@@ -220,7 +219,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       if (chunks !== u.chunksWritten || chunks * CHUNK_SIZE + pending.length !== u.offset) throw new Error('upload state out of step with its sealer');
       await deps.journal.append(encodeRecord({
         type: RECORD.base, uploadId: u.row.id, offset: u.offset, chunks,
-        payload: u.sealer.sealField(JOURNAL_BASE, journalPlaintext(u.offset, pending)),
+        payload: u.sealer.sealField(JOURNAL_BASE, pending, journalAad(u.offset)),
       }));
       pending.fill(0);
     });

@@ -20,8 +20,9 @@ export function hkdf32(ikm: Uint8Array, salt: Uint8Array, info: string): Buffer 
 }
 
 /** ChaCha20-Poly1305 seal into `out` at `pos` (ciphertext then tag); returns bytes written. */
-export function aeadSealInto(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, out: Buffer, pos: number): number {
+export function aeadSealInto(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, out: Buffer, pos: number, aad?: Uint8Array): number {
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const ct = cipher.update(plaintext);
   cipher.final();
   ct.copy(out, pos);
@@ -36,10 +37,11 @@ export function aeadSeal(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array)
 }
 
 /** ChaCha20-Poly1305 open of ciphertext||tag; null if too short or not authentic. */
-export function aeadOpen(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array): Buffer | null {
+export function aeadOpen(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer | null {
   if (sealed.length < TAG_SIZE) return null;
   const split = sealed.length - TAG_SIZE;
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  if (aad) decipher.setAAD(aad, { plaintextLength: split });
   decipher.setAuthTag(sealed.subarray(split));
   const pt = decipher.update(sealed.subarray(0, split));
   try {

@@ -77,7 +77,8 @@ export class FieldSealer {
     return k;
   }
 
-  seal(label: string, value: Uint8Array): Buffer {
+  /** `aad`, if given, is authenticated but not stored: the same bytes are needed to open. */
+  seal(label: string, value: Uint8Array, aad?: Uint8Array): Buffer {
     const key = this.#key(label);
     if (this.#counter === 0xffffffff) {
       this.#prefix = randomBytes(8);
@@ -87,12 +88,12 @@ export class FieldSealer {
     out[0] = VERSION;
     this.#prefix.copy(out, 1);
     out.writeUInt32BE(this.#counter++, 9);
-    aeadSealInto(key, out.subarray(1, 13), value, out, 13);
+    aeadSealInto(key, out.subarray(1, 13), value, out, 13, aad);
     return out;
   }
 
-  open(label: string, sealed: Uint8Array): Buffer {
-    const value = sealed.length >= 13 && sealed[0] === VERSION ? aeadOpen(this.#key(label), sealed.subarray(1, 13), sealed.subarray(13)) : null;
+  open(label: string, sealed: Uint8Array, aad?: Uint8Array): Buffer {
+    const value = sealed.length >= 13 && sealed[0] === VERSION ? aeadOpen(this.#key(label), sealed.subarray(1, 13), sealed.subarray(13), aad) : null;
     if (value === null) throw new SealError('field-auth', 'sealed field does not open under this recording and label');
     return value;
   }

@@ -42,7 +42,7 @@ export interface RecordingSealer {
   /** The final chunk; afterwards push/finish throw. */
   finish(): Buffer;
   /** Seals a small metadata value (e.g. the caller's number) to this recording; usable until destroy(). */
-  sealField(label: string, value: Uint8Array): Buffer;
+  sealField(label: string, value: Uint8Array, aad?: Uint8Array): Buffer;
   /** Wipes the key material held. */
   destroy(): void;
 }
@@ -59,7 +59,7 @@ export interface OpenedRecording {
   readRange(opts: ReadRangeOptions): AsyncGenerator<Buffer>;
   readonly plaintextLength: (payloadSize: number) => number;
   /** Opens a field sealed by RecordingSealer.sealField under the same label; 'field-auth' if it does not verify. */
-  openField(label: string, sealed: Uint8Array): Buffer;
+  openField(label: string, sealed: Uint8Array, aad?: Uint8Array): Buffer;
   /** Wipes the file key; later reads throw 'bad-state'. */
   destroy(): void;
 }
@@ -76,7 +76,7 @@ function sealerOver(header: Buffer, payloadPrefix: Buffer, encryptor: StreamEncr
     pushInto: (plaintext, out, pos) => encryptor.pushInto(plaintext, out, pos),
     snapshot: () => encryptor.snapshot(),
     finish: () => encryptor.finish(),
-    sealField: (label, value) => fields.seal(label, value),
+    sealField: (label, value, aad) => fields.seal(label, value, aad),
     destroy: () => {
       encryptor.destroy();
       fields.destroy();
@@ -182,10 +182,10 @@ export function openRecording(opts: { header: Buffer; identity: string; recordin
   return {
     readRange,
     plaintextLength: (payloadSize: number) => plaintextSize(payloadSize),
-    openField: (label, sealed) => {
+    openField: (label, sealed, aad) => {
       if (fileKey === null) throw new SealError('bad-state', 'recording was closed');
       fields ??= new FieldSealer(deriveFieldRoot(fileKey));
-      return fields.open(label, sealed);
+      return fields.open(label, sealed, aad);
     },
     destroy: () => {
       fileKey?.fill(0);
