@@ -21,6 +21,9 @@ Usage: callvault <command> [options]
   apikey list --data DIR
   apikey revoke --data DIR KEY_ID
   export --data DIR RECORDING_ID --out FILE   write a standard age file
+  audit verify --data DIR   prove no audit entry was altered, removed or reordered (exit 1 naming the first problem)
+  audit proof --data DIR SEQ    inclusion proof of one audit entry in the latest checkpoint
+  audit checkpoint --data DIR   sign a checkpoint now (the server does so every 60 s and at shutdown)
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)
@@ -39,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'export': return await verbs.exportVerb(args);
       case 'openapi': return await verbs.openapi(args);
       case 'simulate': return await verbs.simulate(args);
+      case 'audit': return await verbs.audit(args);
       case undefined: case 'help': case '--help': case '-h':
         out(HELP);
         return verb === undefined ? 2 : 0;

@@ -5,6 +5,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
 import { AUDIT_ACTIONS, type AuditEvent } from './events.ts';
+import { entryLeafHash } from './entry.ts';
 
 export class AuditUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -21,7 +22,7 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
     async record(e, trx) {
       if (!(e.action in AUDIT_ACTIONS)) throw new Error(`unknown audit action ${e.action}`);
       try {
-        await (trx ?? db).insertInto('audit_events').values({
+        const row = {
           at: now(),
           actor_type: e.actor.type,
           actor_id: e.actor.id,
@@ -34,7 +35,8 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
           request_id: e.requestId ?? null,
           source: e.source ?? null,
           details: e.details ? JSON.stringify({ role: e.actor.role ?? undefined, ...e.details }) : (e.actor.role ? JSON.stringify({ role: e.actor.role }) : null),
-        }).execute();
+        };
+        await (trx ?? db).insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
       } catch (err) {
         throw new AuditUnavailableError(err);
       }

@@ -6,10 +6,12 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import type { Database } from './schema.ts';
 import * as m001 from './migrations/001-foundation.ts';
 import * as m002 from './migrations/002-live-ingest.ts';
+import * as m003 from './migrations/003-audit-merkle.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
   '002-live-ingest': m002,
+  '003-audit-merkle': m003,
 };
 
 class StaticMigrations implements MigrationProvider {

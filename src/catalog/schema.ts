@@ -105,6 +105,14 @@ export interface AuditEventTable {
   request_id: string | null;
   source: string | null;
   details: string | null; // JSON, never phone numbers or secrets
+  leaf_hash: Uint8Array; // RFC 6962 leaf hash of the entry (audit/entry.ts)
+}
+
+export interface AuditCheckpointTable {
+  size: number;
+  root: Uint8Array;
+  note: string; // C2SP signed note
+  created_at: number;
 }
 
 export interface Database {
@@ -115,6 +123,7 @@ export interface Database {
   sessions: SessionTable;
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
+  audit_checkpoints: AuditCheckpointTable;
 }
 
 export type Recording = Selectable<RecordingTable>;

@@ -1,7 +1,8 @@
 // Wiring of the HTTP server over an open archive.
 import type { FastifyInstance } from 'fastify';
 import { accountRoutes } from '../access/routes.ts';
-import type { Config } from '../config/config.ts';
+import { witnessDirOf, type Config } from '../config/config.ts';
+import { createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
 import { createRateLimiter } from '../http/rate-limit.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
@@ -22,6 +23,7 @@ export class ListenError extends Error {}
 
 export interface Running {
   app: FastifyInstance;
+  checkpointer: Checkpointer;
   recovery: RecoveryReport;
   journal: Journal;
   routes: RouteDef[];
@@ -80,6 +82,9 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   if (kept.length === 0) await journal.retire(before);
   await a.store.cleanOrphans(new Set(kept.map((k) => k.blob_key)));
   const { routes, uploads } = allRoutes(a, config, journal);
+  const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
+  await checkpointer.checkpoint();
+
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -89,14 +94,19 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
     throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
   }
+  const checkpoints = setInterval(() => {
+    checkpointer.checkpoint().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'audit checkpoint failed'));
+  }, 60_000);
+  checkpoints.unref();
   const sweeper = setInterval(() => {
     uploads.sweep().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'upload sweep failed'));
   }, 60_000);
   sweeper.unref();
   return {
-    app, routes, uploads, recovery, journal,
+    app, routes, uploads, recovery, journal, checkpointer,
     async close() {
       clearInterval(sweeper);
+      clearInterval(checkpoints);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a
       // grace period, close whatever connection is still open.
       const closed = app.close();
@@ -108,6 +118,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await journal.close();
+      await checkpointer.checkpoint(); // the last events of this run are checkpointed too
       // Everything acknowledged is in the journal: the next start files what was in flight
       // as interrupted by a shutdown, not by a crash.
       await writeFile(cleanMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });

@@ -174,3 +174,43 @@ export async function openapi(args: string[]): Promise<number> {
 }
 
 export { simulate } from '../simulate/verb.ts';
+
+/** callvault audit verify | proof SEQ | checkpoint */
+export async function audit(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = flags(rest, { witness: { type: 'string' } }, sub === 'proof' ? 1 : 0);
+  const c = config(values);
+  const { auditVerifierKey, createCheckpointer, logOrigin } = await import('../audit/checkpointer.ts');
+  const { proveEntry, verifyAuditLog } = await import('../audit/verify.ts');
+  const { witnessDirOf } = await import('../config/config.ts');
+  return withArchive(c.dataDir, async (a) => {
+    const origin = logOrigin(a.keys.archiveRecipient);
+    if (sub === 'verify') {
+      const report = await verifyAuditLog({ db: a.db, vkey: auditVerifierKey(origin, a.keys.auditSigningKey()), witnessDir: witnessDirOf(c) });
+      out(`audit log: ${report.entries} entries; ${report.checkpoints} checkpoints in the catalog, ${report.witnessed} in the witness directory ${witnessDirOf(c)}`);
+      if (report.problems.length === 0) {
+        out(report.latest ? `verified: every entry matches its hash and every checkpoint up to size ${report.latest.size}` : 'verified: every entry matches its hash (no checkpoint yet)');
+        return 0;
+      }
+      for (const p of report.problems) err(`FAILED: ${p}`);
+      return 1;
+    }
+    if (sub === 'proof') {
+      const seq = Number(positionals[0]);
+      if (!Number.isSafeInteger(seq) || seq < 1) throw new UsageError('usage: callvault audit proof --data DIR SEQ');
+      const proof = await proveEntry(a.db, seq);
+      if (!proof) {
+        err(`no audit entry ${seq}`);
+        return 1;
+      }
+      out(JSON.stringify(proof, null, 2));
+      return 0;
+    }
+    if (sub === 'checkpoint') {
+      const cp = await (await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: witnessDirOf(c) })).checkpoint();
+      out(cp ? `signed a checkpoint of ${cp.size} entries:\n${cp.note}` : 'nothing new since the last checkpoint');
+      return 0;
+    }
+    throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint --data DIR [--witness DIR]');
+  });
+}

@@ -22,6 +22,8 @@ export const configSchema = z.object({
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
   publicUrl: z.url().optional(),
+  /** Where signed audit checkpoints are copied: outside the data directory (default DATA-witness). */
+  auditWitnessDir: z.string().min(1).optional(),
   maxUploadBytes: z.coerce.number().int().positive().max(2 ** 40).default(2 * 1024 ** 3),
   uploadIdleSeconds: z.coerce.number().int().positive().default(3600),
   /** The ingest journal starts a new file past this size (at least 256 KiB per call in flight). */
@@ -42,6 +44,10 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+export function witnessDirOf(c: Config): string {
+  return c.auditWitnessDir ? resolve(c.auditWitnessDir) : `${c.dataDir.replace(/\/+$/, '')}-witness`;
+}
+
 export function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
   const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
@@ -58,6 +64,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
     tlsKey: flags['tls-key'] ?? env.CALLVAULT_TLS_KEY,
     publicUrl: flags['public-url'] ?? env.CALLVAULT_PUBLIC_URL,
+    auditWitnessDir: flags.witness ?? env.CALLVAULT_AUDIT_WITNESS,
     maxUploadBytes: env.CALLVAULT_MAX_UPLOAD_BYTES,
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,
     journalRotateBytes: env.CALLVAULT_JOURNAL_ROTATE_BYTES,

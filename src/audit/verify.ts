@@ -1,0 +1,109 @@
+// `callvault audit verify`: proves that no audit entry was altered, removed, inserted or
+// reordered since it was checkpointed. Every entry is re-hashed from its columns; the tree is
+// rebuilt from those hashes; each checkpoint (in the catalog and in the witness directory) must
+// carry a valid signature and match the rebuilt tree's root at its size.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from '../catalog/schema.ts';
+import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
+import { entryLeafHash } from './entry.ts';
+import { MerkleTree } from './merkle.ts';
+
+export interface VerifyReport {
+  entries: number;
+  checkpoints: number;
+  witnessed: number;
+  latest: { size: number; where: 'catalog' | 'witness' } | null;
+  problems: string[];
+}
+
+interface Signed {
+  size: number;
+  root: Buffer;
+  where: string;
+}
+
+export async function loadTree(db: Kysely<Database>, problems: string[]): Promise<{ tree: MerkleTree; seqs: number[] }> {
+  const tree = new MerkleTree();
+  const seqs: number[] = [];
+  let last = 0;
+  for (;;) {
+    const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>', last).orderBy('seq').limit(20_000).execute();
+    for (const r of rows) {
+      const computed = entryLeafHash(r);
+      if (!computed.equals(Buffer.from(r.leaf_hash ?? []))) problems.push(`entry ${r.seq}: its content does not match its hash (altered)`);
+      if (r.seq !== last + 1 && seqs.length > 0) problems.push(`entries ${last + 1}..${r.seq - 1} are missing`);
+      tree.append(computed);
+      seqs.push(r.seq);
+      last = r.seq;
+    }
+    if (rows.length < 20_000) return { tree, seqs };
+  }
+}
+
+export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; witnessDir: string }): Promise<VerifyReport> {
+  const problems: string[] = [];
+  const { tree, seqs } = await loadTree(deps.db, problems);
+  const signed: Signed[] = [];
+  const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
+  for (const c of stored) {
+    try {
+      const cp = verifyCheckpoint(c.note, deps.vkey);
+      if (cp.size !== c.size || !cp.rootHash.equals(Buffer.from(c.root))) problems.push(`catalog checkpoint ${c.size}: its columns disagree with its signed note`);
+      signed.push({ size: cp.size, root: cp.rootHash, where: `catalog checkpoint of size ${cp.size}` });
+    } catch (err) {
+      problems.push(`catalog checkpoint ${c.size}: ${err instanceof CheckpointError ? err.message : String(err)}`);
+    }
+  }
+  let witnessed = 0;
+  let names: string[] = [];
+  try {
+    names = (await readdir(deps.witnessDir)).filter((n) => /^checkpoint-\d{12}\.txt$/.test(n)).sort();
+  } catch {
+    problems.push(`the witness directory ${deps.witnessDir} cannot be read`);
+  }
+  for (const n of names) {
+    try {
+      const cp = verifyCheckpoint(await readFile(join(deps.witnessDir, n)), deps.vkey);
+      signed.push({ size: cp.size, root: cp.rootHash, where: `witness checkpoint of size ${cp.size}` });
+      witnessed++;
+    } catch (err) {
+      problems.push(`witness ${n}: ${err instanceof CheckpointError ? err.message : String(err)}`);
+    }
+  }
+  const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
+  const maxWitness = Math.max(0, ...signed.filter((s) => s.where.startsWith('witness')).map((s) => s.size));
+  if (maxWitness > maxCatalog) problems.push(`checkpoints were rolled back: the witness holds size ${maxWitness}, the catalog's latest is ${maxCatalog}`);
+  const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
+  let goodUpTo = 0;
+  for (const size of sizes) {
+    const at = signed.filter((s) => s.size === size);
+    if (size > tree.size) {
+      problems.push(`the log was truncated: ${at[0]!.where} covers ${size} entries, the log has ${tree.size}`);
+      continue;
+    }
+    const root = tree.root(size);
+    const bad = at.filter((s) => !s.root.equals(root));
+    for (const b of bad) {
+      problems.push(`${b.where} does not match the log: an entry between ${seqs[goodUpTo] ?? 1} and ${seqs[size - 1]} was altered, removed, inserted or moved`);
+    }
+    if (bad.length === 0) goodUpTo = size;
+  }
+  const latest = sizes.length ? { size: sizes[sizes.length - 1]!, where: maxWitness >= maxCatalog ? 'witness' as const : 'catalog' as const } : null;
+  return { entries: tree.size, checkpoints: stored.length, witnessed, latest, problems };
+}
+
+/** An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it. */
+export async function proveEntry(db: Kysely<Database>, seq: number) {
+  const problems: string[] = [];
+  const { tree, seqs } = await loadTree(db, problems);
+  const index = seqs.indexOf(seq);
+  if (index < 0) return null;
+  const cp = await db.selectFrom('audit_checkpoints').selectAll().where('size', '>', index).orderBy('size', 'desc').executeTakeFirst();
+  if (!cp) return { seq, index, leafHash: tree.leaf(index).toString('hex'), checkpoint: null };
+  return {
+    seq, index, leafHash: tree.leaf(index).toString('hex'), size: cp.size, rootHash: Buffer.from(cp.root).toString('hex'),
+    proof: tree.inclusionProof(index, cp.size).map((h) => h.toString('hex')), checkpoint: cp.note,
+  };
+}
