@@ -166,7 +166,8 @@ test('checkpoint body rules: canonical size, base64, lengths, verifier keys', ()
   const enc = vkey.slice(name.length + id.length + 2);
   const encBytes = Buffer.from(enc, 'base64');
   rejects(() => verifyCheckpoint(note, `${name}+00000000+${enc}`), 'bad_key');
-  rejects(() => verifyCheckpoint(note, `${name}+${id.toUpperCase()}+${enc}`), 'bad_key');
+  // Upper-case hex is refused (only meaningful when the random key's id has a letter: 98% of runs).
+  if (/[a-f]/.test(id)) rejects(() => verifyCheckpoint(note, `${name}+${id.toUpperCase()}+${enc}`), 'bad_key');
   rejects(() => verifyCheckpoint(note, `${name}+${id}+${Buffer.concat([Buffer.from([2]), encBytes.subarray(1)]).toString('base64')}`), 'bad_key');
   rejects(() => verifyCheckpoint(note, `${name}+${id}`), 'bad_key');
   rejects(() => verifyCheckpoint(note, `other.example+${id}+${enc}`), 'bad_key');
