@@ -1,9 +1,11 @@
-// The audit log, plain append-only table for now (the catalog refuses updates and deletes).
+// The audit log: an append-only table (the catalog refuses updates and deletes) whose entries
+// are the leaves of a Merkle tree (entry.ts, checkpointer.ts).
 // Rule: a change's event is written in the change's own transaction (pass `trx`); a read's
-// event is awaited before the first byte of the answer leaves. A failed write throws, and
-// the caller fails closed.
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../catalog/schema.ts';
+// event is durable before the first byte of the answer leaves. Reads' events are group-committed:
+// those that arrive together are written in one transaction (one fsync). A failed write
+// rejects every waiting event, and their callers fail closed.
+import type { Insertable, Kysely, Transaction } from 'kysely';
+import type { AuditEventTable, Database } from '../catalog/schema.ts';
 import { AUDIT_ACTIONS, type AuditEvent } from './events.ts';
 import { entryLeafHash } from './entry.ts';
 
@@ -17,29 +19,69 @@ export interface AuditLog {
   record(event: AuditEvent, trx?: Transaction<Database>): Promise<void>;
 }
 
+type Row = Insertable<AuditEventTable>;
+const ROWS_PER_INSERT = 500; // 14 columns: well inside SQLite's bound-parameter limit
+
 export function createAuditLog(db: Kysely<Database>, now: () => number = Date.now): AuditLog {
+  let pending: Array<{ row: Row; resolve: () => void; reject: (e: Error) => void }> = [];
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      try {
+        await db.transaction().execute(async (t) => {
+          for (let i = 0; i < batch.length; i += ROWS_PER_INSERT) {
+            await t.insertInto('audit_events').values(batch.slice(i, i + ROWS_PER_INSERT).map((b) => b.row)).execute();
+          }
+        });
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        const e = new AuditUnavailableError(err);
+        for (const b of batch) b.reject(e);
+      }
+    }
+    scheduled = false;
+  }
+
+  function rowOf(e: AuditEvent): Row {
+    const row = {
+      at: now(),
+      actor_type: e.actor.type,
+      actor_id: e.actor.id,
+      action: e.action,
+      object_type: e.object?.type ?? null,
+      object_id: e.object?.id ?? null,
+      care_unit: e.careUnit ?? null,
+      patient_pseudonym: e.patientPseudonym ?? null,
+      outcome: e.outcome,
+      request_id: e.requestId ?? null,
+      source: e.source ?? null,
+      details: e.details ? JSON.stringify({ role: e.actor.role ?? undefined, ...e.details }) : (e.actor.role ? JSON.stringify({ role: e.actor.role }) : null),
+    };
+    return { ...row, leaf_hash: entryLeafHash(row) };
+  }
+
   return {
     async record(e, trx) {
       if (!(e.action in AUDIT_ACTIONS)) throw new Error(`unknown audit action ${e.action}`);
-      try {
-        const row = {
-          at: now(),
-          actor_type: e.actor.type,
-          actor_id: e.actor.id,
-          action: e.action,
-          object_type: e.object?.type ?? null,
-          object_id: e.object?.id ?? null,
-          care_unit: e.careUnit ?? null,
-          patient_pseudonym: e.patientPseudonym ?? null,
-          outcome: e.outcome,
-          request_id: e.requestId ?? null,
-          source: e.source ?? null,
-          details: e.details ? JSON.stringify({ role: e.actor.role ?? undefined, ...e.details }) : (e.actor.role ? JSON.stringify({ role: e.actor.role }) : null),
-        };
-        await (trx ?? db).insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
-      } catch (err) {
-        throw new AuditUnavailableError(err);
+      const row = rowOf(e);
+      if (trx) {
+        try {
+          await trx.insertInto('audit_events').values(row).execute();
+        } catch (err) {
+          throw new AuditUnavailableError(err);
+        }
+        return;
       }
+      await new Promise<void>((resolve, reject) => {
+        pending.push({ row, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
     },
   };
 }
