@@ -53,8 +53,8 @@ try {
       const rows = [];
       for (let i = from; i < Math.min(ENTRIES, from + 10_000); i++) {
         const e = event(i);
-        const row = { at: 1_795_000_000_000 + i, actor_type: 'user', actor_id: e.actor.id, action: e.action, object_type: 'recording', object_id: e.object.id, care_unit: e.careUnit, patient_pseudonym: null, outcome: 'success', request_id: e.requestId, source: e.source, details: JSON.stringify({ role: 'clinician', ...e.details }) };
-        rows.push({ ...row, actor_type: 'user' as const, outcome: 'success' as const, leaf_hash: entryLeafHash(row) });
+        const row = { at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: e.actor.id, action: e.action, object_type: 'recording', object_id: e.object.id, care_unit: e.careUnit, patient_pseudonym: null, outcome: 'success' as const, request_id: e.requestId, source: e.source, details: JSON.stringify({ role: 'clinician', ...e.details }) };
+        rows.push({ ...row, leaf_hash: entryLeafHash(row) });
       }
       for (let k = 0; k < rows.length; k += 500) await trx.insertInto('audit_events').values(rows.slice(k, k + 500)).execute();
     });

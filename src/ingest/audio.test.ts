@@ -8,18 +8,10 @@ import {
   type AudioDeclaration, type AudioInfo, type AudioInspector,
 } from './audio.ts';
 import { linearToAlaw, linearToMulaw, makeWav, sineWaveS16 } from './wav.ts';
+import { errorOf } from './test-audio.ts';
 
 const SECRET = 'PNR 19121212-1212 caller +46701234567';
 
-function errorOf(fn: () => unknown): AudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AudioError) return err;
-    throw err;
-  }
-  assert.fail('expected an AudioError');
-}
 
 function feedAll(decl: AudioDeclaration, bytes: Uint8Array, cuts: number[] = []): AudioInspector {
   const insp = createAudioInspector(decl);

@@ -6,16 +6,8 @@ import { AudioError } from './audio-error.ts';
 import { oggCrc32 } from './ogg.ts';
 import { opusHeadPacket, opusTagsPacket } from './ogg-make.ts';
 import { MAX_TAGS_PACKET, OpusTagsReader, frameSamples, opusPacketSamples, parseOpusHead } from './ogg-opus-packets.ts';
+import { errorOf } from './test-audio.ts';
 
-function errorOf(fn: () => unknown): AudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AudioError) return err;
-    throw err;
-  }
-  assert.fail('expected an AudioError');
-}
 
 /** The CRC of RFC 3533 computed bit by bit, the slow way, to check the table-driven one. */
 function bitwiseCrc(bytes: Uint8Array): number {

@@ -9,6 +9,7 @@ import { MAX_PAGE_BYTES } from './ogg.ts';
 import { OggWriter, makeOggOpus, noiseBytes, oggPage, opusHeadPacket, opusPacket, opusTagsPacket, type OggPageSpec, type OpusFrameMs } from './ogg-make.ts';
 import { OggOpusInspector } from './ogg-opus.ts';
 import { PACKET_PREFIX } from './ogg-opus-packets.ts';
+import { errorOf } from './test-audio.ts';
 
 const SECRET = 'PNR 19121212-1212 caller +46701234567';
 const noise = noiseBytes(42);
@@ -33,15 +34,6 @@ function audioPages(counts: number[], from = 0, eos = true): OggPageSpec[] {
   });
 }
 
-function errorOf(fn: () => unknown): AudioError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AudioError) return err;
-    throw err;
-  }
-  assert.fail('expected an AudioError');
-}
 
 function feedAll(bytes: Uint8Array, cuts: number[] = []): OggOpusInspector {
   const insp = new OggOpusInspector();
