@@ -24,6 +24,8 @@ Usage: callvault <command> [options]
   audit verify --data DIR   prove no audit entry was altered, removed or reordered (exit 1 naming the first problem)
   audit proof --data DIR SEQ    inclusion proof of one audit entry in the latest checkpoint
   audit checkpoint --data DIR   sign a checkpoint now (the server does so every 60 s and at shutdown)
+  audit extract --data DIR (--phone N | --personnummer P) [--format json|html] [--out FILE]
+                            a patient's log extract: every access to their calls
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)

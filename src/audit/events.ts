@@ -12,6 +12,7 @@ export const AUDIT_ACTIONS = {
   'recording.played': 'audio bytes of a recording were sent (byte range in details)',
   'recording.exported': 'a recording was exported as an age file',
   'recording.denied': 'access to a recording route was refused',
+  'audit.extract_produced': "a patient's log extract was produced (PDL 8 kap. 5 §)",
   'ingest.started': 'an upload was created',
   'ingest.completed': 'an upload was sealed and filed as a recording',
   'ingest.rejected': 'an upload was refused or abandoned; nothing was filed',

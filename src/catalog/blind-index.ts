@@ -8,11 +8,15 @@ export interface BlindIndex {
   phone(e164: string): Buffer;
   /** Hex form, used as the patient pseudonym in audit events. */
   pseudonym(e164: string): string;
+  /** Pseudonym of a personnummer (twelve digits, normalized). */
+  personnummer(normalized: string): string;
 }
 
 export function createBlindIndex(key: Buffer): BlindIndex {
   if (key.length < 32) throw new Error('blind-index key must be at least 32 bytes');
   const phone = (e164: string): Buffer =>
     createHmac('sha256', key).update('callvault/phone/v1\0').update(e164).digest().subarray(0, 16);
-  return { phone, pseudonym: (e164) => phone(e164).toString('hex') };
+  const personnummer = (normalized: string): string =>
+    createHmac('sha256', key).update('callvault/personnummer/v1\0').update(normalized).digest().subarray(0, 16).toString('hex');
+  return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummer };
 }

@@ -178,6 +178,7 @@ export { simulate } from '../simulate/verb.ts';
 /** callvault audit verify | proof SEQ | checkpoint */
 export async function audit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'extract') return auditExtract(rest);
   const { values, positionals } = flags(rest, { witness: { type: 'string' } }, sub === 'proof' ? 1 : 0);
   const c = config(values);
   const { auditVerifierKey, createCheckpointer, logOrigin } = await import('../audit/checkpointer.ts');
@@ -211,6 +212,52 @@ export async function audit(args: string[]): Promise<number> {
       out(cp ? `signed a checkpoint of ${cp.size} entries:\n${cp.note}` : 'nothing new since the last checkpoint');
       return 0;
     }
-    throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint --data DIR [--witness DIR]');
+    throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint|extract --data DIR ...');
+  });
+}
+
+/** callvault audit-extract: a patient's log extract, by phone number or personnummer. */
+export async function auditExtract(args: string[]): Promise<number> {
+  const { values } = flags(args, { phone: { type: 'string' }, personnummer: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } });
+  if ((values.phone === undefined) === (values.personnummer === undefined)) {
+    throw new UsageError('usage: callvault audit extract --data DIR (--phone NUMBER | --personnummer YYYYMMDD-NNNC) [--format json|html] [--out FILE]');
+  }
+  const format = String(values.format ?? 'json');
+  if (format !== 'json' && format !== 'html') throw new UsageError('--format is json or html');
+  const c = config(values);
+  const { toE164, PhoneNumberError } = await import('../catalog/phone.ts');
+  const { parsePersonnummer, PersonnummerError } = await import('../audit/personnummer.ts');
+  const { extractHtml, patientExtract } = await import('../audit/extract.ts');
+  return withArchive(c.dataDir, async (a) => {
+    let pseudonym: string;
+    let subject: string;
+    try {
+      if (typeof values.phone === 'string') {
+        pseudonym = a.blindIndex.pseudonym(toE164(values.phone));
+        subject = 'telefonnummer / phone number';
+      } else {
+        const p = parsePersonnummer(String(values.personnummer));
+        pseudonym = a.blindIndex.personnummer(p.normalized);
+        subject = p.kind;
+      }
+    } catch (e) {
+      if (e instanceof PhoneNumberError || e instanceof PersonnummerError) {
+        err(`callvault: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    }
+    const entries = await patientExtract(a.db, pseudonym, { showUsers: true });
+    await a.audit.record({ action: 'audit.extract_produced', actor: operator(), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format } });
+    const producedAt = new Date().toISOString();
+    const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });
+    if (typeof values.out === 'string') {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(values.out, text, { mode: 0o600, flag: 'wx' });
+      out(`Wrote a log extract of ${entries.length} entries to ${values.out}.`);
+    } else {
+      process.stdout.write(text);
+    }
+    return 0;
   });
 }

@@ -1,0 +1,63 @@
+// A patient's log extract (PDL 8 kap. 5 §): every access to the patient's recordings, with
+// who (role and care unit, and the user for those entitled to see it), what and when. The
+// patient is found by pseudonym (the keyed blind index of a phone number or personnummer);
+// no number is stored or printed here.
+import type { Kysely } from 'kysely';
+import type { Database } from '../catalog/schema.ts';
+
+export const ACCESS_ACTIONS = ['recordings.listed', 'recording.viewed', 'recording.played', 'recording.exported', 'recording.denied'] as const;
+
+const LABELS: Record<string, { en: string; sv: string }> = {
+  'recordings.listed': { en: 'searched for the calls', sv: 'sökte efter samtalen' },
+  'recording.viewed': { en: 'viewed the call details', sv: 'visade samtalets uppgifter' },
+  'recording.played': { en: 'listened to the call', sv: 'lyssnade på samtalet' },
+  'recording.exported': { en: 'exported the call', sv: 'exporterade samtalet' },
+  'recording.denied': { en: 'was refused access', sv: 'nekades åtkomst' },
+};
+
+export interface ExtractEntry {
+  seq: number;
+  at: string;
+  action: string;
+  what: { en: string; sv: string };
+  recording: string | null;
+  careUnit: string | null;
+  actor: { type: string; role: string | null; id?: string | null };
+  outcome: string;
+  range?: { start: number; end: number };
+}
+
+export async function patientExtract(db: Kysely<Database>, pseudonym: string, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
+  const rows = await db.selectFrom('audit_events').selectAll().where('patient_pseudonym', '=', pseudonym)
+    .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq').execute();
+  return rows.map((r) => {
+    const details = r.details ? (JSON.parse(r.details) as { role?: string; start?: number; end?: number }) : {};
+    return {
+      seq: r.seq, at: new Date(r.at).toISOString(), action: r.action, what: LABELS[r.action] ?? { en: r.action, sv: r.action },
+      recording: r.object_id, careUnit: r.care_unit, outcome: r.outcome,
+      actor: { type: r.actor_type, role: details.role ?? null, ...(opts.showUsers ? { id: r.actor_id } : {}) },
+      ...(typeof details.start === 'number' && typeof details.end === 'number' ? { range: { start: details.start, end: details.end } } : {}),
+    };
+  });
+}
+
+const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A printable, self-contained page in Swedish and English. */
+export function extractHtml(entries: ExtractEntry[], meta: { producedAt: string; subject: string }): string {
+  const rows = entries.map((e) => `<tr><td>${esc(e.at.replace('T', ' ').slice(0, 19))} UTC</td><td>${esc(e.actor.role ?? e.actor.type)}${e.actor.id ? ` (${esc(e.actor.id)})` : ''}</td>` +
+    `<td>${esc(e.careUnit)}</td><td>${esc(e.what.sv)} / ${esc(e.what.en)}</td><td>${esc(e.recording)}</td></tr>`).join('\n');
+  return `<!doctype html>
+<html lang="sv"><head><meta charset="utf-8"><title>Loggutdrag / Log extract</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;font-size:.9rem}@media print{body{margin:0}}</style>
+</head><body>
+<h1>Loggutdrag för inspelade samtal / Log extract of recorded calls</h1>
+<p>Enligt patientdatalagen 8 kap. 5 § / Under the Swedish Patient Data Act, chapter 8, section 5.</p>
+<p>Avser / Subject: ${esc(meta.subject)}. Framställt / Produced: ${esc(meta.producedAt)}. Poster / Entries: ${entries.length}.</p>
+<table><thead><tr><th>Tid / Time</th><th>Vem / Who</th><th>Vårdenhet / Care unit</th><th>Vad / What</th><th>Samtal / Call</th></tr></thead>
+<tbody>
+${rows || '<tr><td colspan="5">Inga åtkomster / No access recorded</td></tr>'}
+</tbody></table>
+</body></html>
+`;
+}

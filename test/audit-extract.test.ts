@@ -1,0 +1,75 @@
+// A patient's log extract: every access to their calls, and nobody else's; itself audited.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { makeWav } from '../src/ingest/wav.ts';
+import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { runCli } from './helpers/cli.ts';
+import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+
+describe('patient log extract', () => {
+  let s: TestServer;
+  let mine: string;
+  let other: string;
+
+  before(async () => {
+    s = await startTestServer();
+    const key = await ingestKey(s);
+    const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(16000).fill(0x55) });
+    mine = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Vårdcentral Norr', caller: '070-111 22 33' }));
+    other = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-b', caller: '070-999 88 77' }));
+    const admin = await signIn(s, await enrollAdmin(s));
+    for (const [id, range] of [[mine, 'bytes=0-99'], [mine, 'bytes=100-199'], [other, 'bytes=0-9']] as const) {
+      const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie, range } });
+      assert.equal(res.status, 206);
+      await res.arrayBuffer();
+    }
+    await fetch(`${s.url}/api/v1/recordings/${mine}`, { headers: { cookie: admin.cookie } }).then((r) => r.arrayBuffer());
+  });
+  after(() => s.close());
+
+  it('lists every access to the patient\'s calls, and only those (JSON)', async () => {
+    const res = await runCli(['audit', 'extract', '--data', s.dir, '--phone', '+46701112233']);
+    assert.equal(res.code, 0, res.stderr);
+    const { entries } = JSON.parse(res.stdout) as { entries: Array<{ action: string; recording: string; careUnit: string; actor: { role: string; id: string }; range?: { start: number } }> };
+    const actions = entries.map((e) => e.action);
+    assert.deepEqual(actions.filter((a) => a === 'recording.played').length, 2);
+    assert.ok(actions.includes('recording.viewed'));
+    assert.ok(entries.every((e) => e.recording === mine || e.recording === null));
+    assert.ok(entries.every((e) => e.careUnit === 'Vårdcentral Norr' || e.recording === null));
+    assert.deepEqual(entries.filter((e) => e.range).map((e) => e.range!.start), [0, 100]);
+    assert.ok(entries.every((e) => e.actor.role === 'administrator' && /^[0-9a-f]{32}$/.test(e.actor.id)));
+    assert.ok(!res.stdout.includes('0701112233') && !res.stdout.includes('+46701112233'), 'the number is not printed');
+  });
+
+  it('prints a self-contained page with everything escaped (HTML)', async () => {
+    const out = join(s.dir, '..', 'extract.html');
+    const res = await runCli(['audit', 'extract', '--data', s.dir, '--phone', '0701112233', '--format', 'html', '--out', out]);
+    assert.equal(res.code, 0, res.stderr);
+    const html = await readFile(out, 'utf8');
+    assert.match(html, /PDL|patientdatalagen/);
+    assert.ok(html.includes('Vårdcentral Norr'));
+    // Everything printed is escaped, whatever a field holds.
+    const { extractHtml } = await import('../src/audit/extract.ts');
+    const page = extractHtml([{ seq: 1, at: '2026-11-25T08:00:00.000Z', action: 'recording.played', what: { en: 'x', sv: 'y' }, recording: '<img src=x>', careUnit: '"><script>', actor: { type: 'user', role: '<b>' }, outcome: 'success' }], { producedAt: 'now', subject: '<i>' });
+    assert.ok(!/<script|<img|<b>|<i>/.test(page), page);
+    assert.equal((html.match(/lyssnade på samtalet/g) ?? []).length, 2);
+    assert.ok(!/<script|src=|href=/.test(html), 'no scripts, no external resources');
+  });
+
+  it('producing an extract is itself audited, and bad identifiers are refused without being echoed', async () => {
+    const rows = await s.archive.db.selectFrom('audit_events').select(['action', 'patient_pseudonym']).where('action', '=', 'audit.extract_produced').execute();
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0]!.patient_pseudonym, s.archive.blindIndex.pseudonym('+46701112233'));
+    const bad = await runCli(['audit', 'extract', '--data', s.dir, '--personnummer', '19811218-9877']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /check digit/);
+    assert.ok(!bad.stderr.includes('9877'));
+    const none = await runCli(['audit', 'extract', '--data', s.dir, '--personnummer', '19811218-9876']);
+    assert.equal(none.code, 0, none.stderr);
+    assert.deepEqual(JSON.parse(none.stdout).entries, []);
+    const both = await runCli(['audit', 'extract', '--data', s.dir]);
+    assert.equal(both.code, 2);
+  });
+});
