@@ -26,6 +26,7 @@ Usage: callvault <command> [options]
   audit checkpoint --data DIR   sign a checkpoint now (the server does so every 60 s and at shutdown)
   audit extract --data DIR (--phone N | --personnummer P) [--format json|html] [--out FILE]
                             a patient's log extract: every access to their calls
+  audit alerts --data DIR   alerts raised on unusual access (plays per hour, working hours, denials)
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)

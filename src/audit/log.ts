@@ -17,6 +17,8 @@ export class AuditUnavailableError extends Error {
 
 export interface AuditLog {
   record(event: AuditEvent, trx?: Transaction<Database>): Promise<void>;
+  /** Calls `fn` with each event once it is written (alert rules). */
+  observe(fn: (e: AuditEvent, at: number) => void): void;
 }
 
 type Row = Insertable<AuditEventTable>;
@@ -25,6 +27,16 @@ const ROWS_PER_INSERT = 500; // 14 columns: well inside SQLite's bound-parameter
 export function createAuditLog(db: Kysely<Database>, now: () => number = Date.now): AuditLog {
   let pending: Array<{ row: Row; resolve: () => void; reject: (e: Error) => void }> = [];
   let scheduled = false;
+  const observers: Array<(e: AuditEvent, at: number) => void> = [];
+  const notify = (e: AuditEvent, at: number) => {
+    for (const fn of observers) {
+      try {
+        fn(e, at);
+      } catch {
+        // an observer never breaks the audit path
+      }
+    }
+  };
 
   async function flush(): Promise<void> {
     while (pending.length > 0) {
@@ -73,6 +85,7 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
         } catch (err) {
           throw new AuditUnavailableError(err);
         }
+        notify(e, row.at);
         return;
       }
       await new Promise<void>((resolve, reject) => {
@@ -82,6 +95,10 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
           setImmediate(() => void flush());
         }
       });
+      notify(e, row.at);
+    },
+    observe(fn) {
+      observers.push(fn);
     },
   };
 }

@@ -108,6 +108,16 @@ export interface AuditEventTable {
   leaf_hash: Uint8Array; // RFC 6962 leaf hash of the entry (audit/entry.ts)
 }
 
+export interface AuditAlertTable {
+  id: Generated<number>;
+  at: number;
+  rule: string;
+  actor_type: string;
+  actor_id: string | null;
+  summary: string;
+  details: string | null; // JSON: counts and windows, never numbers or audio
+}
+
 export interface AuditCheckpointTable {
   size: number;
   root: Uint8Array;
@@ -124,6 +134,7 @@ export interface Database {
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
+  audit_alerts: AuditAlertTable;
 }
 
 export type Recording = Selectable<RecordingTable>;

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { accountRoutes } from '../access/routes.ts';
 import { witnessDirOf, type Config } from '../config/config.ts';
 import { createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
+import { createAlertEngine, rulesFromEnv, type AlertEngine } from '../audit/alerts.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
 import { createRateLimiter } from '../http/rate-limit.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
@@ -23,6 +24,7 @@ export class ListenError extends Error {}
 
 export interface Running {
   app: FastifyInstance;
+  alerts: AlertEngine;
   checkpointer: Checkpointer;
   recovery: RecoveryReport;
   journal: Journal;
@@ -68,7 +70,7 @@ export function describeRoutes(): RouteDef[] {
   return [health, ...pageRoutes(), ...accountRoutes(unused, unused), ...uploadRoutes(unused), ...recordingRoutes(unused)];
 }
 
-export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream): Promise<Running> {
+export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
   // Uploads left in flight by the last run are filed first, up to their last durable byte.
   const journalDir = join(a.dir, 'ingest');
   const cleanMarker = join(journalDir, 'clean-shutdown');
@@ -94,6 +96,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
     throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
   }
+  const alerts = createAlertEngine({ db: a.db, rules: rulesFromEnv(env), log: (line) => app.log.warn(line, 'audit alert') });
+  a.audit.observe(alerts.observe);
   const checkpoints = setInterval(() => {
     checkpointer.checkpoint().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'audit checkpoint failed'));
   }, 60_000);
@@ -103,7 +107,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, 60_000);
   sweeper.unref();
   return {
-    app, routes, uploads, recovery, journal, checkpointer,
+    app, routes, uploads, recovery, journal, checkpointer, alerts,
     async close() {
       clearInterval(sweeper);
       clearInterval(checkpoints);
@@ -118,6 +122,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await journal.close();
+      await alerts.settled();
       await checkpointer.checkpoint(); // the last events of this run are checkpointed too
       // Everything acknowledged is in the journal: the next start files what was in flight
       // as interrupted by a shutdown, not by a crash.

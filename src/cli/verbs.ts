@@ -207,12 +207,18 @@ export async function audit(args: string[]): Promise<number> {
       out(JSON.stringify(proof, null, 2));
       return 0;
     }
+    if (sub === 'alerts') {
+      const rows = await a.db.selectFrom('audit_alerts').selectAll().orderBy('id').execute();
+      for (const r of rows) out(`${new Date(r.at).toISOString()}  ${r.rule.padEnd(22)} ${r.actor_type}:${r.actor_id ?? '-'}  ${r.summary}`);
+      if (rows.length === 0) out('no alerts');
+      return 0;
+    }
     if (sub === 'checkpoint') {
       const cp = await (await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: witnessDirOf(c) })).checkpoint();
       out(cp ? `signed a checkpoint of ${cp.size} entries:\n${cp.note}` : 'nothing new since the last checkpoint');
       return 0;
     }
-    throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint|extract --data DIR ...');
+    throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint|extract|alerts --data DIR ...');
   });
 }
 

@@ -25,7 +25,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const config = loadConfig({ data: dir, listen: '127.0.0.1:0' }, env);
   const logs: string[] = [];
   const logStream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
-  const running = await startServer(archive, config, logStream);
+  const running = await startServer(archive, config, logStream, env);
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');
   return {
