@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
 import { entryLeafHash } from './entry.ts';
-import { MerkleTree } from './merkle.ts';
+import { MerkleTree, TreeBuilder } from './merkle.ts';
 
 export interface VerifyReport {
   entries: number;
@@ -24,27 +24,40 @@ interface Signed {
   where: string;
 }
 
-export async function loadTree(db: Kysely<Database>, problems: string[]): Promise<{ tree: MerkleTree; seqs: number[] }> {
-  const tree = new MerkleTree();
-  const seqs: number[] = [];
+/**
+ * Streams the log in order: re-hashes every entry from its columns, reports entries whose
+ * stored hash differs and gaps in the sequence, and appends the recomputed hashes to `sink`.
+ */
+async function streamEntries(db: Kysely<Database>, problems: string[], sink: (leaf: Buffer, seq: number) => void): Promise<void> {
   let last = 0;
+  let first = true;
   for (;;) {
     const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>', last).orderBy('seq').limit(20_000).execute();
     for (const r of rows) {
       const computed = entryLeafHash(r);
       if (!computed.equals(Buffer.from(r.leaf_hash ?? []))) problems.push(`entry ${r.seq}: its content does not match its hash (altered)`);
-      if (r.seq !== last + 1 && seqs.length > 0) problems.push(`entries ${last + 1}..${r.seq - 1} are missing`);
-      tree.append(computed);
-      seqs.push(r.seq);
+      if (r.seq !== last + 1 && !first) problems.push(`entries ${last + 1}..${r.seq - 1} are missing`);
+      first = false;
+      sink(computed, r.seq);
       last = r.seq;
     }
-    if (rows.length < 20_000) return { tree, seqs };
+    if (rows.length < 20_000) return;
   }
+}
+
+/** The whole tree in memory (for proofs). */
+export async function loadTree(db: Kysely<Database>, problems: string[]): Promise<{ tree: MerkleTree; seqs: number[] }> {
+  const tree = new MerkleTree();
+  const seqs: number[] = [];
+  await streamEntries(db, problems, (leaf, seq) => {
+    tree.append(leaf);
+    seqs.push(seq);
+  });
+  return { tree, seqs };
 }
 
 export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; witnessDir: string }): Promise<VerifyReport> {
   const problems: string[] = [];
-  const { tree, seqs } = await loadTree(deps.db, problems);
   const signed: Signed[] = [];
   const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
   for (const c of stored) {
@@ -72,23 +85,35 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
       problems.push(`witness ${n}: ${err instanceof CheckpointError ? err.message : String(err)}`);
     }
   }
+  // One pass over the log with O(log n) memory: the rebuilt root is taken at each checkpointed size.
+  const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
+  const roots = new Map<number, Buffer>();
+  const seqAt = new Map<number, number>();
+  const tree = new TreeBuilder();
+  let next = 0;
+  await streamEntries(deps.db, problems, (leaf, seq) => {
+    tree.append(leaf);
+    while (next < sizes.length && sizes[next]! === tree.size) {
+      roots.set(tree.size, tree.root());
+      seqAt.set(tree.size, seq);
+      next++;
+    }
+  });
   const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
   const maxWitness = Math.max(0, ...signed.filter((s) => s.where.startsWith('witness')).map((s) => s.size));
   if (maxWitness > maxCatalog) problems.push(`checkpoints were rolled back: the witness holds size ${maxWitness}, the catalog's latest is ${maxCatalog}`);
-  const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
   let goodUpTo = 0;
   for (const size of sizes) {
     const at = signed.filter((s) => s.size === size);
-    if (size > tree.size) {
+    const root = roots.get(size);
+    if (size > tree.size || !root) {
       problems.push(`the log was truncated: ${at[0]!.where} covers ${size} entries, the log has ${tree.size}`);
       continue;
     }
-    const root = tree.root(size);
-    const bad = at.filter((s) => !s.root.equals(root));
-    for (const b of bad) {
-      problems.push(`${b.where} does not match the log: an entry between ${seqs[goodUpTo] ?? 1} and ${seqs[size - 1]} was altered, removed, inserted or moved`);
+    for (const b of at.filter((s) => !s.root.equals(root))) {
+      problems.push(`${b.where} does not match the log: an entry between ${goodUpTo ? (seqAt.get(goodUpTo) ?? 0) + 1 : 1} and ${seqAt.get(size)} was altered, removed, inserted or moved`);
     }
-    if (bad.length === 0) goodUpTo = size;
+    if (at.every((s) => s.root.equals(root))) goodUpTo = size;
   }
   const latest = sizes.length ? { size: sizes[sizes.length - 1]!, where: maxWitness >= maxCatalog ? 'witness' as const : 'catalog' as const } : null;
   return { entries: tree.size, checkpoints: stored.length, witnessed, latest, problems };
