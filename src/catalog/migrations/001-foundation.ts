@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { refuse } from './guards.ts';
 
 // Types are chosen to exist in both SQLite and PostgreSQL.
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -87,10 +88,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('audit_object').on('audit_events').columns(['object_id', 'seq']).execute();
 
   // The audit table is append-only: the catalog itself refuses updates and deletes.
-  await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`.execute(db);
-  await sql`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`.execute(db);
+  await refuse(db, 'audit_events', ['UPDATE', 'DELETE'], 'audit events are append-only');
 }
 
 export async function down(): Promise<void> {

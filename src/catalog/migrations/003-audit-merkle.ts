@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { entryLeafHash, type EntryColumns } from '../../audit/entry.ts';
+import { refuse } from './guards.ts';
 
 // The audit log becomes a Merkle log: each entry carries its leaf hash, and signed checkpoints
 // of the tree are kept (and copied to a witness directory outside the data directory).
@@ -11,18 +12,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   for (const r of rows.rows) {
     await sql`UPDATE audit_events SET leaf_hash = ${entryLeafHash(r)} WHERE seq = ${r.seq}`.execute(db);
   }
-  await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END`.execute(db);
+  await refuse(db, 'audit_events', ['UPDATE'], 'audit events are append-only');
   await db.schema.createTable('audit_checkpoints')
     .addColumn('size', 'bigint', (c) => c.primaryKey())
     .addColumn('root', 'blob', (c) => c.notNull())
     .addColumn('note', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
-  await sql`CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END`.execute(db);
-  await sql`CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-    BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END`.execute(db);
+  await refuse(db, 'audit_checkpoints', ['UPDATE', 'DELETE'], 'checkpoints are append-only');
 }
 
 export async function down(): Promise<void> {

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { refuse } from './guards.ts';
 
 // Alerts on unusual access, for auditors.
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -11,8 +12,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('summary', 'text', (c) => c.notNull())
     .addColumn('details', 'text')
     .execute();
-  await sql`CREATE TRIGGER audit_alerts_no_delete BEFORE DELETE ON audit_alerts
-    BEGIN SELECT RAISE(ABORT, 'alerts are kept'); END`.execute(db);
+  await refuse(db, 'audit_alerts', ['DELETE'], 'alerts are kept');
 }
 
 export async function down(): Promise<void> {
