@@ -104,3 +104,36 @@ describe('nothing sensitive at rest', () => {
     assert.ok(!logs.includes('caller='), 'query strings are not logged');
   });
 });
+
+describe('nothing sensitive at rest while a call is streaming', () => {
+  it('the journal, the temporaries and the catalog hold no audio and no number mid-call', async () => {
+    const s = await startTestServer();
+    try {
+      const key = await ingestKey(s);
+      const audio = randomBytes(100_000);
+      const b64 = (v: string) => Buffer.from(v).toString('base64');
+      const meta = [['startedAt', '2026-11-25T10:00:00Z'], ['direction', 'inbound'], ['careUnit', 'unit-a'], ['caller', '070-123 45 67'], ['codec', 'pcmu'], ['sampleRate', '8000'], ['channels', '1']]
+        .map(([k, v]) => `${k} ${b64(v!)}`).join(',');
+      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': meta } });
+      const id = recordingIdOf(created.headers.get('location')!);
+      for (let off = 0; off < 90_000; off += 9000) {
+        const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: audio.subarray(off, off + 9000), headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(off), 'content-type': 'application/offset+octet-stream' } });
+        assert.equal(res.status, 204);
+      }
+      // Mid-call: acknowledged bytes sit in the journal and a temporary object. Scan everything.
+      const needles = [...NUMBER_FORMS.flatMap(forms)];
+      for (let at = 0; at + 24 <= 90_000; at += 3000) needles.push(audio.subarray(at, at + 24));
+      let files = 0;
+      for await (const file of walk(s.dir)) {
+        const content = await readFile(file);
+        files++;
+        for (const n of needles) assert.equal(content.indexOf(n), -1, `found in ${file}`);
+      }
+      assert.ok(files >= 6, `scanned ${files} files`);
+      const journal = (await readdir(join(s.dir, 'ingest'))).filter((f) => f.startsWith('journal-'));
+      assert.ok(journal.length >= 1, 'the journal was among the scanned files');
+    } finally {
+      await s.close();
+    }
+  });
+});
