@@ -106,7 +106,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.addHook('onResponse', async (req, reply) => {
     // Route pattern, never the raw URL: a query string may hold a phone number.
     // The stream of a live call's PATCHes and HEADs (thousands a second) is logged at debug level.
-    const line = { reqId: req.id, method: req.method, route: req.routeOptions.url ?? '(unmatched)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    const line = { method: req.method, route: req.routeOptions.url ?? '(unmatched)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
     if (reply.statusCode < 400 && (req.method === 'PATCH' || req.method === 'HEAD')) req.log.debug(line, 'request');
     else req.log.info(line, 'request');
   });
