@@ -33,7 +33,7 @@ export interface Accounts {
   issueEnrollment(opts: { username: string; role: Role; actor: Actor }): Promise<{ token: string; expiresAt: number }>;
   /** Whether any person has completed enrollment. */
   hasActiveUser(): Promise<boolean>;
-  startEnrollment(token: string): Promise<{ username: string; totpSecret: string; otpauthUri: string }>;
+  startEnrollment(opts: { token: string; source: string | null; requestId: string }): Promise<{ username: string; totpSecret: string; otpauthUri: string }>;
   completeEnrollment(opts: { token: string; password: string; totpCode: string; source: string | null; requestId: string }): Promise<void>;
   signIn(opts: { username: string; password: string; totpCode: string; source: string | null; requestId: string }): Promise<{ sessionToken: string; csrfToken: string; user: User }>;
   /** The session's principal, sliding its idle timeout; null when unknown or expired. */
@@ -78,13 +78,17 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
       return row !== undefined;
     },
 
-    async startEnrollment(tok) {
+    async startEnrollment({ token: tok, source, requestId }) {
       const row = await liveEnrollment(tok);
       if (!row) throw new AccountError(404, 'this enrollment link is unknown, used or expired; ask for a new one');
       const user = await db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirstOrThrow();
       const secret = newTotpSecret();
-      await db.updateTable('enrollments').set({ pending_totp_sealed: box.seal(secret, TOTP_PURPOSE) })
-        .where('token_hash', '=', row.token_hash).execute();
+      // Handing out a second-factor secret is an authentication step: audited with the change.
+      await db.transaction().execute(async (trx) => {
+        await trx.updateTable('enrollments').set({ pending_totp_sealed: box.seal(secret, TOTP_PURPOSE) })
+          .where('token_hash', '=', row.token_hash).execute();
+        await audit.record({ action: 'auth.enrollment_started', actor: { type: 'user', id: user.id }, outcome: 'success', object: { type: 'user', id: user.id }, source, requestId }, trx);
+      });
       return { username: user.username, totpSecret: base32Encode(secret), otpauthUri: otpauthUri(secret, user.username) };
     },
 

@@ -73,6 +73,7 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
   }
 
   const verified = new Map<string, { key: VerifiedKey; at: number }>();
+  const active = new Map<string, { active: boolean; at: number }>();
 
   return {
     async create({ name, scope, actor, allow, ratePerS }) {
@@ -112,6 +113,7 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
 
     async revoke(id, actor) {
       verified.clear();
+      active.clear();
       return db.transaction().execute(async (trx) => {
         const res = await trx.updateTable('api_keys').set({ revoked_at: now() })
           .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
@@ -122,8 +124,15 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
     },
 
     async isActive(id) {
+      // Asked about every second for each call in flight: answered from the same one-second
+      // memory as verify(), which a revocation through this process clears.
+      const cached = active.get(id);
+      if (cached && now() - cached.at < VERIFY_CACHE_MS) return cached.active;
       const row = await db.selectFrom('api_keys').select('revoked_at').where('id', '=', id).executeTakeFirst();
-      return row !== undefined && row.revoked_at === null;
+      const result = row !== undefined && row.revoked_at === null;
+      if (active.size > 10_000) active.clear();
+      active.set(id, { active: result, at: now() });
+      return result;
     },
 
     async list() {

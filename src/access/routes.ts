@@ -34,9 +34,9 @@ export function accountRoutes(accounts: Accounts, limiter: RateLimiter): RouteDe
       policy: { public: true, why: 'the one-time enrollment token is the credential' },
       summary: 'Begin enrollment from a one-time link: returns the TOTP secret to add to an authenticator app',
       responses: { 200: '{ username, totpSecret, otpauthUri }', 404: 'unknown, used or expired link', 429: 'too many attempts' },
-      async handler({ body, source }) {
+      async handler({ body, source, requestId }) {
         throttle(limiter, `enroll:${source}`);
-        return accountCall(() => accounts.startEnrollment(body.token));
+        return accountCall(() => accounts.startEnrollment({ token: body.token, source, requestId }));
       },
     }),
     defineRoute({

@@ -2,6 +2,7 @@
 export const AUDIT_ACTIONS = {
   'auth.enrolled': 'a person set their password and second factor from an enrollment link',
   'auth.enrollment_issued': 'an enrollment link was issued',
+  'auth.enrollment_started': 'an enrollment link was opened and a second-factor secret handed out',
   'auth.login': 'a sign-in attempt (success or denied)',
   'auth.logout': 'a session was ended by its owner',
   'apikey.created': 'an API key was created',
@@ -19,7 +20,7 @@ export const AUDIT_ACTIONS = {
   'ingest.terminated': 'the client ended an upload (tus termination); nothing was filed',
   'ingest.expired': 'an idle live upload was filed as it stood, flagged abandoned',
   'ingest.recovered': 'after a crash, an upload in flight was filed up to its last durable byte, flagged',
-  'ingest.resumed': 'a client continued a recording filed after a crash',
+  'ingest.resumed': 'a client came back to a recording filed after a crash: it was reopened to continue',
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

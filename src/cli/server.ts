@@ -40,21 +40,17 @@ const health = defineRoute({
   handler: async () => ({ status: 'ok' }),
 });
 
-export function allRoutes(a: Archive, config: Config, journal: Journal): { routes: RouteDef[]; uploads: UploadService } {
-  const keyCache = new Map<string, { active: boolean; at: number }>();
-  const keyActive = async (keyId: string): Promise<boolean> => {
-    const hit = keyCache.get(keyId);
-    if (hit && Date.now() - hit.at < 1000) return hit.active;
-    const active = await a.apiKeys.isActive(keyId);
-    keyCache.set(keyId, { active, at: Date.now() });
-    return active;
-  };
-  const idleMs = config.uploadIdleSeconds * 1000;
-  const recoveryDeps = { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
+/** What recovery, and the reopening of a recording filed early, need: the identity among them. */
+function recoveryDeps(a: Archive) {
+  return { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
+}
+
+export function allRoutes(a: Archive, config: Config, journal: Journal, onError: (what: string, err: unknown) => void = () => undefined): { routes: RouteDef[]; uploads: UploadService } {
   const uploads = createUploadService({
-    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal, keyActive,
-    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs, journalRotateBytes: config.journalRotateBytes,
-    reopenFiled: createReopener({ ...recoveryDeps, journal, idleMs }),
+    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal,
+    keyActive: (keyId) => a.apiKeys.isActive(keyId), onError,
+    archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs: config.uploadIdleSeconds * 1000,
+    journalRotateBytes: config.journalRotateBytes, reopenFiled: createReopener({ ...recoveryDeps(a), journal }),
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
@@ -75,15 +71,16 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   const journalDir = join(a.dir, 'ingest');
   const cleanMarker = join(journalDir, 'clean-shutdown');
   const before = (await journalFiles(journalDir)).map((f) => f.gen);
-  const recovery = await recoverUploads({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity },
-    journalDir, { cleanShutdown: existsSync(cleanMarker) });
+  const recovery = await recoverUploads(recoveryDeps(a), journalDir, { cleanShutdown: existsSync(cleanMarker) });
   await rm(cleanMarker, { force: true });
   const journal = await Journal.open(journalDir);
   // Journal files still describing kept uploads stay for an operator; so do their objects.
   const kept = await a.db.selectFrom('uploads').select(['id', 'blob_key']).execute();
   if (kept.length === 0) await journal.retire(before);
   await a.store.cleanOrphans(new Set(kept.map((k) => k.blob_key)));
-  const { routes, uploads } = allRoutes(a, config, journal);
+  // Background failures go to the server's log (bound late: the server is built from these routes).
+  const onError = (what: string, err: unknown) => app.log.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message } }, `${what} failed`);
+  const { routes, uploads } = allRoutes(a, config, journal, onError);
   const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
   await checkpointer.checkpoint();
 

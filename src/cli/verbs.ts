@@ -1,8 +1,14 @@
 // The CLI verbs. Each one parses its own flags, opens what it needs and closes it again.
+import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../audit/events.ts';
-import { baseUrl, loadConfig, type Config } from '../config/config.ts';
+import { auditVerifierKey, createCheckpointer, logOrigin } from '../audit/checkpointer.ts';
+import { extractHtml, patientExtract } from '../audit/extract.ts';
+import { parsePersonnummer, PersonnummerError } from '../audit/personnummer.ts';
+import { proveEntry, verifyAuditLog } from '../audit/verify.ts';
+import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
+import { baseUrl, loadConfig, witnessDirOf, type Config } from '../config/config.ts';
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
@@ -181,9 +187,6 @@ export async function audit(args: string[]): Promise<number> {
   if (sub === 'extract') return auditExtract(rest);
   const { values, positionals } = flags(rest, { witness: { type: 'string' } }, sub === 'proof' ? 1 : 0);
   const c = config(values);
-  const { auditVerifierKey, createCheckpointer, logOrigin } = await import('../audit/checkpointer.ts');
-  const { proveEntry, verifyAuditLog } = await import('../audit/verify.ts');
-  const { witnessDirOf } = await import('../config/config.ts');
   return withArchive(c.dataDir, async (a) => {
     const origin = logOrigin(a.keys.archiveRecipient);
     if (sub === 'verify') {
@@ -231,9 +234,6 @@ export async function auditExtract(args: string[]): Promise<number> {
   const format = String(values.format ?? 'json');
   if (format !== 'json' && format !== 'html') throw new UsageError('--format is json or html');
   const c = config(values);
-  const { toE164, PhoneNumberError } = await import('../catalog/phone.ts');
-  const { parsePersonnummer, PersonnummerError } = await import('../audit/personnummer.ts');
-  const { extractHtml, patientExtract } = await import('../audit/extract.ts');
   return withArchive(c.dataDir, async (a) => {
     let pseudonym: string;
     let subject: string;
@@ -258,7 +258,6 @@ export async function auditExtract(args: string[]): Promise<number> {
     const producedAt = new Date().toISOString();
     const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });
     if (typeof values.out === 'string') {
-      const { writeFile } = await import('node:fs/promises');
       await writeFile(values.out, text, { mode: 0o600, flag: 'wx' });
       out(`Wrote a log extract of ${entries.length} entries to ${values.out}.`);
     } else {

@@ -117,6 +117,16 @@ export function validateDeclaration(fields: { codec?: string; sampleRate?: strin
   });
 }
 
+/** What a stream cut short holds (finishTruncated), or null when not even its header was complete. */
+export function truncatedInfo(inspector: AudioInspector): AudioInfo | null {
+  try {
+    return inspector.finishTruncated();
+  } catch (err) {
+    if (err instanceof AudioError) return null;
+    throw err;
+  }
+}
+
 export function createAudioInspector(decl: AudioDeclaration): AudioInspector {
   const checked = checkDeclaration(decl);
   if (checked.codec === 'wav') return new WavAudioInspector();

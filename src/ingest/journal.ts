@@ -15,7 +15,9 @@ import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
-export const RECORD = { delta: 1, base: 2, closed: 3 } as const;
+// Delta: bytes of a PATCH. Base: where a call stands after a rotation (chunks durable in its
+// object, and the tail after them). Which calls are still open is the catalog's `uploads` table.
+export const RECORD = { delta: 1, base: 2 } as const;
 export type RecordType = (typeof RECORD)[keyof typeof RECORD];
 
 export interface JournalRecord {
@@ -55,7 +57,7 @@ export function decodeRecords(buf: Buffer): { records: JournalRecord[]; used: nu
     const body = buf.subarray(at + 8, at + 8 + len);
     if (crc32(body) !== buf.readUInt32BE(at + 4)) return { records, used: at, torn: true };
     const type = body.readUInt8(0) as RecordType;
-    if (type !== RECORD.delta && type !== RECORD.base && type !== RECORD.closed) return { records, used: at, torn: true };
+    if (type !== RECORD.delta && type !== RECORD.base) return { records, used: at, torn: true };
     records.push({
       type,
       uploadId: body.toString('hex', 1, 17),

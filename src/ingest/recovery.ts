@@ -3,18 +3,17 @@
 // may later continue it (reopenFiled). Needs the archive identity: this is the one place on
 // the ingest side that may open what was sealed, and only to finish sealing it.
 import type { Kysely } from 'kysely';
-import { CHUNK_SIZE, openRecording, resumeSeal, PAYLOAD_NONCE_SIZE } from '../seal/index.ts';
+import { CHUNK_SIZE, openRecording, payloadSize, resumeSeal, PAYLOAD_NONCE_SIZE } from '../seal/index.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import type { BlobStore } from '../store/blob-store.ts';
-import { AudioError, createAudioInspector, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
+import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
 import { encodeRecord, readJournal, RECORD, type Journal } from './journal.ts';
 import { JOURNAL_BASE, JOURNAL_DELTA, journalAad, type Live } from './uploads.ts';
 
-const ENC_CHUNK = CHUNK_SIZE + 16;
 const SYSTEM: Actor = { type: 'system', id: 'recovery' };
 
 export interface RecoveryDeps {
@@ -42,34 +41,31 @@ function declaration(u: UploadRow): AudioDeclaration {
   return { codec: u.codec as AudioDeclaration['codec'], sampleRate: u.sample_rate ?? undefined, channels: u.channels ?? undefined };
 }
 
-/** Opens the sealed payload `[prefix | chunks]` and feeds its plaintext to a fresh inspector. */
-async function inspectFiled(store: BlobStore, row: { id: string; header: Uint8Array; blob_key: string }, identity: string, decl: AudioDeclaration): Promise<{ inspector: AudioInspector; size: number }> {
+/**
+ * Decrypts a filed recording once, feeding its plaintext to a fresh inspector; also returns its
+ * size and the plaintext of its last chunk (what a continuation seals again as pending).
+ */
+async function inspectFiled(store: BlobStore, row: { id: string; header: Uint8Array; blob_key: string }, identity: string, decl: AudioDeclaration): Promise<{ inspector: AudioInspector; size: number; lastChunk: Buffer }> {
   const opened = openRecording({ header: Buffer.from(row.header), identity, recordingId: row.id });
-  const payloadSize = await store.size(row.blob_key);
   const inspector = createAudioInspector(decl);
   let size = 0;
+  let lastChunk: Buffer = Buffer.alloc(0);
   try {
-    for await (const piece of opened.readRange({ payloadSize, start: 0, end: Infinity, read: (o, l) => store.read(row.blob_key, o, l) })) {
+    const range = { payloadSize: await store.size(row.blob_key), start: 0, end: Infinity, read: (o: number, l: number) => store.read(row.blob_key, o, l) };
+    // A range from 0 yields one piece per chunk, in order.
+    for await (const piece of opened.readRange(range)) {
       size += piece.length;
+      lastChunk = piece;
       try {
         inspector.feed(piece);
       } catch (err) {
-        if (!(err instanceof AudioError)) throw err;
+        if (!(err instanceof AudioError)) throw err; // the inspector keeps the error for finish()
       }
     }
   } finally {
     opened.destroy();
   }
-  return { inspector, size };
-}
-
-function truncatedInfo(inspector: AudioInspector): AudioInfo | null {
-  try {
-    return inspector.finishTruncated();
-  } catch (err) {
-    if (err instanceof AudioError) return null;
-    throw err;
-  }
+  return { inspector, size, lastChunk: Buffer.from(lastChunk) };
 }
 
 /** Files every upload left in flight. Run before serving, before the blob store's orphan sweep. */
@@ -94,7 +90,7 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
   for (const u of rows) {
     const t = trails.get(u.id)!;
     const chunks = t.base?.chunks ?? 0;
-    // The sealer, resumed right after the chunks known durable, also opens the journal records.
+    // The sealer continues right after the chunks known durable; `opened` opens the journal records.
     const sealer = resumeSeal({ header: Buffer.from(u.header), identity, recordingId: u.id, payloadPrefix: Buffer.from(u.payload_prefix), chunks, pending: Buffer.alloc(0) });
     const opened = openRecording({ header: Buffer.from(u.header), identity, recordingId: u.id });
     // A record opens only at the offset it was sealed for: records cannot be moved or swapped.
@@ -135,11 +131,10 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
         await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
         await deps.audit.record({ action: 'ingest.rejected', actor: SYSTEM, outcome: 'failure', object: { type: 'upload', id: u.id }, careUnit: u.care_unit, details: { reason: 'the process stopped before any byte was durable' } }, trx);
       });
-      await deps.store.delete(u.blob_key).catch(() => undefined);
-      report.dropped.push(u.id);
+      report.dropped.push(u.id); // its temporary object goes with the orphan sweep that follows recovery
       continue;
     }
-    const writer = await deps.store.reopen(u.blob_key, chunks > 0 ? PAYLOAD_NONCE_SIZE + chunks * ENC_CHUNK : 0);
+    const writer = await deps.store.reopen(u.blob_key, chunks > 0 ? payloadSize(chunks * CHUNK_SIZE) : 0);
     if (chunks === 0) await writer.write(u.payload_prefix);
     const sealed = sealer.push(Buffer.concat(tail));
     if (sealed.length) await writer.write(sealed);
@@ -171,7 +166,7 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
  * a new temporary object with the stored chunks, the last chunk's plaintext pending again,
  * and the audio inspector brought up to date. The client sees one upload, one recording.
  */
-export function createReopener(deps: RecoveryDeps & { journal: Journal; idleMs: number }) {
+export function createReopener(deps: RecoveryDeps & { journal: Journal }) {
   const now = deps.now ?? Date.now;
   return async (id: string, keyId: string): Promise<Live | null> => {
     const r = await deps.recordings.get(id);
@@ -181,31 +176,33 @@ export function createReopener(deps: RecoveryDeps & { journal: Journal; idleMs: 
     const identity = deps.archiveIdentity();
     const raw = r.container === 'raw';
     const decl: AudioDeclaration = { codec: raw ? (r.codec as 'pcmu' | 'pcma') : r.container === 'ogg' ? 'ogg-opus' : 'wav', sampleRate: raw ? r.sample_rate : undefined, channels: raw ? r.channels : undefined };
-    const { inspector, size } = await inspectFiled(deps.store, r, identity, decl);
+    const { inspector, size, lastChunk: pending } = await inspectFiled(deps.store, r, identity, decl);
     const chunks = size === 0 ? 0 : Math.floor((size - 1) / CHUNK_SIZE);
-    const opened = openRecording({ header: Buffer.from(r.header), identity, recordingId: id });
-    const pendingParts: Buffer[] = [];
-    for await (const p of opened.readRange({ payloadSize: r.payload_size, start: chunks * CHUNK_SIZE, end: size, read: (o, l) => deps.store.read(r.blob_key, o, l) })) pendingParts.push(Buffer.from(p));
-    opened.destroy();
-    const pending = Buffer.concat(pendingParts);
     const prefix = await deps.store.read(r.blob_key, 0, PAYLOAD_NONCE_SIZE);
     const writer = await deps.store.create();
-    for await (const piece of deps.store.stream(r.blob_key, 0, PAYLOAD_NONCE_SIZE + chunks * ENC_CHUNK)) await writer.write(piece);
+    for await (const piece of deps.store.stream(r.blob_key, 0, chunks > 0 ? payloadSize(chunks * CHUNK_SIZE) : PAYLOAD_NONCE_SIZE)) await writer.write(piece);
     await writer.flush();
     const sealer = resumeSeal({ header: Buffer.from(r.header), identity, recordingId: id, payloadPrefix: prefix, chunks, pending });
+    const actor: Actor = { type: 'api_key', id: keyId, role: 'key:ingest' };
     const row: UploadRow = {
       id, key_id: keyId, created_at: now(), length: null, header: r.header, payload_prefix: prefix, blob_key: writer.key,
       codec: decl.codec, sample_rate: decl.sampleRate ?? null, channels: decl.channels ?? null, external_call_id: r.external_call_id,
       started_at: r.started_at, direction: r.direction, care_unit: r.care_unit, agent_id: r.agent_id, caller_sealed: r.caller_sealed,
       callee_sealed: r.callee_sealed, caller_index: r.caller_index, callee_index: r.callee_index, resumes_recording: 1,
     };
-    await deps.db.insertInto('uploads').values(row).execute();
+    // Reopening decrypts what was stored: it is audited, with the upload it becomes, in one transaction.
+    await deps.db.transaction().execute(async (trx) => {
+      await trx.insertInto('uploads').values(row).execute();
+      await deps.audit.record({
+        action: 'ingest.resumed', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
+        patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, details: { offset: size },
+      }, trx);
+    });
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
     await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, pending, journalAad(size)) }));
     return {
       row, length: null, offset: size, sealer, writer, inspector, chunksWritten: chunks, busy: false, abortBody: null,
-      discarded: false, lastActivity: now(), actor: { type: 'api_key', id: keyId, role: 'key:ingest' }, lock: Promise.resolve(),
+      discarded: false, lastActivity: now(), actor, lock: Promise.resolve(),
     };
   };
 }
-

@@ -18,7 +18,7 @@ import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BlobStore, BlobWriter } from '../store/blob-store.ts';
-import { AudioError, createAudioInspector, type AudioInspector } from './audio.ts';
+import { AudioError, createAudioInspector, truncatedInfo, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
 import { encodeRecord, encodeRecordParts, RECORD, type Journal } from './journal.ts';
 import type { UploadMetadata } from './metadata.ts';
@@ -69,6 +69,8 @@ export interface UploadDeps {
   keyActive: (keyId: string) => Promise<boolean>;
   /** Continues a recording filed after a crash; null if it cannot be continued. */
   reopenFiled?: (recordingId: string, keyId: string) => Promise<Live | null>;
+  /** Failures in the background (rotation, clean-up after an error) that no request can report. */
+  onError?: (what: string, err: unknown) => void;
   now?: () => number;
 }
 
@@ -105,6 +107,7 @@ const lengthError = (max: number) => new HttpError(413, `Upload-Length exceeds t
 
 export function createUploadService(deps: UploadDeps): UploadService {
   const now = deps.now ?? Date.now;
+  const onError = deps.onError ?? (() => undefined);
   const uploads = new Map<string, Live>();
   let closing = false;
   let rotating = false;
@@ -131,25 +134,31 @@ export function createUploadService(deps: UploadDeps): UploadService {
         careUnit: u.row.care_unit, requestId, source, details: { reason, receivedBytes: u.offset },
       }, trx);
     });
-    void deps.journal.append(encodeRecord({ type: RECORD.closed, uploadId: u.row.id, offset: u.offset, chunks: 0, payload: Buffer.alloc(0) })).catch(() => undefined);
   }
 
-  async function file(u: Live, mode: 'complete' | 'expired', requestId: string | null, source: string | null): Promise<void> {
-    const flags: string[] = mode === 'expired' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []);
-    let info;
+  /** Refuses audio that does not validate: the upload is discarded and the client told why. */
+  async function rejectAudio(u: Live, err: AudioError, requestId: string, source: string): Promise<never> {
+    await discard(u, `invalid audio: ${err.message}`, requestId, source);
+    throw new HttpError(err.status, `not supported audio: ${err.message}; the upload was discarded`);
+  }
+
+  /** Files the upload as a recording: complete (its last byte arrived), or as it stands (`expired` carries what the inspector made of it). */
+  async function file(u: Live, mode: 'complete' | { expired: AudioInfo }, requestId: string | null, source: string | null): Promise<void> {
+    const flags: string[] = mode !== 'complete' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []);
+    let info: AudioInfo;
     if (mode === 'complete') {
       try {
         info = u.inspector.finish();
       } catch (err) {
         // A finished file that ends early is refused; a live call (its length was unknown at
         // creation) that ends mid-sample or mid-page is kept, as far as it is readable, and flagged.
-        if (!(err instanceof AudioError) || u.row.length !== null) throw err;
-        info = safeTruncatedInfo(u.inspector);
-        if (info === null) throw err;
+        const readable = err instanceof AudioError && u.row.length === null ? truncatedInfo(u.inspector) : null;
+        if (readable === null) throw err;
+        info = readable;
         flags.push('audio_ended_early');
       }
     } else {
-      info = safeTruncatedInfo(u.inspector);
+      info = mode.expired;
     }
     await u.writer.write(u.sealer.finish());
     await u.writer.commit();
@@ -157,18 +166,15 @@ export function createUploadService(deps: UploadDeps): UploadService {
     u.discarded = true;
     try {
       await fileRecording(filingDeps, {
-        upload: u.row, blobKey: u.writer.key, payloadSize: u.writer.size, plaintextSize: u.offset, info,
-        flags,
-        action: mode === 'expired' ? 'ingest.expired' : (u.row.resumes_recording ? 'ingest.resumed' : 'ingest.completed'),
-        actor: u.actor, requestId, source,
+        upload: u.row, blobKey: u.writer.key, payloadSize: u.writer.size, plaintextSize: u.offset, info, flags,
+        action: mode === 'complete' ? 'ingest.completed' : 'ingest.expired', actor: u.actor, requestId, source,
       });
     } catch (err) {
-      await deps.store.delete(u.writer.key).catch(() => undefined);
+      await deps.store.delete(u.writer.key).catch((e) => onError('removing the object of a recording that could not be filed', e));
       throw err;
     } finally {
       u.sealer.destroy();
     }
-    void deps.journal.append(encodeRecord({ type: RECORD.closed, uploadId: u.row.id, offset: u.offset, chunks: 0, payload: Buffer.alloc(0) })).catch(() => undefined);
   }
 
   /** Seals, stores and journals one piece; resolves when it is durable. Runs under the upload's lock. */
@@ -186,15 +192,14 @@ export function createUploadService(deps: UploadDeps): UploadService {
       u.inspector.feed(piece);
     } catch (err: unknown) {
       if (!(err instanceof AudioError)) throw err;
-      await discard(u, `invalid audio: ${err.message}`, requestId, source);
-      throw new HttpError(err.status, `not supported audio: ${err.message}; the upload was discarded`);
+      return rejectAudio(u, err, requestId, source);
     }
     const sealed = u.sealer.push(piece);
     try {
       if (sealed.length > 0) await u.writer.write(sealed);
     } catch (err) {
       // The sealed stream and the object may now disagree: never resume from here.
-      await discard(u, 'storage failure', requestId, source).catch(() => undefined);
+      await discard(u, 'storage failure', requestId, source).catch((e) => onError('discarding an upload after a storage failure', e));
       throw err;
     }
     u.chunksWritten += sealed.length;
@@ -338,15 +343,15 @@ export function createUploadService(deps: UploadDeps): UploadService {
           if (deps.journal.backlog > 16 << 20) await durable; // backpressure: do not outrun the disk
         }
         await durable;
-        void maybeRotate().catch(() => undefined); // a failed rotation leaves the old files: nothing is lost
+        // A failed rotation leaves the old files in place: nothing is lost, but it is reported.
+        void maybeRotate().catch((e) => onError('rotating the ingest journal', e));
         if (u.length !== null && u.offset === u.length) {
           await locked(u, async () => {
             try {
               await file(u, 'complete', requestId, source);
             } catch (err: unknown) {
               if (!(err instanceof AudioError)) throw err;
-              await discard(u, `invalid audio: ${err.message}`, requestId, source);
-              throw new HttpError(err.status, `not supported audio: ${err.message}; the upload was discarded`);
+              await rejectAudio(u, err, requestId, source);
             }
           });
         }
@@ -377,7 +382,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
         u.abortBody?.();
         await locked(u, async () => {
           if (u.discarded) return;
-          if (u.offset > 0 && safeTruncatedInfo(u.inspector) !== null) await file(u, 'expired', null, null);
+          const info = u.offset > 0 ? truncatedInfo(u.inspector) : null;
+          if (info !== null) await file(u, { expired: info }, null, null);
           else await discard(u, u.busy ? 'abandoned: stalled mid-request' : 'abandoned: idle too long, no usable audio', null, null);
         });
       }
@@ -392,11 +398,3 @@ export function createUploadService(deps: UploadDeps): UploadService {
   };
 }
 
-function safeTruncatedInfo(inspector: AudioInspector) {
-  try {
-    return inspector.finishTruncated();
-  } catch (err) {
-    if (err instanceof AudioError) return null;
-    throw err;
-  }
-}

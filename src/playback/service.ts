@@ -153,15 +153,16 @@ export function createPlayback(deps: PlaybackDeps) {
         action: 'recording.played', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
         patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, ...info, details: { start: want.start, end: want.end },
       });
+      const { start, end } = want;
       const sealed = opened.readRange({
-        payloadSize: r.payload_size, start: Math.max(0, want.start - prefix.length), end: Math.max(0, want.end - prefix.length),
+        payloadSize: r.payload_size, start: Math.max(0, start - prefix.length), end: Math.max(0, end - prefix.length),
         read: (offset, length) => deps.store.read(r.blob_key, offset, length),
       });
       async function* body(): AsyncGenerator<Buffer> {
-        if (want !== 'unsatisfiable' && want.start < prefix.length) yield prefix.subarray(want.start, Math.min(prefix.length, want.end));
+        if (start < prefix.length) yield prefix.subarray(start, Math.min(prefix.length, end));
         yield* sealed;
       }
-      return { size, start: want.start, end: want.end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
+      return { size, start, end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
     },
   };
 }
