@@ -9,7 +9,7 @@
 // Usage: npm run bench:seal [-- --gib 1 --runs 5]
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       await w.write(s.push(hour));
       await w.write(s.finish());
       await w.commit();
-      return { key: w.key, header: s.header, payloadSize: statSync(join(dir, 'blobs', w.key.slice(0, 2), w.key.slice(2, 4), w.key)).size };
+      return { key: w.key, header: s.header, payloadSize: await store.size(w.key) };
     })();
     const opened = openRecording({ header: sealedHour.header, identity, recordingId: 'hour' });
     const plainFh = await open(plainFile, 'r');

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the test suite talks to are installed: the stock `age` CLI
-# (interoperability of exports), openssl (test certificates) and ffmpeg (real Opus streams). Installs them with apt-get when run as root; otherwise says
-# exactly what is missing.
+# (interoperability of exports), openssl (test certificates), ffmpeg (real Opus streams) and
+# espeak-ng (speech for the call simulator). Installs them with apt-get when run as root;
+# otherwise says exactly what is missing.
 set -euo pipefail
 
-declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl [ffmpeg]=ffmpeg)
+declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl [ffmpeg]=ffmpeg [espeak-ng]=espeak-ng)
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")

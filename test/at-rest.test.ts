@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
-import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { metaHeader, recordingIdOf, tusCreate, tusPatch, tusUpload } from './helpers/tus.ts';
 
 const NUMBER_FORMS = [
   '+46701234567', '46701234567', '0701234567', '070-123 45 67', '070-1234567', '070 123 45 67', '+46 70 123 45 67',
@@ -111,13 +111,11 @@ describe('nothing sensitive at rest while a call is streaming', () => {
     try {
       const key = await ingestKey(s);
       const audio = randomBytes(100_000);
-      const b64 = (v: string) => Buffer.from(v).toString('base64');
-      const meta = [['startedAt', '2026-11-25T10:00:00Z'], ['direction', 'inbound'], ['careUnit', 'unit-a'], ['caller', '070-123 45 67'], ['codec', 'pcmu'], ['sampleRate', '8000'], ['channels', '1']]
-        .map(([k, v]) => `${k} ${b64(v!)}`).join(',');
-      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': meta } });
+      const meta = metaHeader({ startedAt: '2026-11-25T10:00:00Z', direction: 'inbound', careUnit: 'unit-a', caller: '070-123 45 67', codec: 'pcmu', sampleRate: '8000', channels: '1' });
+      const created = await tusCreate(s.url, key, { 'upload-defer-length': '1', 'upload-metadata': meta });
       const id = recordingIdOf(created.headers.get('location')!);
       for (let off = 0; off < 90_000; off += 9000) {
-        const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: audio.subarray(off, off + 9000), headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(off), 'content-type': 'application/offset+octet-stream' } });
+        const res = await tusPatch(s.url, key, id, off, audio.subarray(off, off + 9000));
         assert.equal(res.status, 204);
       }
       // Mid-call: acknowledged bytes sit in the journal and a temporary object. Scan everything.

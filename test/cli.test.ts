@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
 import { freePort, isListening, REPO_ROOT, runCli, startCli, tempRoot, waitForHttp, type CliResult } from './helpers/cli.ts';
 
@@ -225,12 +226,11 @@ describe('callvault CLI', () => {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       const p = startCli(['serve', '--data', data, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
-      const meta = ['startedAt 2026-11-25T08:00:00Z', 'direction inbound', 'careUnit unit-a']
-        .map((kv) => { const [k, v] = kv.split(' '); return `${k} ${Buffer.from(v!).toString('base64')}`; }).join(',');
+      const meta = metaHeader({ startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a' });
       let patchReq: ReturnType<typeof request> | undefined;
       try {
         await waitForHttp(`${url}/healthz`);
-        const c = await fetch(`${url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-length': '100000', 'upload-metadata': meta } });
+        const c = await tusCreate(url, key, { 'upload-length': '100000', 'upload-metadata': meta });
         assert.equal(c.status, 201);
         patchReq = request(`${url}${c.headers.get('location')}`, {
           method: 'PATCH', agent: false,

@@ -2,23 +2,19 @@
 // byte of every call is there and decrypts, the interrupted calls are flagged and listed, and
 // nothing else changed.
 import assert from 'node:assert/strict';
-import { decryptedAudio } from './helpers/archive.ts';
+import { decryptedAudio, reopenServer } from './helpers/archive.ts';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { Writable } from 'node:stream';
-import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
-import { startServer, type Running } from '../src/cli/server.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { initArchive, openArchive } from '../src/cli/archive.ts';
 import { makeRawG711 } from '../src/ingest/audio.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { metaHeader } from './helpers/tus.ts';
 
 const CALLS = 100;
 const PIECE = 800; // a tenth of a second of G.711, sent ten times faster than real time
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const META = ['startedAt 2026-11-25T10:00:00Z', 'direction inbound', 'careUnit unit-live', 'codec pcmu', 'sampleRate 8000', 'channels 1']
-  .map((kv) => { const [k, v] = kv.split(' '); return `${k} ${b64(v!)}`; }).join(',');
+const META = metaHeader({ startedAt: '2026-11-25T10:00:00Z', direction: 'inbound', careUnit: 'unit-live', codec: 'pcmu', sampleRate: '8000', channels: '1' });
 
 function send(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
@@ -38,7 +34,7 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
   let key: string;
   const calls: Array<{ id: string; audio: Buffer; acked: number; sent: number }> = [];
   let earlier: { id: string; blobKey: string; audio: Buffer };
-  let again: { archive: Archive; running: Running };
+  let again: Awaited<ReturnType<typeof reopenServer>>;
 
   before(async () => {
     root = await tempRoot('callvault-kill-');
@@ -89,16 +85,12 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
     await Promise.all(streams);
     agent.destroy();
 
-    const quiet = new Writable({ write(_c, _e, cb) { cb(); } });
-    const archive = await openArchive(dir);
-    const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), quiet);
-    again = { archive, running };
-    const r0 = (await archive.recordings.get(earlierId))!;
+    again = await reopenServer(dir);
+    const r0 = (await again.archive.recordings.get(earlierId))!;
     earlier = { id: earlierId, blobKey: r0.blob_key, audio: done };
   });
   after(async () => {
-    await again?.running.close();
-    await again?.archive.close();
+    await again?.close();
     await rm(root, { recursive: true, force: true });
   });
 

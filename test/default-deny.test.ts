@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
-import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { metaHeader, recordingIdOf, tusCreate, tusHead, tusUpload } from './helpers/tus.ts';
 import { buildServer } from '../src/http/server.ts';
 import { loadConfig } from '../src/config/config.ts';
 
@@ -21,10 +21,7 @@ describe('default deny', () => {
     key = await ingestKey(s);
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8000).fill(0x7f) });
     recordingId = recordingIdOf(await tusUpload(s.url, key, wav, META));
-    const created = await fetch(`${s.url}/api/v1/uploads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-length': '1000', 'upload-metadata': `startedAt ${Buffer.from(META.startedAt).toString('base64')},direction ${Buffer.from('inbound').toString('base64')},careUnit ${Buffer.from('unit-a').toString('base64')}` },
-    });
+    const created = await tusCreate(s.url, key, { 'upload-length': '1000', 'upload-metadata': metaHeader(META) });
     assert.equal(created.status, 201);
     uploadId = recordingIdOf(created.headers.get('location')!);
   });
@@ -72,15 +69,15 @@ describe('default deny', () => {
   it('an ingest key reaches only the upload routes, and reads nothing', async () => {
     for (const r of s.running.routes.filter((x) => 'permission' in x.policy)) {
       const res = await ask(r.method, urlFor(r.url), { authorization: `Bearer ${key}`, 'content-type': r.rawBody?.contentType ?? 'application/json' });
+      assert.ok(!res.body.includes(recordingId) && !res.body.includes('RIFF'), `${r.method} ${r.url} leaked`);
       if (r.url.startsWith('/api/v1/uploads')) continue;
       assert.equal(res.status, 403, `${r.method} ${r.url}`);
-      assert.ok(!res.body.includes(recordingId) && !res.body.includes('RIFF'), `${r.method} ${r.url} leaked`);
     }
     // Nor can it see a finished recording through the upload routes of another key.
     const other = await ingestKey(s, 'pbx-2');
-    const head = await fetch(`${s.url}/api/v1/uploads/${recordingId}`, { method: 'HEAD', headers: { authorization: `Bearer ${other}`, 'tus-resumable': '1.0.0' } });
+    const head = await tusHead(s.url, other, recordingId);
     assert.equal(head.status, 404);
-    const mine = await fetch(`${s.url}/api/v1/uploads/${uploadId}`, { method: 'HEAD', headers: { authorization: `Bearer ${other}`, 'tus-resumable': '1.0.0' } });
+    const mine = await tusHead(s.url, other, uploadId);
     assert.equal(mine.status, 404);
   });
 

@@ -9,9 +9,9 @@ import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { ingestKey, startTestServer, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { runCli } from './helpers/cli.ts';
 
 const AGE = '/usr/bin/age';
-const CLI = join(import.meta.dirname, '..', 'bin', 'callvault.js');
 
 describe('export as a standard age file', () => {
   let s: TestServer;
@@ -32,11 +32,11 @@ describe('export as a standard age file', () => {
   });
   after(() => s.close());
 
-  it('age -d -i archive-identity.txt gives back the original bytes', () => {
+  it('age -d -i archive-identity.txt gives back the original bytes', async () => {
     for (const [i, id] of ids.entries()) {
       const out = join(s.dir, '..', `export-${i}.age`);
-      const res = spawnSync(process.execPath, [CLI, 'export', '--data', s.dir, id, '--out', out], { encoding: 'utf8' });
-      assert.equal(res.status, 0, res.stderr);
+      const res = await runCli(['export', '--data', s.dir, id, '--out', out]);
+      assert.equal(res.code, 0, res.stderr);
       assert.equal(statSync(out).mode & 0o777, 0o600);
       const plain = execFileSync(AGE, ['-d', '-i', join(s.dir, 'keys', 'archive-identity.txt'), out], { maxBuffer: 64 << 20 });
       assert.ok(plain.equals(originals[i]!), `recording ${i}: age decrypted ${plain.length} bytes, expected ${originals[i]!.length}`);

@@ -3,26 +3,24 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeRecords, encodeRecord, RECORD } from '../src/ingest/journal.ts';
 import * as tus from 'tus-js-client';
 import { makeOggOpus, makeRawG711 } from '../src/ingest/audio.ts';
-import { ingestKey, startTestServer, type TestServer, decryptedAudio } from './helpers/archive.ts';
-import { recordingIdOf } from './helpers/tus.ts';
+import { ingestKey, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
+import { metaHeader, OCTETS, recordingIdOf, tusCreate, tusHead, tusHeaders, tusPatch } from './helpers/tus.ts';
 
-const OCTETS = 'application/offset+octet-stream';
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const metaHeader = (m: Record<string, string>) => Object.entries(m).map(([k, v]) => `${k} ${b64(v)}`).join(',');
 const RAW = { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-a', codec: 'pcmu', sampleRate: '8000', channels: '1' };
 
 
 describe('live calls over tus', () => {
   let s: TestServer;
   let key: string;
-  const tusHeaders = (k: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${k}`, 'tus-resumable': '1.0.0', ...extra });
-  const create = (k: string, headers: Record<string, string>, body?: Buffer) =>
-    fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: tusHeaders(k, headers), body });
-  const patch = (k: string, id: string, offset: number, body: Buffer, extra: Record<string, string> = {}) =>
-    fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body, headers: tusHeaders(k, { 'upload-offset': String(offset), 'content-type': OCTETS, ...extra }) });
+  const create = (k: string, headers: Record<string, string>, body?: Buffer) => tusCreate(s.url, k, headers, body);
+  const patch = (k: string, id: string, offset: number, body: Buffer, extra: Record<string, string> = {}) => tusPatch(s.url, k, id, offset, body, extra);
 
   before(async () => {
     s = await startTestServer();
@@ -82,7 +80,7 @@ describe('live calls over tus', () => {
     const id = recordingIdOf(created.headers.get('location')!);
     const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 2 });
     assert.equal((await patch(key, id, 0, audio.subarray(0, 8000))).status, 204);
-    const h = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) });
+    const h = await tusHead(s.url, key, id);
     assert.equal(h.headers.get('upload-defer-length'), '1');
     assert.equal(h.headers.get('upload-offset'), '8000');
     assert.equal(h.headers.get('upload-length'), null);
@@ -98,7 +96,7 @@ describe('live calls over tus', () => {
     const wrong = createHash('sha256').update('something else').digest('base64');
     const bad = await patch(key, id, 0, piece, { 'upload-checksum': `sha256 ${wrong}` });
     assert.equal(bad.status, 460);
-    const h = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) });
+    const h = await tusHead(s.url, key, id);
     assert.equal(h.headers.get('upload-offset'), '0');
     const unknownAlgo = await patch(key, id, 0, piece, { 'upload-checksum': `md5 ${createHash('md5').update(piece).digest('base64')}` });
     assert.equal(unknownAlgo.status, 400);
@@ -146,7 +144,7 @@ describe('live calls over tus', () => {
     const other = await ingestKey(s, 'someone-else');
     assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'DELETE', headers: tusHeaders(other) })).status, 404);
     assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'DELETE', headers: tusHeaders(key) })).status, 204);
-    assert.equal((await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key) })).status, 404);
+    assert.equal((await tusHead(s.url, key, id)).status, 404);
     assert.equal(await s.archive.recordings.get(id), undefined);
     const ev = await s.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', id).where('action', '=', 'ingest.terminated').execute();
     assert.equal(ev.length, 1);
@@ -211,10 +209,9 @@ describe('a live call whose audio ends mid-frame', () => {
       const key = await ingestKey(s);
       const stereo = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 2, seconds: 1 });
       const cut = stereo.subarray(0, stereo.length - 1); // half a stereo frame at the end
-      const meta = Object.entries({ ...RAW, channels: '2' }).map(([k, v]) => `${k} ${b64(v)}`).join(',');
-      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': meta } });
+      const created = await tusCreate(s.url, key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader({ ...RAW, channels: '2' }) });
       const id = recordingIdOf(created.headers.get('location')!);
-      const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: cut, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': '0', 'upload-length': String(cut.length), 'content-type': OCTETS } });
+      const res = await tusPatch(s.url, key, id, 0, cut, { 'upload-length': String(cut.length) });
       assert.equal(res.status, 204);
       const r = (await s.archive.recordings.get(id))!;
       assert.deepEqual(JSON.parse(r.flags), ['audio_ended_early']);
@@ -234,8 +231,7 @@ describe('playing a raw G.711 call', () => {
     try {
       const key = await ingestKey(s);
       const audio = makeRawG711({ codec: 'pcma', sampleRate: 8000, channels: 1, seconds: 3 });
-      const meta = Object.entries({ ...RAW, codec: 'pcma' }).map(([k, v]) => `${k} ${b64(v)}`).join(',');
-      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', body: audio, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-length': String(audio.length), 'upload-metadata': meta, 'content-type': OCTETS } });
+      const created = await tusCreate(s.url, key, { 'upload-length': String(audio.length), 'upload-metadata': metaHeader({ ...RAW, codec: 'pcma' }) }, audio);
       const id = recordingIdOf(created.headers.get('location')!);
       const admin = await signIn(s, await enrollAdmin(s));
       const whole = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie } });
@@ -258,27 +254,21 @@ describe('playing a raw G.711 call', () => {
 
 describe('journal rotation', () => {
   it('starts new journal files while calls stream, retires the old ones, and recovery still finds every byte', async () => {
-    const { join } = await import('node:path');
-    const { readdir } = await import('node:fs/promises');
-    const { openArchive } = await import('../src/cli/archive.ts');
-    const { startServer } = await import('../src/cli/server.ts');
-    const { loadConfig } = await import('../src/config/config.ts');
-    const { Writable } = await import('node:stream');
     const s = await startTestServer({ CALLVAULT_JOURNAL_ROTATE_BYTES: String(64 * 1024) });
     const key = await ingestKey(s);
     const calls = await Promise.all([1, 2, 3].map(async (n) => {
-      const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) } });
+      const created = await tusCreate(s.url, key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
       return { id: recordingIdOf(created.headers.get('location')!), audio: makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 60, hz: 300 * n }), sent: 0 };
     }));
     try {
     for (let round = 0; round < 40; round++) {
       await Promise.all(calls.map(async (c) => {
         const piece = c.audio.subarray(c.sent, c.sent + 9000);
-        const res = await fetch(`${s.url}/api/v1/uploads/${c.id}`, { method: 'PATCH', body: piece, headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(c.sent), 'content-type': OCTETS } });
+        const res = await tusPatch(s.url, key, c.id, c.sent, piece);
         assert.equal(res.status, 204);
         c.sent += piece.length;
       }));
-      await new Promise((r) => setTimeout(r, 5)); // let a rotation run between rounds
+      await sleep(5); // let a rotation run between rounds
     }
     assert.ok(s.running.journal.generation > 2, `generation ${s.running.journal.generation}: the journal rotated`);
     const files = await readdir(join(s.dir, 'ingest'));
@@ -287,8 +277,7 @@ describe('journal rotation', () => {
       await s.running.close();
       await s.archive.close();
     }
-    const archive = await openArchive(s.dir);
-    const running = await startServer(archive, loadConfig({ data: s.dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }));
+    const { archive, close } = await reopenServer(s.dir);
     try {
       for (const c of calls) {
         const r = (await archive.recordings.get(c.id))!;
@@ -296,9 +285,7 @@ describe('journal rotation', () => {
         assert.deepEqual(await decryptedAudio(archive, c.id), c.audio.subarray(0, c.sent));
       }
     } finally {
-      await running.close();
-      await archive.close();
-      const { rm } = await import('node:fs/promises');
+      await close();
       await rm(join(s.dir, '..'), { recursive: true, force: true });
     }
   });
@@ -328,20 +315,13 @@ describe('callvault simulate against callvault', () => {
 
 describe('a journal altered on disk', () => {
   it('is caught by the records\' seals: the call is filed up to the altered record and flagged', async () => {
-    const { join } = await import('node:path');
-    const { readdir, readFile, writeFile, rm } = await import('node:fs/promises');
-    const { decodeRecords, encodeRecord, RECORD } = await import('../src/ingest/journal.ts');
-    const { openArchive } = await import('../src/cli/archive.ts');
-    const { startServer } = await import('../src/cli/server.ts');
-    const { loadConfig } = await import('../src/config/config.ts');
-    const { Writable } = await import('node:stream');
     const s = await startTestServer();
     const key = await ingestKey(s);
     const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 3 });
-    const created = await fetch(`${s.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) } });
+    const created = await tusCreate(s.url, key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader(RAW) });
     const id = recordingIdOf(created.headers.get('location')!);
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', body: audio.subarray(i * 8000, (i + 1) * 8000), headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-offset': String(i * 8000), 'content-type': OCTETS } });
+      const res = await tusPatch(s.url, key, id, i * 8000, audio.subarray(i * 8000, (i + 1) * 8000));
       assert.equal(res.status, 204);
     }
     await s.running.close();
@@ -354,16 +334,14 @@ describe('a journal altered on disk', () => {
     assert.equal(deltas.length, 3);
     const forged = records.map((r) => (r === deltas[1] ? { ...r, payload: deltas[2]!.payload } : r));
     await writeFile(file, Buffer.concat(forged.map(encodeRecord)));
-    const archive = await openArchive(s.dir);
-    const running = await startServer(archive, loadConfig({ data: s.dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }));
+    const { archive, close } = await reopenServer(s.dir);
     try {
       const r = (await archive.recordings.get(id))!;
       assert.deepEqual(JSON.parse(r.flags).sort(), ['interrupted_by_shutdown', 'journal_damaged']);
       assert.equal(r.plaintext_size, 8000, 'filed up to the altered record, not a byte of forged order');
       assert.deepEqual(await decryptedAudio(archive, id), audio.subarray(0, 8000));
     } finally {
-      await running.close();
-      await archive.close();
+      await close();
       await rm(join(s.dir, '..'), { recursive: true, force: true });
     }
   });

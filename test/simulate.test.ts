@@ -2,17 +2,15 @@
 // reference server (@tus/server + FileStore), in-process. (callvault's own live ingest gets its
 // end-to-end test once it speaks creation-defer-length.)
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startTusReference, type TusReference } from '../bench/live-reference.ts';
+import { runCli } from './helpers/cli.ts';
 import { createAudioSource } from '../src/simulate/audio.ts';
 import { runSimulation, type Progress } from '../src/simulate/simulation.ts';
 
-const REPO = fileURLToPath(new URL('../', import.meta.url));
 const KEY = 'test-ingest-key';
 let dir: string;
 let ref: TusReference;
@@ -84,22 +82,8 @@ test('stereo A-law over one pooled keep-alive socket', async () => {
   }
 });
 
-function runVerb(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const script = `const { simulate } = await import('./src/simulate/verb.ts'); process.exitCode = await simulate(${JSON.stringify(args)});`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The real command's simulate verb, as an operator runs it. */
+const runVerb = (args: string[]) => runCli(['simulate', ...args], { timeoutMs: 30_000 });
 
 test('the simulate verb: exit 0 with a summary when every call completed', async () => {
   const r = await runVerb(['--url', ref.url, '--key', KEY, '--calls', '2', '--concurrency', '2', '--duration', '2', '--speech', 'off']);

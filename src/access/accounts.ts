@@ -1,7 +1,7 @@
 // People: enrollment (one-time link -> password + TOTP), sign-in, server-side sessions.
 // No default password exists anywhere: the first administrator enrolls through a link
 // printed by `callvault init` (or `callvault enroll-link`).
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
@@ -11,6 +11,7 @@ import { decoyHash, hashPassword, passwordProblem, verifyPassword } from './pass
 import type { Principal, Role } from './policy.ts';
 import type { SecretBox } from './secret-box.ts';
 import { newTotpSecret, otpauthUri, base32Encode, verifyTotp } from './totp.ts';
+import { sha256Hex } from '../lib/hash.ts';
 
 export const ENROLLMENT_TTL_MS = 24 * 3600_000;
 export const SESSION_IDLE_MS = 15 * 60_000;
@@ -25,7 +26,6 @@ export class AccountError extends Error {
   }
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const token = () => randomBytes(32).toString('base64url');
 
 export interface Accounts {
@@ -47,7 +47,7 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
 
   async function liveEnrollment(tok: string) {
     if (typeof tok !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(tok)) return undefined;
-    const row = await db.selectFrom('enrollments').selectAll().where('token_hash', '=', sha256(tok)).executeTakeFirst();
+    const row = await db.selectFrom('enrollments').selectAll().where('token_hash', '=', sha256Hex(tok)).executeTakeFirst();
     if (!row || row.used_at !== null || row.expires_at < now()) return undefined;
     return row;
   }
@@ -67,7 +67,7 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
           await trx.insertInto('users').values(user).execute();
         }
         await trx.updateTable('enrollments').set({ used_at: now() }).where('user_id', '=', user.id).where('used_at', 'is', null).execute();
-        await trx.insertInto('enrollments').values({ token_hash: sha256(tok), user_id: user.id, expires_at: expiresAt, used_at: null, pending_totp_sealed: null }).execute();
+        await trx.insertInto('enrollments').values({ token_hash: sha256Hex(tok), user_id: user.id, expires_at: expiresAt, used_at: null, pending_totp_sealed: null }).execute();
         await audit.record({ action: 'auth.enrollment_issued', actor, outcome: 'success', object: { type: 'user', id: user.id } }, trx);
       });
       return { token: tok, expiresAt };
@@ -133,15 +133,15 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
         const claimed = await trx.updateTable('users').set({ totp_last_step: step })
           .where('id', '=', user.id).where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step!)])).executeTakeFirst();
         if (Number(claimed.numUpdatedRows) !== 1) throw new AccountError(401, 'the username, password or authenticator code is not right');
-        await trx.insertInto('sessions').values({ id_hash: sha256(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: t, last_seen_at: t, expires_at: t + SESSION_ABSOLUTE_MS }).execute();
-        await audit.record({ action: 'auth.login', actor: { type: 'user', id: user.id, role: user.role }, outcome: 'success', object: { type: 'session', id: sha256(sessionToken).slice(0, 16) }, source, requestId }, trx);
+        await trx.insertInto('sessions').values({ id_hash: sha256Hex(sessionToken), user_id: user.id, csrf_token: csrfToken, created_at: t, last_seen_at: t, expires_at: t + SESSION_ABSOLUTE_MS }).execute();
+        await audit.record({ action: 'auth.login', actor: { type: 'user', id: user.id, role: user.role }, outcome: 'success', object: { type: 'session', id: sha256Hex(sessionToken).slice(0, 16) }, source, requestId }, trx);
       });
       return { sessionToken, csrfToken, user };
     },
 
     async resolveSession(sessionToken) {
       if (typeof sessionToken !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(sessionToken)) return null;
-      const idHash = sha256(sessionToken);
+      const idHash = sha256Hex(sessionToken);
       const row = await db.selectFrom('sessions').innerJoin('users', 'users.id', 'sessions.user_id')
         .select(['sessions.id_hash', 'sessions.csrf_token', 'sessions.last_seen_at', 'sessions.expires_at', 'users.id as user_id', 'users.username', 'users.role', 'users.status'])
         .where('sessions.id_hash', '=', idHash).executeTakeFirst();

@@ -1,18 +1,18 @@
 // Machine credentials. A key reads `cvk_<id>_<secret>`: the id finds the row, the secret
 // (256 random bits) is stored only as its SHA-256 (enough for a random secret; no password
 // hashing needed). Shown once, at creation.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { Database } from '../catalog/schema.ts';
 import { API_KEY_SCOPES, type ApiKeyScope } from './policy.ts';
+import { sha256Hex } from '../lib/hash.ts';
 
 const VERIFY_CACHE_MS = 1000;
 const TOKEN = /^cvk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export const DEFAULT_KEY_RATE = 2000;
 
@@ -62,7 +62,7 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
     const m = TOKEN.exec(token);
     if (!m) return null;
     const row = await db.selectFrom('api_keys').selectAll().where('id', '=', m[1]!).executeTakeFirst();
-    const given = Buffer.from(sha256(m[2]!), 'hex');
+    const given = Buffer.from(sha256Hex(m[2]!), 'hex');
     const ok = row !== undefined && timingSafeEqual(given, Buffer.from(row.secret_hash, 'hex'));
     if (!ok || row.revoked_at !== null) return null;
     const list = row.allowed_cidrs ? blockListOf(JSON.parse(row.allowed_cidrs) as string[]) : null;
@@ -91,7 +91,7 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
       const secret = randomBytes(32).toString('base64url');
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('api_keys').values({
-          id, name, scope, secret_hash: sha256(secret), created_at: now(), revoked_at: null, last_used_at: null,
+          id, name, scope, secret_hash: sha256Hex(secret), created_at: now(), revoked_at: null, last_used_at: null,
           allowed_cidrs: allow ? JSON.stringify(allow.map((c) => c.trim())) : null, rate_per_s: ratePerS ?? null,
         }).execute();
         await audit.record({ action: 'apikey.created', actor, outcome: 'success', object: { type: 'api_key', id }, details: { scope, allow: allow ?? null, ratePerS: ratePerS ?? null } }, trx);

@@ -20,3 +20,8 @@ export function createBlindIndex(key: Buffer): BlindIndex {
     createHmac('sha256', key).update('callvault/personnummer/v1\0').update(normalized).digest().subarray(0, 16).toString('hex');
   return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummer };
 }
+
+/** The patient pseudonym (hex) of a stored blind index, or null when the call had no number. */
+export function pseudonymOfIndex(index: Uint8Array | null): string | null {
+  return index ? Buffer.from(index).toString('hex') : null;
+}

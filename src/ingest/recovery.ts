@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
+import { pseudonymOfIndex } from '../catalog/blind-index.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
@@ -134,7 +135,9 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
       report.dropped.push(u.id); // its temporary object goes with the orphan sweep that follows recovery
       continue;
     }
-    const writer = await deps.store.reopen(u.blob_key, chunks > 0 ? payloadSize(chunks * CHUNK_SIZE) : 0);
+    // With chunks known durable, their object goes on; with none, nothing of it is relied on and
+    // a fresh object is written (the old temporary goes with the orphan sweep).
+    const writer = chunks > 0 ? await deps.store.reopen(u.blob_key, payloadSize(chunks * CHUNK_SIZE)) : await deps.store.create();
     if (chunks === 0) await writer.write(u.payload_prefix);
     const sealed = sealer.push(Buffer.concat(tail));
     if (sealed.length) await writer.write(sealed);
@@ -195,7 +198,7 @@ export function createReopener(deps: RecoveryDeps & { journal: Journal }) {
       await trx.insertInto('uploads').values(row).execute();
       await deps.audit.record({
         action: 'ingest.resumed', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, details: { offset: size },
+        patientPseudonym: pseudonymOfIndex(r.caller_index), details: { offset: size },
       }, trx);
     });
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.

@@ -8,6 +8,7 @@ import {
 } from './wav.ts';
 import type { WavCodec, WavErrorReason, WavExtraChunk, WavInfo, WavInspectorOptions } from './wav.ts';
 import { AudioError } from './audio-error.ts';
+import { errorOf } from './test-audio.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures, all generated here. Hand-built files use their own chunk encoder, independent of makeWav.
@@ -62,18 +63,10 @@ function patched(buf: Buffer, edit: (b: Buffer) => void): Buffer {
   return copy;
 }
 
-function errorOf(fn: () => unknown): WavError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof WavError) return err;
-    throw err;
-  }
-  assert.fail('expected a WavError');
-}
+const wavErrorOf = (fn: () => unknown): WavError => errorOf(fn, WavError);
 
 function rejects(bytes: Uint8Array, reason: WavErrorReason, message: RegExp, opts?: WavInspectorOptions): WavError {
-  const err = errorOf(() => inspectWav(bytes, opts));
+  const err = wavErrorOf(() => inspectWav(bytes, opts));
   assert.equal(err.reason, reason, err.message);
   assert.match(err.message, message);
   assert.ok(!err.message.includes('19121212') && !err.message.includes('PNR'));
@@ -433,7 +426,7 @@ describe('invalid files', () => {
     rejects(wav, 'header_too_large', /within the first 1048576 bytes/);
     const insp = new WavInspector();
     insp.feed(wav.subarray(0, 36 + 7));
-    const err = errorOf(() => insp.feed(wav.subarray(43, 44)));
+    const err = wavErrorOf(() => insp.feed(wav.subarray(43, 44)));
     assert.equal(err.reason, 'header_too_large');
     rejects(base(), 'header_too_large', /first 40 bytes/, { maxHeaderBytes: 40 });
     assert.throws(() => new WavInspector({ maxHeaderBytes: 0 }), RangeError);
@@ -471,9 +464,9 @@ describe('invalid files', () => {
 
   it('errors are sticky', () => {
     const insp = new WavInspector();
-    const first = errorOf(() => insp.feed(Buffer.from('RIFX')));
-    assert.equal(errorOf(() => insp.feed(base())), first);
-    assert.equal(errorOf(() => insp.finish()), first);
+    const first = wavErrorOf(() => insp.feed(Buffer.from('RIFX')));
+    assert.equal(wavErrorOf(() => insp.feed(base())), first);
+    assert.equal(wavErrorOf(() => insp.finish()), first);
   });
 });
 
@@ -596,7 +589,7 @@ describe('streamed files with unknown sizes', () => {
       const expected: WavInfo = { codec: 'pcm_s16le', sampleRate: 8000, channels: 1, bitsPerSample: 16, blockAlign: 2, dataOffset: 44, dataLength: 1600, durationMs: 100 };
       assert.deepEqual({ ...inspectWav(wav, STREAMED) }, expected);
       assert.deepEqual({ ...feedSplit(wav, Array.from({ length: wav.length }, (_, i) => i), STREAMED) }, expected);
-      assert.equal(errorOf(() => inspectWav(wav)).status, 400);
+      assert.equal(wavErrorOf(() => inspectWav(wav)).status, 400);
     }
   });
 
@@ -698,7 +691,7 @@ describe('finishTruncated', () => {
       assert.deepEqual([got.dataLength, got.durationMs], [frames * 4, Math.round(frames / 8)], `cut at ${cut}`);
     }
     for (const cut of [0, 11, 12, 43]) {
-      const err = errorOf(() => truncatedInfo(wav.subarray(0, cut)));
+      const err = wavErrorOf(() => truncatedInfo(wav.subarray(0, cut)));
       assert.equal(err.reason, 'truncated');
       assert.match(err.message, cut < 12 ? new RegExp(`got ${cut} bytes, less than a RIFF header`) : new RegExp(`ends at byte ${cut}, before the data chunk`));
     }
@@ -708,17 +701,17 @@ describe('finishTruncated', () => {
     const wav = base();
     const insp = new WavInspector();
     insp.feed(wav.subarray(0, 100));
-    assert.equal(errorOf(() => insp.finish()).reason, 'truncated');
+    assert.equal(wavErrorOf(() => insp.finish()).reason, 'truncated');
     assert.equal(insp.finishTruncated().dataLength, 56);
     assert.equal(insp.finishTruncated(), insp.finishTruncated());
     assert.throws(() => insp.feed(new Uint8Array(1)), /after finish/);
     const bad = new WavInspector();
-    const first = errorOf(() => bad.feed(patched(wav, (b) => b.writeUInt16LE(3, 20))));
-    assert.equal(errorOf(() => bad.finishTruncated()), first);
+    const first = wavErrorOf(() => bad.feed(patched(wav, (b) => b.writeUInt16LE(3, 20))));
+    assert.equal(wavErrorOf(() => bad.finishTruncated()), first);
   });
 
   it('WavError is an AudioError with the same status rules', () => {
-    const err = errorOf(() => inspectWav(patched(base(), (b) => b.write('RF64', 0, 'latin1'))));
+    const err = wavErrorOf(() => inspectWav(patched(base(), (b) => b.write('RF64', 0, 'latin1'))));
     assert.ok(err instanceof AudioError);
     assert.deepEqual([err.name, err.status], ['WavError', 415]);
   });

@@ -4,7 +4,7 @@
 import { generateKeyPairSync, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateIdentity, recipientOf } from '../seal/index.ts';
+import { formatIdentityFile, generateIdentity, parseIdentityFile, recipientOf } from '../seal/index.ts';
 
 export interface KeyProvider {
   /** Public: what ingest seals to. */
@@ -30,7 +30,7 @@ function write(dir: string, name: string, content: string): void {
 /** Creates every key of a new archive in `dir` (which must exist, 0700). Returns the recipient. */
 export function createLocalKeys(dir: string, now = new Date()): string {
   const { identity, recipient } = generateIdentity();
-  write(dir, FILES.identity, `# callvault archive identity, created ${now.toISOString()}\n# public key: ${recipient}\n${identity}\n`);
+  write(dir, FILES.identity, formatIdentityFile(identity, now));
   const { privateKey } = generateKeyPairSync('ed25519');
   write(dir, FILES.audit, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   write(dir, FILES.blind, `${randomBytes(32).toString('base64')}\n`);
@@ -49,9 +49,7 @@ export function identityFilePath(dir: string): string {
 }
 
 export function loadLocalKeys(dir: string): KeyProvider {
-  const identityText = readFileSync(join(dir, FILES.identity), 'utf8');
-  const identity = identityText.split('\n').map((l) => l.trim()).find((l) => l.startsWith('AGE-SECRET-KEY-1'));
-  if (!identity) throw new Error('the archive identity file holds no AGE-SECRET-KEY-1 line');
+  const identity = parseIdentityFile(readFileSync(join(dir, FILES.identity), 'utf8'))[0]!;
   const recipient = recipientOf(identity);
   const audit = createPrivateKey(readFileSync(join(dir, FILES.audit)));
   const blind = readKey32(join(dir, FILES.blind));

@@ -4,7 +4,7 @@
 import { openRecording, type OpenedRecording } from '../seal/index.ts';
 import { permittedRecordings, actorOf, type Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/log.ts';
-import type { BlindIndex } from '../catalog/blind-index.ts';
+import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
 import type { ListFilter, RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
@@ -122,7 +122,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const items = page.items.filter((r) => allowed.has(r.id)).map(summary);
       await deps.audit.record({
         action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
-        patientPseudonym: callerIndex ? callerIndex.toString('hex') : null,
+        patientPseudonym: pseudonymOfIndex(callerIndex ?? null),
         details: { filters: { careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, cursor: q.cursor !== undefined }, count: items.length },
       });
       return { items, next: page.next };
@@ -131,9 +131,14 @@ export function createPlayback(deps: PlaybackDeps) {
     async get(p: Principal, id: string, info: RequestInfo): Promise<RecordingDetail> {
       const r = await findPermitted(p, 'recordings:view', id, info);
       const opened = open(r);
-      const field = (label: string, sealed: Uint8Array | null) => (sealed ? opened.openField(label, Buffer.from(sealed)).toString() : null);
-      const detail = { ...summary(r), caller: field(FIELD_CALLER, r.caller_sealed), callee: field(FIELD_CALLEE, r.callee_sealed) };
-      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, ...info });
+      let detail: RecordingDetail;
+      try {
+        const field = (label: string, sealed: Uint8Array | null) => (sealed ? opened.openField(label, Buffer.from(sealed)).toString() : null);
+        detail = { ...summary(r), caller: field(FIELD_CALLER, r.caller_sealed), callee: field(FIELD_CALLEE, r.callee_sealed) };
+      } finally {
+        opened.destroy();
+      }
+      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info });
       return detail;
     },
 
@@ -148,19 +153,22 @@ export function createPlayback(deps: PlaybackDeps) {
       const size = prefix.length + r.plaintext_size;
       const want = range(size);
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
-      const opened = open(r);
       await deps.audit.record({
         action: 'recording.played', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: r.caller_index ? Buffer.from(r.caller_index).toString('hex') : null, ...info, details: { start: want.start, end: want.end },
+        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { start: want.start, end: want.end },
       });
       const { start, end } = want;
-      const sealed = opened.readRange({
-        payloadSize: r.payload_size, start: Math.max(0, start - prefix.length), end: Math.max(0, end - prefix.length),
-        read: (offset, length) => deps.store.read(r.blob_key, offset, length),
-      });
+      const opened = open(r);
       async function* body(): AsyncGenerator<Buffer> {
-        if (start < prefix.length) yield prefix.subarray(start, Math.min(prefix.length, end));
-        yield* sealed;
+        try {
+          if (start < prefix.length) yield prefix.subarray(start, Math.min(prefix.length, end));
+          yield* opened.readRange({
+            payloadSize: r.payload_size, start: Math.max(0, start - prefix.length), end: Math.max(0, end - prefix.length),
+            read: (offset, length) => deps.store.read(r.blob_key, offset, length),
+          });
+        } finally {
+          opened.destroy(); // the file key does not outlive the answer
+        }
       }
       return { size, start, end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
     },

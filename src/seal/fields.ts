@@ -12,7 +12,7 @@
 // - random 96-bit nonces: a handful of fields per key, far from any collision bound.
 
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { aeadOpen, aeadSeal, aeadSealInto, hkdf32, TAG_SIZE } from './aead.ts';
+import { aeadOpen, aeadSealInto, hkdf32, TAG_SIZE } from './aead.ts';
 import { SealError } from './errors.ts';
 
 const VERSION = 0x01;
@@ -26,27 +26,6 @@ export function deriveFieldRoot(fileKey: Uint8Array): Buffer {
 function fieldKey(root: Uint8Array, label: string): Buffer {
   if (!LABEL.test(label)) throw new SealError('bad-options', 'field label must be 1..64 characters of [A-Za-z0-9_.-]');
   return hkdf32(root, EMPTY, 'callvault/v1/field:' + label);
-}
-
-export function sealField(root: Uint8Array, label: string, value: Uint8Array): Buffer {
-  const key = fieldKey(root, label);
-  const nonce = randomBytes(12);
-  try {
-    return Buffer.concat([Buffer.of(VERSION), nonce, aeadSeal(key, nonce, value)]);
-  } finally {
-    key.fill(0);
-  }
-}
-
-export function openField(root: Uint8Array, label: string, sealed: Uint8Array): Buffer {
-  const key = fieldKey(root, label);
-  try {
-    const value = sealed.length >= 13 && sealed[0] === VERSION ? aeadOpen(key, sealed.subarray(1, 13), sealed.subarray(13)) : null;
-    if (value === null) throw new SealError('field-auth', 'sealed field does not open under this recording and label');
-    return value;
-  } finally {
-    key.fill(0);
-  }
 }
 
 /**

@@ -159,14 +159,16 @@ export function openRecording(opts: { header: Buffer; identity: string; recordin
     const first = Math.floor(start / CHUNK_SIZE);
     const last = Math.floor((stop - 1) / CHUNK_SIZE);
     const nonce = Buffer.alloc(12);
-    let key = first === 0 ? null : keyFor(await readExact(read, 0, NONCE_SIZE));
+    // A range from chunk 0 reads the nonce with its first batch; any other reads it alongside.
+    const nonceRead = first === 0 ? null : readExact(read, 0, NONCE_SIZE);
+    nonceRead?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
+    let key: KeyObject | null = null;
     for (let i = first; i <= last; i += READ_BATCH_CHUNKS) {
       const j = Math.min(last, i + READ_BATCH_CHUNKS - 1);
-      // The first batch of a range starting at chunk 0 also fetches the nonce.
-      const from = key === null ? 0 : NONCE_SIZE + i * ENC_CHUNK_SIZE;
+      const from = i === 0 ? 0 : NONCE_SIZE + i * ENC_CHUNK_SIZE;
       const to = j === lastIndex ? payloadSize : NONCE_SIZE + (j + 1) * ENC_CHUNK_SIZE;
       const data = await readExact(read, from, to - from);
-      key ??= keyFor(data.subarray(0, NONCE_SIZE));
+      key ??= keyFor(nonceRead ? await nonceRead : data.subarray(0, NONCE_SIZE));
       for (let k = i; k <= j; k++) {
         if (fileKey === null) throw new SealError('bad-state', 'recording was closed');
         const at = NONCE_SIZE + k * ENC_CHUNK_SIZE - from;

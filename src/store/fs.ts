@@ -5,7 +5,7 @@
 //  - names are random and say nothing; no directory of it is ever served over HTTP.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assertBlobKey, BlobNotFoundError, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 const TMP = '.tmp';
@@ -35,6 +35,7 @@ class FsBlobWriter implements BlobWriter {
   #tmp: string;
   #root: string;
   #done = false;
+  #named = false;
 
   constructor(root: string, key?: string) {
     if (key !== undefined) this.key = key;
@@ -60,6 +61,7 @@ class FsBlobWriter implements BlobWriter {
     }
     await this.#fh.truncate(size);
     this.size = size;
+    this.#named = true;
   }
 
   async write(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -84,6 +86,11 @@ class FsBlobWriter implements BlobWriter {
   async flush(): Promise<void> {
     if (!this.#fh || this.#done) throw new Error('blob writer is closed');
     await this.#fh.datasync();
+    // What is flushed must be found again after a crash: the first flush makes the name durable too.
+    if (!this.#named) {
+      await fsyncDir(join(this.#root, TMP));
+      this.#named = true;
+    }
   }
 
   async commit(): Promise<void> {
@@ -93,9 +100,13 @@ class FsBlobWriter implements BlobWriter {
     await this.#fh.close();
     this.#fh = null;
     const { dir, file } = pathOf(this.#root, this.key);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
     await rename(this.#tmp, file);
     await fsyncDir(dir);
+    // Fan-out folders made just now must survive a crash as well, up to the root.
+    if (created !== undefined) {
+      for (let d = dirname(dir); d.length >= this.#root.length; d = dirname(d)) await fsyncDir(d);
+    }
   }
 
   async abort(): Promise<void> {

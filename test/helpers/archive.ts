@@ -38,6 +38,21 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
 }
 
+/** The archive in `dir` opened again and served on loopback (a restart), logging nowhere. */
+export async function reopenServer(dir: string): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
+  const archive = await openArchive(dir);
+  const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
+  const addr = running.app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('server has no address');
+  return {
+    archive, running, url: `http://127.0.0.1:${addr.port}`,
+    async close() {
+      await running.close();
+      await archive.close();
+    },
+  };
+}
+
 export interface Person {
   username: string;
   password: string;

@@ -25,3 +25,29 @@ export function recordingIdOf(uploadUrl: string): string {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new Error(`upload URL does not end with a recording id: ${uploadUrl}`);
   return id;
 }
+
+// Raw tus requests, for tests where a header must be exactly so (or wrong on purpose).
+
+export const OCTETS = 'application/offset+octet-stream';
+
+/** Upload-Metadata: "key base64,key base64". */
+export function metaHeader(m: Record<string, string>): string {
+  return Object.entries(m).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',');
+}
+
+/** Tus-Resumable, and the API key as a bearer token unless `key` is null. */
+export function tusHeaders(key: string | null, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...(key === null ? {} : { authorization: `Bearer ${key}` }), 'tus-resumable': '1.0.0', ...extra };
+}
+
+export function tusCreate(url: string, key: string | null, headers: Record<string, string>, body?: Buffer): Promise<Response> {
+  return fetch(`${url}/api/v1/uploads`, { method: 'POST', headers: tusHeaders(key, { ...(body ? { 'content-type': OCTETS } : {}), ...headers }), body });
+}
+
+export function tusPatch(url: string, key: string | null, id: string, offset: number | string, body: Uint8Array, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}/api/v1/uploads/${id}`, { method: 'PATCH', body, headers: tusHeaders(key, { 'upload-offset': String(offset), 'content-type': OCTETS, ...headers }) });
+}
+
+export function tusHead(url: string, key: string | null, id: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}/api/v1/uploads/${id}`, { method: 'HEAD', headers: tusHeaders(key, headers) });
+}
