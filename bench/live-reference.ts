@@ -30,7 +30,10 @@ export async function startTusReference(opts: { directory: string; key: string; 
     }
     tus.handle(req, res).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500).end(String(e));
-      else res.destroy();
+      else {
+        process.stderr.write(`reference server: request failed after its headers were sent: ${String(e)}\n`);
+        res.destroy();
+      }
     });
   });
   server.keepAliveTimeout = 65_000; // as callvault's server: idle keep-alive sockets stay up between PATCHes

@@ -7,7 +7,8 @@
 // `bash -c 'ulimit -n 65536 ...'`. A step passes when, over a fixed window after the ramp-up,
 // the p99 PATCH acknowledgement latency is <= 50 ms, and no chunk was lost or corrupted: every
 // call completed, no error of any kind, and what the server stored matches what was acked
-// (reference: size and sha256 of every file; callvault: verifyCallvault below).
+// (reference: size and sha256 of every file; callvault, whose content stays sealed: a catalog
+// row per call with exactly the bytes acked, see verifyCallvault).
 //
 // Calls start at --ramp-rate a second (default 500, spread evenly, so the PATCHes spread over
 // the second); the window opens --settle seconds (default 5) after the last call started, once

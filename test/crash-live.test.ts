@@ -8,7 +8,7 @@ import { Agent, request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { initArchive, openArchive } from '../src/cli/archive.ts';
-import { makeRawG711 } from '../src/ingest/audio.ts';
+import { makeRawG711 } from '../src/ingest/g711.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { metaHeader } from './helpers/tus.ts';
 

@@ -4,11 +4,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  AudioError, createAudioInspector, makeOggOpus, makeRawG711, validateDeclaration,
+  AudioError, createAudioInspector, validateDeclaration,
   type AudioDeclaration, type AudioInfo, type AudioInspector,
 } from './audio.ts';
 import { linearToAlaw, linearToMulaw, makeWav, sineWaveS16 } from './wav.ts';
 import { errorOf } from './test-audio.ts';
+import { makeRawG711 } from './g711.ts';
+import { makeOggOpus } from './ogg-make.ts';
 
 const SECRET = 'PNR 19121212-1212 caller +46701234567';
 

@@ -17,8 +17,6 @@ import { WavInspector, type WavInfo } from './wav.ts';
 
 export { AudioError } from './audio-error.ts';
 export type { AudioErrorReason } from './audio-error.ts';
-export { makeRawG711 } from './g711.ts';
-export { makeOggOpus } from './ogg-make.ts';
 
 export type DeclaredCodec = 'wav' | 'pcmu' | 'pcma' | 'ogg-opus';
 
@@ -98,26 +96,13 @@ function checkDeclaration(decl: AudioDeclaration): AudioDeclaration {
  * absent. Throws AudioError(400) naming the field, never quoting its value.
  */
 export function validateDeclaration(fields: { codec?: string; sampleRate?: string; channels?: string }): AudioDeclaration {
-  const codec = fields.codec ?? 'wav';
-  refuseUnknownCodec(codec);
-  if (!isRaw(codec)) {
-    refuseHeaderFields(codec, fields);
-    return Object.freeze({ codec });
-  }
-  /** Plain decimal digits, no sign, space, exponent or leading zero; the range is checked after. */
-  const decimal = (value: string | undefined, fail: () => never) => {
-    if (value === undefined) return undefined;
-    if (!/^[1-9][0-9]{0,5}$/.test(value)) fail();
-    return Number(value);
-  };
-  return checkDeclaration({
-    codec,
-    sampleRate: decimal(fields.sampleRate, () => audioFail('sample_rate_invalid', `sampleRate must be an integer from ${MIN_RAW_SAMPLE_RATE} to ${MAX_RAW_SAMPLE_RATE}`)),
-    channels: decimal(fields.channels, () => audioFail('channels_invalid', 'channels must be 1 or 2')),
-  });
+  // Plain decimal digits only (no sign, space, exponent or leading zero); anything else becomes
+  // NaN, which checkDeclaration refuses with the field's own message.
+  const decimal = (value: string | undefined) => (value === undefined ? undefined : /^[1-9][0-9]{0,5}$/.test(value) ? Number(value) : NaN);
+  return checkDeclaration({ codec: (fields.codec ?? 'wav') as DeclaredCodec, sampleRate: decimal(fields.sampleRate), channels: decimal(fields.channels) });
 }
 
-/** What a stream cut short holds (finishTruncated), or null when not even its header was complete. */
+/** What a stream cut short holds (finishTruncated), or null when its header never completed or its bytes already proved it invalid. */
 export function truncatedInfo(inspector: AudioInspector): AudioInfo | null {
   try {
     return inspector.finishTruncated();

@@ -31,8 +31,9 @@ export function frameSamples(config: number): number {
  * (at least min(length, PACKET_PREFIX) of them) and returns its duration in 48 kHz samples.
  * `label` names the packet in messages.
  */
-export function opusPacketSamples(head: Uint8Array, length: number, label: string): number {
-  const bad = (what: string): never => audioFail('opus_packet_invalid', `${label} is not a valid Opus packet: ${what}`);
+/** `label` names the packet in an error; it is a function so that valid packets (nearly all) never build the text. */
+export function opusPacketSamples(head: Uint8Array, length: number, label: string | (() => string)): number {
+  const bad = (what: string): never => audioFail('opus_packet_invalid', `${typeof label === 'string' ? label : label()} is not a valid Opus packet: ${what}`);
   if (length === 0) bad('it is empty');
   const byte = (i: number): number => {
     if (i >= length) bad(`it ends at byte ${length}, inside its framing header`);

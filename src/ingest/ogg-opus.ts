@@ -195,8 +195,9 @@ export class OggOpusInspector implements AudioInspector {
   /** Ends the packet in progress; returns its duration in samples (0 for a skipped partial packet). */
   #endPacket(page: number): number {
     const orphan = this.#orphan;
+    const packetNo = this.#packets + 1;
     const samples = orphan ? 0 : opusPacketSamples(this.#packet.subarray(0, this.#packetHave), this.#packetLength,
-      `audio packet ${this.#packets + 1} (page ${page})`);
+      () => `audio packet ${packetNo} (page ${page})`);
     if (!orphan) this.#packets++;
     this.#orphan = false;
     this.#packetHave = 0;

@@ -145,16 +145,17 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
     await writer.commit();
     const complete = u.length !== null && total === u.length;
     const { inspector } = await inspectFiled(deps.store, { id: u.id, header: u.header, blob_key: writer.key }, identity, declaration(u));
+    const flags = [...(complete ? [] : [flag]), ...(damaged ? ['journal_damaged'] : [])];
     let info: AudioInfo | null = null;
     if (complete) {
       try {
         info = inspector.finish();
       } catch (err) {
         if (!(err instanceof AudioError)) throw err;
+        flags.push('audio_ended_early'); // as on the live path: kept as far as readable, never silently
       }
     }
     info ??= truncatedInfo(inspector);
-    const flags = [...(complete ? [] : [flag]), ...(damaged ? ['journal_damaged'] : [])];
     await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
       upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
       action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },

@@ -475,6 +475,45 @@ function chunk(id: string, data: Uint8Array): Buffer {
   return out;
 }
 
+/** The fmt chunk body for `codec` (plain, or WAVE_FORMAT_EXTENSIBLE). */
+function fmtBody(o: { codec: WavCodec; sampleRate: number; channels: number; extensible?: boolean }): Buffer {
+  const bits = o.codec === 'pcm_s16le' ? 16 : 8;
+  const blockAlign = o.channels * (bits / 8);
+  const tag = CODEC_TAG[o.codec];
+  const fmt = Buffer.alloc(o.extensible ? 40 : tag === TAG_PCM ? 16 : 18);
+  fmt.writeUInt16LE(o.extensible ? TAG_EXTENSIBLE : tag, 0);
+  fmt.writeUInt16LE(o.channels, 2);
+  fmt.writeUInt32LE(o.sampleRate, 4);
+  fmt.writeUInt32LE(o.sampleRate * blockAlign, 8);
+  fmt.writeUInt16LE(blockAlign, 12);
+  fmt.writeUInt16LE(bits, 14);
+  if (o.extensible) {
+    fmt.writeUInt16LE(22, 16); // cbSize
+    fmt.writeUInt16LE(bits, 18); // valid bits per sample
+    fmt.writeUInt32LE(o.channels === 1 ? 0x4 : 0x3, 20); // front centre, or front left + right
+    fmt.writeUInt16LE(tag, 24);
+    fmt.set(GUID_TAIL, 26);
+  }
+  return fmt;
+}
+
+/**
+ * The header of a plain WAV whose `dataLength` bytes of samples follow it directly (playback of
+ * raw G.711 as WAV). An odd data chunk is the last chunk and gets no pad byte, so the RIFF size
+ * leaves the pad out.
+ */
+export function wavHeader(o: { codec: WavCodec; sampleRate: number; channels: number; dataLength: number }): Buffer {
+  const fmt = chunk('fmt ', fmtBody(o));
+  const head = Buffer.alloc(12);
+  head.write('RIFF', 0, 'latin1');
+  head.writeUInt32LE(4 + fmt.length + 8 + o.dataLength, 4);
+  head.write('WAVE', 8, 'latin1');
+  const data = Buffer.alloc(8);
+  data.write('data', 0, 'latin1');
+  data.writeUInt32LE(o.dataLength, 4);
+  return Buffer.concat([head, fmt, data]);
+}
+
 export function makeWav(opts: {
   codec: WavCodec;
   sampleRate: number;
@@ -483,29 +522,12 @@ export function makeWav(opts: {
   extraChunks?: WavExtraChunk[];
   extensible?: boolean;
 }): Buffer {
-  const bits = opts.codec === 'pcm_s16le' ? 16 : 8;
-  const blockAlign = opts.channels * (bits / 8);
-  const tag = CODEC_TAG[opts.codec];
-  const fmt = Buffer.alloc(opts.extensible ? 40 : tag === TAG_PCM ? 16 : 18);
-  fmt.writeUInt16LE(opts.extensible ? TAG_EXTENSIBLE : tag, 0);
-  fmt.writeUInt16LE(opts.channels, 2);
-  fmt.writeUInt32LE(opts.sampleRate, 4);
-  fmt.writeUInt32LE(opts.sampleRate * blockAlign, 8);
-  fmt.writeUInt16LE(blockAlign, 12);
-  fmt.writeUInt16LE(bits, 14);
-  if (opts.extensible) {
-    fmt.writeUInt16LE(22, 16); // cbSize
-    fmt.writeUInt16LE(bits, 18); // valid bits per sample
-    fmt.writeUInt32LE(opts.channels === 1 ? 0x4 : 0x3, 20); // front centre, or front left + right
-    fmt.writeUInt16LE(tag, 24);
-    fmt.set(GUID_TAIL, 26);
-  }
   const extra = opts.extraChunks ?? [];
   const at = (where: WavExtraChunk['where']) => extra.filter((c) => c.where === where).map((c) => chunk(c.id, c.data));
   const body = Buffer.concat([
     Buffer.from('WAVE', 'latin1'),
     ...at('start'),
-    chunk('fmt ', fmt),
+    chunk('fmt ', fmtBody(opts)),
     ...at('before'),
     chunk('data', opts.samples),
     ...at('after'),

@@ -11,6 +11,7 @@ import type { Recording } from '../catalog/schema.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { FIELD_CALLEE, FIELD_CALLER } from '../ingest/uploads.ts';
+import { wavHeader, type WavCodec } from '../ingest/wav.ts';
 
 export interface RequestInfo {
   requestId: string;
@@ -56,29 +57,6 @@ function summary(r: Recording): RecordingSummary {
 }
 
 const CONTENT_TYPES: Record<string, string> = { wav: 'audio/wav', raw: 'audio/wav', ogg: 'audio/ogg' };
-
-/** A WAV header (WAVE_FORMAT_ALAW 6 / MULAW 7, 8-bit) for raw G.711 samples. */
-export function wavHeaderFor(r: { codec: string; sample_rate: number; channels: number; plaintext_size: number }): Buffer {
-  const h = Buffer.alloc(58);
-  const dataLength = r.plaintext_size;
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(50 + dataLength + (dataLength % 2), 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(18, 16);
-  h.writeUInt16LE(r.codec === 'pcma' ? 6 : 7, 20);
-  h.writeUInt16LE(r.channels, 22);
-  h.writeUInt32LE(r.sample_rate, 24);
-  h.writeUInt32LE(r.sample_rate * r.channels, 28);
-  h.writeUInt16LE(r.channels, 32);
-  h.writeUInt16LE(8, 34);
-  h.writeUInt16LE(0, 36);
-  h.write('fact', 38, 'ascii');
-  h.writeUInt32LE(4, 42);
-  h.writeUInt32LE(Math.floor(dataLength / r.channels), 46);
-  h.write('data', 50, 'ascii');
-  h.writeUInt32LE(dataLength, 54);
-  return h;
-}
 
 export interface PlaybackDeps {
   recordings: RecordingRepo;
@@ -149,7 +127,9 @@ export function createPlayback(deps: PlaybackDeps) {
      */
     async audio(p: Principal, id: string, range: (size: number) => { start: number; end: number } | 'unsatisfiable', info: RequestInfo): Promise<AudioStream> {
       const r = await findPermitted(p, 'recordings:play', id, info);
-      const prefix = r.container === 'raw' ? wavHeaderFor(r) : Buffer.alloc(0);
+      const prefix = r.container === 'raw'
+        ? wavHeader({ codec: r.codec as WavCodec, sampleRate: r.sample_rate, channels: r.channels, dataLength: r.plaintext_size })
+        : Buffer.alloc(0);
       const size = prefix.length + r.plaintext_size;
       const want = range(size);
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });

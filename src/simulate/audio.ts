@@ -146,9 +146,18 @@ export async function synthesizeSpeech(): Promise<Int16Array | null> {
   if (!onPath('espeak-ng')) return null;
   const dir = await mkdtemp(join(tmpdir(), 'callvault-sim-'));
   try {
-    const parts = await Promise.all(PROMPTS.map(async ([voice, text], i) => {
-      const file = join(dir, `p${i}.wav`);
-      await espeak(['-v', voice, '-s', '150', '-w', file, text]);
+    let files: string[];
+    try {
+      files = await Promise.all(PROMPTS.map(async ([voice, text], i) => {
+        const file = join(dir, `p${i}.wav`);
+        await espeak(['-v', voice, '-s', '150', '-w', file, text]);
+        return file;
+      }));
+    } catch {
+      return null; // espeak-ng could not speak (missing voice, timeout): tones instead
+    }
+    // Past this point a failure is a bug in the parsing or resampling, and is not hidden.
+    const parts = await Promise.all(files.map(async (file) => {
       const wav = parsePcmWav(await readFile(file));
       return resample(wav.samples, wav.rate, SAMPLE_RATE);
     }));
@@ -164,8 +173,6 @@ export async function synthesizeSpeech(): Promise<Int16Array | null> {
       for (let k = 0; k < gap; k++) out[at++] = Math.round(60 * rnd());
     }
     return out;
-  } catch {
-    return null; // any trouble with espeak-ng: tones instead, silently
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

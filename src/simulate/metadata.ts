@@ -33,17 +33,6 @@ export function encodeUploadMetadata(fields: Record<string, string | number | un
   return pairs.join(',');
 }
 
-/** The inverse of encodeUploadMetadata (for tests and the reference server's checks). */
-export function decodeUploadMetadata(header: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (header.trim() === '') return out;
-  for (const pair of header.split(',')) {
-    const [key, value = ''] = pair.trim().split(' ');
-    out[key!] = Buffer.from(value, 'base64').toString('utf8');
-  }
-  return out;
-}
-
 /** A fictional Swedish mobile number, +46701740605 .. +46701740699. */
 export function fictionalMobile(n: number): string {
   return `+467017406${String(5 + (Math.abs(Math.trunc(n)) % 95)).padStart(2, '0')}`;

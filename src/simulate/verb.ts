@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { err, out, UsageError } from '../cli/output.ts';
 import { createProgressDisplay, summaryLines } from './progress.ts';
 import { runSimulation, type SimulationOptions } from './simulation.ts';
-import { isLoopbackHost } from './tus-client.ts';
+import { endpointOf, isLoopbackHost } from './tus-client.ts';
 
 export const SIMULATE_USAGE = `usage: callvault simulate --url URL --key KEY --calls N --concurrency C --duration S
     [--codec pcmu|pcma] [--channels 1|2] [--care-unit NAME] [--interval-ms 1000]
@@ -54,11 +54,11 @@ export function parseSimulateArgs(args: string[], env: NodeJS.ProcessEnv = proce
   if (!key) throw new UsageError(`--key (or CALLVAULT_INGEST_KEY) is required\n${SIMULATE_USAGE}`);
   let host: string;
   try {
-    const u = new URL(values.url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
-    host = u.hostname;
-  } catch {
-    throw new UsageError('--url must be an http:// or https:// URL, e.g. http://127.0.0.1:8750');
+    // The client's own reading of the URL, so that the check and the calls agree.
+    host = endpointOf(values.url, key).host;
+  } catch (e) {
+    const why = e instanceof TypeError && !/Invalid URL/i.test(e.message) ? `: ${e.message}` : '';
+    throw new UsageError(`--url must be an http:// or https:// URL, e.g. http://127.0.0.1:8750${why}`);
   }
   if (!isLoopbackHost(host) && !values['allow-remote']) {
     throw new UsageError(`--url points at ${host}, not this machine: a load test of another host needs --allow-remote`);

@@ -1,5 +1,6 @@
 // Uploads through the real tus-js-client, as a call-center application would.
 import * as tus from 'tus-js-client';
+import { encodeUploadMetadata } from '../../src/simulate/metadata.ts';
 
 export interface TusMeta {
   [key: string]: string;
@@ -30,10 +31,8 @@ export function recordingIdOf(uploadUrl: string): string {
 
 export const OCTETS = 'application/offset+octet-stream';
 
-/** Upload-Metadata: "key base64,key base64". */
-export function metaHeader(m: Record<string, string>): string {
-  return Object.entries(m).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',');
-}
+/** Upload-Metadata: "key base64,key base64" (the encoder callvault's own load generator uses). */
+export const metaHeader = (m: Record<string, string>): string => encodeUploadMetadata(m);
 
 /** Tus-Resumable, and the API key as a bearer token unless `key` is null. */
 export function tusHeaders(key: string | null, extra: Record<string, string> = {}): Record<string, string> {
