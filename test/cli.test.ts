@@ -176,13 +176,14 @@ describe('callvault CLI', () => {
   describe('serve', () => {
     it('refuses 0.0.0.0 without TLS: non-zero exit, a message about TLS and loopback, no port opened', async () => {
       const port = await freePort();
-      for (const listen of ['0.0.0.0:0', '[::]:0', `0.0.0.0:${port}`]) {
+      // The same port each time, so that the probe below watches the port the server would take.
+      for (const listen of [`0.0.0.0:${port}`, `[::]:${port}`]) {
         const p = startCli(['serve', '--data', data, '--listen', listen]);
         let everListening = false;
         let exited = false;
         void p.exited.then(() => { exited = true; });
         while (!exited) {
-          if (await isListening(port, '0.0.0.0')) everListening = true;
+          if ((await isListening(port, '127.0.0.1')) || (await isListening(port, '::1'))) everListening = true;
           await new Promise((r) => setTimeout(r, 20));
         }
         const r = await p.exited;
