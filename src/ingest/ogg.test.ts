@@ -9,7 +9,7 @@ import { MAX_PAGE_BYTES } from './ogg.ts';
 import { OggWriter, makeOggOpus, noiseBytes, oggPage, opusHeadPacket, opusPacket, opusTagsPacket, type OggPageSpec, type OpusFrameMs } from './ogg-make.ts';
 import { OggOpusInspector } from './ogg-opus.ts';
 import { PACKET_PREFIX } from './ogg-opus-packets.ts';
-import { errorOf } from './test-audio.ts';
+import { errorOf, failsAtByte } from './test-audio.ts';
 
 const SECRET = 'PNR 19121212-1212 caller +46701234567';
 const noise = noiseBytes(42);
@@ -56,19 +56,7 @@ function rejects(bytes: Uint8Array, reason: string, message: RegExp, status: 400
   return err;
 }
 
-/** Feeds one byte at a time; returns how many bytes had been fed when feed() threw, or -1. */
-function failsAtByte(bytes: Uint8Array): number {
-  const insp = new OggOpusInspector();
-  for (let i = 0; i < bytes.length; i++) {
-    try {
-      insp.feed(bytes.subarray(i, i + 1));
-    } catch (err) {
-      assert.ok(err instanceof AudioError);
-      return i + 1;
-    }
-  }
-  return -1;
-}
+const oggFailsAtByte = (bytes: Uint8Array): number => failsAtByte(new OggOpusInspector(), bytes);
 
 type Outcome = { ok: AudioInfo } | { reason: string; message: string };
 function outcome(fn: () => AudioInfo): Outcome {
@@ -200,9 +188,9 @@ describe('invalid Ogg framing', () => {
   const good = () => makeOggOpus({ channels: 1, seconds: 2 });
 
   it('garbage, a WAV file, an HTML page: not Ogg, at the first wrong byte', () => {
-    assert.equal(failsAtByte(Buffer.from('<html>')), 1);
-    assert.equal(failsAtByte(Buffer.from('RIFF\x24\x00\x00\x00WAVE')), 1);
-    assert.equal(failsAtByte(Buffer.from('OggX')), 4);
+    assert.equal(oggFailsAtByte(Buffer.from('<html>')), 1);
+    assert.equal(oggFailsAtByte(Buffer.from('RIFF\x24\x00\x00\x00WAVE')), 1);
+    assert.equal(oggFailsAtByte(Buffer.from('OggX')), 4);
     rejects(Buffer.from('Ogg'), 'truncated', /inside an Ogg page, at byte 3/);
     rejects(new Uint8Array(0), 'truncated', /at byte 0, before its Opus headers/);
   });
@@ -211,11 +199,11 @@ describe('invalid Ogg framing', () => {
     const v = Buffer.from(good());
     v[4] = 1;
     assert.equal(rejects(v, 'ogg_version_unsupported', /version 1, only 0 exists/, 415).status, 415);
-    assert.equal(failsAtByte(v), 5);
+    assert.equal(oggFailsAtByte(v), 5);
     const f = Buffer.from(good());
     f[5] |= 0x10;
     rejects(f, 'page_flags_invalid', /undefined header flags/);
-    assert.equal(failsAtByte(f), 6);
+    assert.equal(oggFailsAtByte(f), 6);
     const noBos = Buffer.from(good());
     noBos[5] = 0;
     rejects(noBos, 'bos_missing', /not marked as the beginning/);
@@ -227,7 +215,7 @@ describe('invalid Ogg framing', () => {
     const bad = Buffer.from(s);
     bad[pages[2]!.end + 100] ^= 0x20; // a byte of the fourth page's audio
     rejects(bad, 'crc_mismatch', new RegExp(`page at byte ${pages[2]!.end} fails its CRC`));
-    assert.equal(failsAtByte(bad), pages[3]!.end);
+    assert.equal(oggFailsAtByte(bad), pages[3]!.end);
   });
 
   it('a missing page, a second stream, a second BOS, a page after EOS', () => {
@@ -240,7 +228,7 @@ describe('invalid Ogg framing', () => {
     const chained = stream(audioPages([1]), [HEAD, TAGS], 99);
     rejects(Buffer.concat([bytes[0]!, bytes[1]!, bytes[2]!, chained]), 'multiple_streams', /second logical stream begins/, 415);
     const s = good();
-    assert.equal(failsAtByte(Buffer.concat([s, Buffer.from('x')])), s.length + 1);
+    assert.equal(oggFailsAtByte(Buffer.concat([s, Buffer.from('x')])), s.length + 1);
     rejects(Buffer.concat([s, s]), 'data_after_eos', new RegExp(`from byte ${s.length}`));
   });
 
@@ -294,7 +282,7 @@ describe('invalid Opus headers', () => {
     const s = stream(audioPages([1]), [HEAD, ...specs]);
     rejects(s, 'tags_too_large', /exceeds 65536 bytes/);
     // 255 bytes of tags per page: the 258th tags page (page 258 of the stream) passes 65,536
-    assert.equal(failsAtByte(s), pagesOf(s)[258]!.end);
+    assert.equal(oggFailsAtByte(s), pagesOf(s)[258]!.end);
   });
 });
 

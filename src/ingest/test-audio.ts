@@ -12,3 +12,19 @@ export function errorOf<E extends AudioError = AudioError>(fn: () => unknown, ki
   }
   assert.fail(`expected a ${kind.name}`);
 }
+
+/**
+ * Feeds `bytes` one at a time to `inspector`; returns how many had been fed when feed() threw an
+ * error of class `kind`, or -1 if none did.
+ */
+export function failsAtByte(inspector: { feed(piece: Uint8Array): void }, bytes: Uint8Array, kind: abstract new (...args: never[]) => AudioError = AudioError): number {
+  for (let i = 0; i < bytes.length; i++) {
+    try {
+      inspector.feed(bytes.subarray(i, i + 1));
+    } catch (err) {
+      assert.ok(err instanceof kind, `expected a ${kind.name}, got ${String(err)}`);
+      return i + 1;
+    }
+  }
+  return -1;
+}

@@ -8,7 +8,7 @@ import {
 } from './wav.ts';
 import type { WavCodec, WavErrorReason, WavExtraChunk, WavInfo, WavInspectorOptions } from './wav.ts';
 import { AudioError } from './audio-error.ts';
-import { errorOf } from './test-audio.ts';
+import { errorOf, failsAtByte } from './test-audio.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures, all generated here. Hand-built files use their own chunk encoder, independent of makeWav.
@@ -73,19 +73,7 @@ function rejects(bytes: Uint8Array, reason: WavErrorReason, message: RegExp, opt
   return err;
 }
 
-/** Feeds one byte at a time; returns how many bytes had been fed when feed() threw, or -1. */
-function failsAtByte(bytes: Uint8Array, opts?: { maxHeaderBytes?: number }): number {
-  const insp = new WavInspector(opts);
-  for (let i = 0; i < bytes.length; i++) {
-    try {
-      insp.feed(bytes.subarray(i, i + 1));
-    } catch (err) {
-      assert.ok(err instanceof WavError);
-      return i + 1;
-    }
-  }
-  return -1;
-}
+const wavFailsAtByte = (bytes: Uint8Array, opts?: { maxHeaderBytes?: number }): number => failsAtByte(new WavInspector(opts), bytes, WavError);
 
 function feedSplit(bytes: Uint8Array, cuts: number[], opts?: WavInspectorOptions): WavInfo {
   const insp = new WavInspector(opts);
@@ -315,7 +303,7 @@ describe('valid files', () => {
     assert.equal(inspectWav(wav).dataOffset, 152);
     assert.equal(inspectWav(wav, { maxHeaderBytes: 152 }).dataOffset, 152);
     rejects(wav, 'header_too_large', /first 151 bytes/, { maxHeaderBytes: 151 });
-    assert.equal(failsAtByte(wav, { maxHeaderBytes: 151 }), 44); // known from the JUNK chunk header
+    assert.equal(wavFailsAtByte(wav, { maxHeaderBytes: 151 }), 44); // known from the JUNK chunk header
   });
 });
 
@@ -325,7 +313,7 @@ describe('invalid files', () => {
   it('truncated data: declared N bytes, got M (only known at finish)', () => {
     const wav = base();
     const cut = wav.subarray(0, wav.length - 10);
-    assert.equal(failsAtByte(cut), -1);
+    assert.equal(wavFailsAtByte(cut), -1);
     const err = rejects(cut, 'truncated', new RegExp(`declared ${wav.length} bytes, got ${wav.length - 10}`));
     assert.equal(err.status, 400);
     rejects(wav.subarray(0, 7), 'truncated', /got 7 bytes/);
@@ -335,8 +323,8 @@ describe('invalid files', () => {
   it('bad RIFF magic, rejected at the first wrong byte', () => {
     const bad = patched(base(), (b) => b.write('RIFQ', 0, 'latin1'));
     rejects(bad, 'not_riff', /not a RIFF file/);
-    assert.equal(failsAtByte(bad), 4);
-    assert.equal(failsAtByte(Buffer.from('<html>')), 1);
+    assert.equal(wavFailsAtByte(bad), 4);
+    assert.equal(wavFailsAtByte(Buffer.from('<html>')), 1);
   });
 
   it('RF64 and big-endian RIFX get their own reasons (415)', () => {
@@ -347,7 +335,7 @@ describe('invalid files', () => {
   it('a RIFF file that is not WAVE', () => {
     const avi = patched(base(), (b) => b.write('AVI ', 8, 'latin1'));
     rejects(avi, 'not_wave', /not of type WAVE/);
-    assert.equal(failsAtByte(avi), 9);
+    assert.equal(wavFailsAtByte(avi), 9);
   });
 
   it('a RIFF size too small to hold a WAVE file', () => {
@@ -413,7 +401,7 @@ describe('invalid files', () => {
   it('two data chunks, rejected at the second header', () => {
     const wav = riff([pcmFmt(), pcmData(), rawChunk('LIST', new Uint8Array(2)), pcmData()]);
     rejects(wav, 'data_duplicate', /second data chunk at offset 1654/);
-    assert.equal(failsAtByte(wav), 1654 + 8);
+    assert.equal(wavFailsAtByte(wav), 1654 + 8);
   });
 
   it('two fmt chunks, before or after data', () => {
@@ -451,7 +439,7 @@ describe('invalid files', () => {
     const excl = patched(odd, (b) => b.writeUInt32LE(b.length - 9, 4));
     assert.equal(inspectWav(excl).dataLength, 801); // pad byte present, outside the odd RIFF size
     rejects(Buffer.concat([excl, Buffer.alloc(1)]), 'trailing_bytes', /one pad byte/);
-    assert.equal(failsAtByte(Buffer.concat([wav, Buffer.alloc(5)])), wav.length + 1);
+    assert.equal(wavFailsAtByte(Buffer.concat([wav, Buffer.alloc(5)])), wav.length + 1);
   });
 
   it('chunks overrunning the RIFF size, stray bytes, bad chunk ids', () => {
