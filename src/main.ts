@@ -17,6 +17,14 @@ Usage: callvault <command> [options]
   serve --data DIR          serve the HTTP API (--listen HOST:PORT, default 127.0.0.1:8750;
                             --tls-cert FILE --tls-key FILE to listen beyond loopback)
   enroll-link --data DIR    a fresh enrollment link for an administrator who has not enrolled
+  user invite --data DIR NAME --role ROLE [--role ROLE] [--unit UNIT ...] [--agent AGENT_ID]
+                            invite a person (roles: administrator, supervisor, agent, auditor,
+                            privacy_officer); prints their one-time enrollment link
+  user list --data DIR      everyone with an account, their roles, units and status
+  user assign --data DIR NAME --role ROLE ... [--unit UNIT ...] [--agent ID]   set roles and scopes
+  user disable|enable --data DIR NAME
+  user reset --data DIR NAME    reset password and second factors; prints a new enrollment link
+  user link --data DIR NAME     a fresh enrollment link for someone who has not enrolled yet
   apikey create --data DIR --scope ingest --name NAME [--allow CIDR,...] [--rate N]
   apikey list --data DIR
   apikey revoke --data DIR KEY_ID
@@ -42,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve': return await verbs.serve(args);
       case 'enroll-link': return await verbs.enrollLink(args);
       case 'apikey': return await verbs.apikey(args);
+      case 'user': return await verbs.user(args);
       case 'export': return await verbs.exportVerb(args);
       case 'openapi': return await verbs.openapi(args);
       case 'simulate': return await verbs.simulate(args);

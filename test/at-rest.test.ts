@@ -7,7 +7,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { metaHeader, recordingIdOf, tusCreate, tusPatch, tusUpload } from './helpers/tus.ts';
 
 const NUMBER_FORMS = [
@@ -40,7 +40,7 @@ describe('nothing sensitive at rest', () => {
       filename: '0701234567_2026-11-25.wav', filetype: 'audio/wav',
     });
     const id = recordingIdOf(url);
-    const admin = await signIn(s, await enrollAdmin(s));
+    const admin = await signIn(s, await enrollSupervisor(s));
     // Exercise every path that touches the number and the audio.
     for (const path of [`/api/v1/recordings?caller=0701234567`, `/api/v1/recordings/${id}`, `/api/v1/recordings/${id}/audio`]) {
       const res = await fetch(s.url + path, { headers: { cookie: admin.cookie, range: 'bytes=1000-90000' } });

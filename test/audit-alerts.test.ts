@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { runCli } from './helpers/cli.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
@@ -35,7 +35,7 @@ describe('audit alerts', () => {
     const key = await ingestKey(s);
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8000).fill(1) });
     const id = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a', caller: '0701112233' }));
-    const admin = await signIn(s, await enrollAdmin(s));
+    const admin = await signIn(s, await enrollSupervisor(s));
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie, range: `bytes=${i}-${i + 10}` } });
       await res.arrayBuffer();

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { runCli } from './helpers/cli.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
@@ -19,7 +19,7 @@ describe('patient log extract', () => {
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(16000).fill(0x55) });
     mine = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Vårdcentral Norr', caller: '070-111 22 33' }));
     other = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-b', caller: '070-999 88 77' }));
-    const admin = await signIn(s, await enrollAdmin(s));
+    const admin = await signIn(s, await enrollSupervisor(s));
     for (const [id, range] of [[mine, 'bytes=0-99'], [mine, 'bytes=100-199'], [other, 'bytes=0-9']] as const) {
       const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie, range } });
       assert.equal(res.status, 206);
@@ -39,7 +39,7 @@ describe('patient log extract', () => {
     assert.ok(entries.every((e) => e.recording === mine || e.recording === null));
     assert.ok(entries.every((e) => e.careUnit === 'Vårdcentral Norr' || e.recording === null));
     assert.deepEqual(entries.filter((e) => e.range).map((e) => e.range!.start), [0, 100]);
-    assert.ok(entries.every((e) => e.actor.role === 'administrator' && /^[0-9a-f]{32}$/.test(e.actor.id)));
+    assert.ok(entries.every((e) => e.actor.role === 'supervisor' && /^[0-9a-f]{32}$/.test(e.actor.id)));
     assert.ok(!res.stdout.includes('0701112233') && !res.stdout.includes('+46701112233'), 'the number is not printed');
   });
 

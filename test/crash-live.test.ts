@@ -119,7 +119,7 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
     assert.equal(flagged.length, again.running.recovery.recovered.length);
     const audited = await again.archive.db.selectFrom('audit_events').select('object_id').where('action', '=', 'ingest.recovered').execute();
     assert.deepEqual(audited.map((a) => a.object_id).sort(), flagged.map((f) => f.id).sort());
-    const page = await again.archive.recordings.list({ limit: 200 });
+    const page = await again.archive.recordings.list({ scope: { kind: 'all' }, now: Date.now(), limit: 200 });
     assert.ok(page.items.filter((r) => JSON.parse(r.flags).includes('truncated_by_crash')).length === flagged.length);
   });
 

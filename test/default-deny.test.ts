@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { metaHeader, recordingIdOf, tusCreate, tusHead, tusUpload } from './helpers/tus.ts';
 import { buildServer } from '../src/http/server.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -81,8 +81,8 @@ describe('default deny', () => {
     assert.equal(mine.status, 404);
   });
 
-  it('a signed-in administrator is the positive control: the same routes answer', async () => {
-    const admin = await signIn(s, await enrollAdmin(s, 'control'));
+  it('a signed-in supervisor is the positive control: the same routes answer', async () => {
+    const admin = await signIn(s, await enrollSupervisor(s, 'control'));
     const list = await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: admin.cookie } });
     assert.equal(list.status, 200);
     assert.ok((await list.text()).includes(recordingId));

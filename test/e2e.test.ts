@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 describe('ingest, sign-in and playback end to end', () => {
@@ -16,7 +16,7 @@ describe('ingest, sign-in and playback end to end', () => {
   before(async () => {
     s = await startTestServer();
     key = await ingestKey(s);
-    const admin = await enrollAdmin(s);
+    const admin = await enrollSupervisor(s);
     session = await signIn(s, admin);
   });
   after(() => s.close());
@@ -30,7 +30,7 @@ describe('ingest, sign-in and playback end to end', () => {
     assert.ok(url.startsWith(`${s.url}/api/v1/uploads/`));
   });
 
-  it('lists it for the signed-in administrator, newest first, and audits the listing first', async () => {
+  it('lists it for the signed-in supervisor, newest first, and audits the listing first', async () => {
     const res = await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: session.cookie } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { items: Array<Record<string, unknown>>; next: string | null };
@@ -85,7 +85,7 @@ describe('ingest, sign-in and playback end to end', () => {
   it('audits every play with its byte range', async () => {
     const plays = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'recording.played').orderBy('seq').execute();
     assert.equal(plays.length, 7);
-    assert.deepEqual(JSON.parse(plays[1]!.details!), { role: 'administrator', start: 0, end: 44 });
+    assert.deepEqual(JSON.parse(plays[1]!.details!), { role: 'supervisor', start: 0, end: 44 });
     assert.ok(plays.every((p) => p.object_id === id && p.actor_type === 'user' && p.patient_pseudonym?.length === 32));
   });
 

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as tus from 'tus-js-client';
 import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
-import { enrollAdmin, ingestKey, signIn, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { metaHeader, OCTETS, recordingIdOf, tusCreate, tusHead, tusHeaders, tusPatch, tusUpload } from './helpers/tus.ts';
 
@@ -495,7 +495,7 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
     assert.equal(row.duration_ms, 20_000);
     assert.equal((await snap()).rows, before.rows + 1);
 
-    const session = await signIn(s, await enrollAdmin(s));
+    const session = await signIn(s, await enrollSupervisor(s));
     const audio = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
     assert.equal(audio.status, 200);
     assert.ok(Buffer.from(await audio.arrayBuffer()).equals(wav), 'the resumed recording is not the original audio');

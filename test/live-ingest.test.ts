@@ -226,7 +226,7 @@ describe('a live call whose audio ends mid-frame', () => {
 
 describe('playing a raw G.711 call', () => {
   it('serves it as a WAV (header + samples) with exact ranges, which the WAV inspector accepts', async () => {
-    const { enrollAdmin, signIn } = await import('./helpers/archive.ts');
+    const { enrollSupervisor, signIn } = await import('./helpers/archive.ts');
     const { inspectWav } = await import('../src/ingest/wav.ts');
     const s = await startTestServer();
     try {
@@ -234,7 +234,7 @@ describe('playing a raw G.711 call', () => {
       const audio = makeRawG711({ codec: 'pcma', sampleRate: 8000, channels: 1, seconds: 3 });
       const created = await tusCreate(s.url, key, { 'upload-length': String(audio.length), 'upload-metadata': metaHeader({ ...RAW, codec: 'pcma' }) }, audio);
       const id = recordingIdOf(created.headers.get('location')!);
-      const admin = await signIn(s, await enrollAdmin(s));
+      const admin = await signIn(s, await enrollSupervisor(s));
       const whole = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie } });
       assert.equal(whole.headers.get('content-type'), 'audio/wav');
       const wav = Buffer.from(await whole.arrayBuffer());

@@ -13,7 +13,7 @@ describe('enrollment, sign-in and sessions', () => {
   const operator = { type: 'operator' as const, id: 'test' };
 
   it('an enrollment link works once, checks the password rules and the first code', async () => {
-    const { token } = await s.archive.accounts.issueEnrollment({ username: 'nurse', role: 'administrator', actor: operator });
+    const { token } = await s.archive.users.invite({ username: 'nurse', roles: ['supervisor'], careUnits: ['*'], agentId: null, actor: operator });
     const started = await postJson(s, '/api/v1/enrollment/start', { token });
     assert.equal(started.status, 200);
     const { username, totpSecret, otpauthUri } = (await started.json()) as { username: string; totpSecret: string; otpauthUri: string };
@@ -26,7 +26,10 @@ describe('enrollment, sign-in and sessions', () => {
     const wrongCode = await postJson(s, '/api/v1/enrollment/complete', { token, password: 'a long enough passphrase', totpCode: '000000' === totpCode(secret, Date.now()) ? '111111' : '000000' });
     assert.equal(wrongCode.status, 400);
     const ok = await postJson(s, '/api/v1/enrollment/complete', { token, password: 'a long enough passphrase', totpCode: totpCode(secret, Date.now()) });
-    assert.equal(ok.status, 204);
+    assert.equal(ok.status, 200);
+    const { recoveryCodes } = (await ok.json()) as { recoveryCodes: string[] };
+    assert.equal(recoveryCodes.length, 10);
+    assert.equal(new Set(recoveryCodes).size, 10);
     const again = await postJson(s, '/api/v1/enrollment/start', { token });
     assert.equal(again.status, 404);
     const unknown = await postJson(s, '/api/v1/enrollment/start', { token: 'A'.repeat(43) });

@@ -1,6 +1,7 @@
 // Password hashing with argon2id from node:crypto, in PHC string form.
 // Parameters follow OWASP's current minimum for argon2id: 19 MiB, 2 passes, 1 lane.
 import { argon2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const PARAMS = { memory: 19456, passes: 2, parallelism: 1, tagLength: 32 } as const;
 
@@ -37,9 +38,25 @@ export function decoyHash(): Promise<string> {
   return decoy;
 }
 
-export function passwordProblem(password: unknown): string | null {
+let common: Set<string> | undefined;
+function commonPasswords(): Set<string> {
+  common ??= new Set(readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')));
+  return common;
+}
+
+/** What is wrong with a new password, in words a person can act on; null when it is acceptable. */
+export function passwordProblem(password: unknown, username?: string): string | null {
   if (typeof password !== 'string') return 'password must be a string';
   if ([...password].length < 12) return 'password must be at least 12 characters';
   if (password.length > 256) return 'password must be at most 256 characters';
+  const lower = password.normalize('NFKC').toLowerCase();
+  // A common word with digits or symbols around it ("Sommar2024!!") is still a common word.
+  const core = lower.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  const list = commonPasswords();
+  if (list.has(lower) || list.has(core) || list.has(lower.replace(/[^\p{L}\p{N}]/gu, ''))) {
+    return 'this password is on the list of common passwords; choose a longer phrase of your own';
+  }
+  if (new Set(lower).size < 5) return 'this password repeats too few different characters';
+  if (username && username.length >= 3 && lower.includes(username.toLowerCase())) return 'the password must not contain the username';
   return null;
 }

@@ -89,7 +89,7 @@ export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRule
         const h = hourIn(at, wh.timeZone);
         if (h < wh.from || h >= wh.to) raise({ rule: 'outside_working_hours', ...actor, summary: `access at ${String(h).padStart(2, '0')}:xx ${wh.timeZone}, outside ${wh.from}-${wh.to}`, details: { hour: h, action: e.action } }, at, 3600_000);
       }
-      if (e.action.startsWith('breakglass.')) raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
+      if (e.action === 'access.break_glass') raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
     },
     settled: () => work,
   };

@@ -5,6 +5,21 @@ export const AUDIT_ACTIONS = {
   'auth.enrollment_started': 'an enrollment link was opened and a second-factor secret handed out',
   'auth.login': 'a sign-in attempt (success or denied)',
   'auth.logout': 'a session was ended by its owner',
+  'auth.locked': 'repeated failures locked an account name or a source address for a while',
+  'auth.session_rejected': 'a request carried a session cookie that is malformed, unknown, expired or of a disabled person',
+  'auth.step_up': 'a person proved their second factor again within a session (success or denied)',
+  'auth.recovery_code_used': 'a one-time recovery code stood in for the second factor',
+  'auth.recovery_codes_issued': "a person's recovery codes were replaced",
+  'auth.passkey_registered': 'a person added a passkey',
+  'auth.passkey_removed': 'a person removed a passkey',
+  'auth.sso_denied': 'a single sign-on response was refused (state, issuer, nonce, audience, unknown or disabled person)',
+  'user.invited': 'a person was invited with roles and care units',
+  'user.updated': "a person's roles, care units or agent id changed (their sessions end)",
+  'user.disabled': 'a person was disabled (their sessions end)',
+  'user.enabled': 'a disabled person was enabled again',
+  'user.factors_reset': "a person's password and second factors were reset; they enroll again",
+  'access.break_glass': 'a person opened a recording outside their scope, stating a reason (emergency access)',
+  'access.break_glass_reviewed': 'a break-glass access was reviewed and closed',
   'apikey.created': 'an API key was created',
   'apikey.revoked': 'an API key was revoked',
   'apikey.denied': 'a request carried an unknown, malformed or revoked API key',
@@ -12,6 +27,7 @@ export const AUDIT_ACTIONS = {
   'recording.viewed': "a recording's metadata was shown",
   'recording.played': 'audio bytes of a recording were sent (byte range in details)',
   'recording.exported': 'a recording was exported as an age file',
+  'recording.downloaded': 'a recording was downloaded as a file',
   'recording.denied': 'access to a recording route was refused',
   'audit.extract_produced': "a patient's log extract was produced (PDL 8 kap. 5 §)",
   'ingest.started': 'an upload was created',
@@ -37,7 +53,7 @@ export interface AuditEvent {
   action: AuditAction;
   actor: Actor;
   outcome: 'success' | 'denied' | 'failure';
-  object?: { type: 'recording' | 'upload' | 'user' | 'api_key' | 'session'; id: string };
+  object?: { type: 'recording' | 'upload' | 'user' | 'api_key' | 'session' | 'break_glass'; id: string };
   careUnit?: string | null;
   patientPseudonym?: string | null;
   requestId?: string | null;

@@ -8,12 +8,14 @@ import * as m001 from './migrations/001-foundation.ts';
 import * as m002 from './migrations/002-live-ingest.ts';
 import * as m003 from './migrations/003-audit-merkle.ts';
 import * as m004 from './migrations/004-audit-alerts.ts';
+import * as m005 from './migrations/005-identity.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
   '002-live-ingest': m002,
   '003-audit-merkle': m003,
   '004-audit-alerts': m004,
+  '005-identity': m005,
 };
 
 class StaticMigrations implements MigrationProvider {

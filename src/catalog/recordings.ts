@@ -1,5 +1,6 @@
 // Recording rows: filing a sealed recording, finding it, listing a page.
 import type { Kysely, Transaction } from 'kysely';
+import type { RecordingScope } from '../access/policy.ts';
 import type { Database, NewRecording, Recording } from './schema.ts';
 
 export interface RecordingPage {
@@ -9,12 +10,18 @@ export interface RecordingPage {
 }
 
 export interface ListFilter {
+  /** Which recordings the asker may see at all (access/policy.ts recordingScope). */
+  scope: RecordingScope;
+  /** The time break-glass grants are judged live at. */
+  now: number;
   limit: number;
   cursor?: string;
   careUnit?: string;
   from?: number;
   to?: number;
   callerIndex?: Buffer;
+  agentId?: string;
+  direction?: 'inbound' | 'outbound';
 }
 
 export class CursorError extends Error {}
@@ -44,7 +51,20 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
       return db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst();
     },
     async list(f) {
+      const scope = f.scope;
+      if (scope.kind === 'some' && scope.careUnits.length === 0 && scope.agentId === null && scope.grantsOf === null) return { items: [], next: null };
       let q = db.selectFrom('recordings').selectAll();
+      if (scope.kind === 'some') {
+        q = q.where((eb) => eb.or([
+          ...(scope.careUnits.length > 0 ? [eb('care_unit', 'in', scope.careUnits)] : []),
+          ...(scope.agentId !== null ? [eb('agent_id', '=', scope.agentId)] : []),
+          ...(scope.grantsOf !== null
+            ? [eb('id', 'in', eb.selectFrom('break_glass').select('recording_id').where('user_id', '=', scope.grantsOf).where('expires_at', '>', f.now))]
+            : []),
+        ]));
+      }
+      if (f.agentId) q = q.where('agent_id', '=', f.agentId);
+      if (f.direction) q = q.where('direction', '=', f.direction);
       if (f.careUnit) q = q.where('care_unit', '=', f.careUnit);
       if (f.from !== undefined) q = q.where('started_at', '>=', f.from);
       if (f.to !== undefined) q = q.where('started_at', '<', f.to);

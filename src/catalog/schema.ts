@@ -54,7 +54,12 @@ export interface UploadTable {
 export interface UserTable {
   id: string;
   username: string;
-  role: string;
+  roles: string; // JSON array of role names (access/policy.ts)
+  care_units: string; // JSON array of care units/queues the person's roles reach; "*" is every unit
+  agent_id: string | null; // the agent id the person's own calls carry
+  oidc_issuer: string | null; // set for people who sign in through single sign-on
+  oidc_subject: string | null;
+  updated_at: number | null;
   status: 'invited' | 'active' | 'disabled';
   password_hash: string | null;
   totp_sealed: Uint8Array | null; // TOTP secret sealed under the server's secrets key
@@ -77,6 +82,55 @@ export interface SessionTable {
   created_at: number;
   last_seen_at: number;
   expires_at: number;
+  auth_method: Generated<string>; // password+totp, password+recovery, passkey, oidc
+  step_up_at: number | null; // when the second factor was last proven in this session
+}
+
+export interface RecoveryCodeTable {
+  user_id: string;
+  code_hash: string;
+  used_at: number | null;
+}
+
+export interface PasskeyTable {
+  id: string;
+  user_id: string;
+  public_key: Uint8Array;
+  counter: number;
+  transports: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface AuthThrottleTable {
+  key: string;
+  failures: number;
+  window_start: number;
+  locked_until: number | null;
+}
+
+export interface AuthChallengeTable {
+  id_hash: string;
+  purpose: string;
+  user_id: string | null;
+  data: string;
+  expires_at: number;
+}
+
+export interface BreakGlassTable {
+  id: string;
+  user_id: string;
+  recording_id: string;
+  care_unit: string;
+  reason: string;
+  created_at: number;
+  expires_at: number;
+  review_state: 'open' | 'closed';
+  reviewed_by: string | null;
+  reviewed_at: number | null;
+  review_verdict: 'justified' | 'unjustified' | null;
+  review_note: string | null;
 }
 
 export interface ApiKeyTable {
@@ -131,6 +185,11 @@ export interface Database {
   users: UserTable;
   enrollments: EnrollmentTable;
   sessions: SessionTable;
+  recovery_codes: RecoveryCodeTable;
+  passkeys: PasskeyTable;
+  auth_throttle: AuthThrottleTable;
+  auth_challenges: AuthChallengeTable;
+  break_glass: BreakGlassTable;
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
@@ -141,5 +200,6 @@ export type Recording = Selectable<RecordingTable>;
 export type UploadRow = Selectable<UploadTable>;
 export type NewRecording = Insertable<RecordingTable>;
 export type User = Selectable<UserTable>;
+export type BreakGlass = Selectable<BreakGlassTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type NewAuditEvent = Insertable<AuditEventTable>;

@@ -4,6 +4,10 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { createAccounts, type Accounts } from '../access/accounts.ts';
 import { createApiKeys, type ApiKeys } from '../access/api-keys.ts';
+import { createBreakGlass, type BreakGlassService } from '../access/break-glass.ts';
+import { createSessions, type Sessions } from '../access/sessions.ts';
+import { createThrottle } from '../access/throttle.ts';
+import { createUsers, type Users } from '../access/users.ts';
 import { createSecretBox } from '../access/secret-box.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createBlindIndex, type BlindIndex } from '../catalog/blind-index.ts';
@@ -20,6 +24,9 @@ export interface Archive {
   keys: KeyProvider;
   audit: AuditLog;
   accounts: Accounts;
+  sessions: Sessions;
+  users: Users;
+  breakGlass: BreakGlassService;
   apiKeys: ApiKeys;
   recordings: RecordingRepo;
   blindIndex: BlindIndex;
@@ -68,11 +75,14 @@ export async function openArchive(dir: string): Promise<Archive> {
   const db = await openCatalog({ file: p.catalog });
   const store = await createFsBlobStore(p.blobs);
   const audit = createAuditLog(db);
+  const sessions = createSessions({ db, audit });
+  const accounts = createAccounts({ db, audit, sessions, box: createSecretBox(keys.secretsKey()), throttle: createThrottle(db) });
+  const recordings = createRecordingRepo(db);
   return {
-    dir, db, store, keys, audit,
-    accounts: createAccounts({ db, audit, box: createSecretBox(keys.secretsKey()) }),
+    dir, db, store, keys, audit, accounts, sessions, recordings,
+    users: createUsers({ db, audit, accounts, sessions }),
+    breakGlass: createBreakGlass({ db, audit, recordings }),
     apiKeys: createApiKeys(db, audit),
-    recordings: createRecordingRepo(db),
     blindIndex: createBlindIndex(keys.blindIndexKey()),
     async close() {
       await store.close();

@@ -1,7 +1,8 @@
 // Wiring of the HTTP server over an open archive.
 import type { FastifyInstance } from 'fastify';
 import { accountRoutes } from '../access/routes.ts';
-import { witnessDirOf, type Config } from '../config/config.ts';
+import { userRoutes } from '../access/user-routes.ts';
+import { baseUrl, witnessDirOf, type Config } from '../config/config.ts';
 import { createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
 import { createAlertEngine, rulesFromEnv, type AlertEngine } from '../audit/alerts.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
@@ -21,6 +22,9 @@ import { createPlayback } from '../playback/service.ts';
 import type { Archive } from './archive.ts';
 
 export class ListenError extends Error {}
+
+/** Where a person opens their one-time enrollment link (the token travels in the fragment). */
+export const enrollUrl = (c: Config, token: string) => `${baseUrl(c)}/enroll#token=${token}`;
 
 export interface Running {
   app: FastifyInstance;
@@ -54,16 +58,22 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
+    grantedIds: a.breakGlass.grantedIds,
   });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
-  const routes = [health, ...pageRoutes(), ...accountRoutes(a.accounts, limiter), ...uploadRoutes(uploads), ...recordingRoutes(playback)];
+  const routes = [
+    health, ...pageRoutes(),
+    ...accountRoutes({ accounts: a.accounts, sessions: a.sessions, audit: a.audit, limiter }),
+    ...userRoutes({ users: a.users, breakGlass: a.breakGlass, enrollUrl: (token) => enrollUrl(config, token) }),
+    ...uploadRoutes(uploads), ...recordingRoutes(playback, a.breakGlass),
+  ];
   return { routes, uploads };
 }
 
 /** The routes, for documentation only: their handlers are never called, so no services back them. */
 export function describeRoutes(): RouteDef[] {
   const unused = {} as never;
-  return [health, ...pageRoutes(), ...accountRoutes(unused, unused), ...uploadRoutes(unused), ...recordingRoutes(unused)];
+  return [health, ...pageRoutes(), ...accountRoutes(unused), ...userRoutes(unused), ...uploadRoutes(unused), ...recordingRoutes(unused, unused)];
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {

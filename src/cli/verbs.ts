@@ -14,7 +14,7 @@ import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
 import { initArchive, isFreeForArchive, openArchive, type Archive } from './archive.ts';
 import { err, out, UsageError } from './output.ts';
-import { describeRoutes, startServer } from './server.ts';
+import { describeRoutes, enrollUrl, startServer } from './server.ts';
 
 const COMMON = {
   data: { type: 'string' },
@@ -52,10 +52,15 @@ async function withArchive<T>(dir: string, fn: (a: Archive) => Promise<T>): Prom
   }
 }
 
+/** An enrollment link for administrator `username`: invited now, or a fresh link if not yet enrolled. */
 async function printEnrollment(a: Archive, c: Config, username: string): Promise<void> {
-  const { token, expiresAt } = await a.accounts.issueEnrollment({ username, role: 'administrator', actor: operator() });
+  const existing = await a.users.byUsername(username);
+  if (existing && !existing.roles.includes('administrator')) throw new UsageError(`user ${username} exists and is not an administrator`);
+  const { token, expiresAt } = existing
+    ? await a.users.reissue(existing.id, operator())
+    : await a.users.invite({ username, roles: ['administrator'], careUnits: [], agentId: null, actor: operator() });
   out(`Enrollment link for administrator "${username}" (one use, valid until ${new Date(expiresAt).toISOString()}):`);
-  out(`  ${baseUrl(c)}/enroll#token=${token}`);
+  out(`  ${enrollUrl(c, token)}`);
   out('Open it in a browser to set a password and an authenticator (TOTP) second factor.');
 }
 
@@ -180,6 +185,7 @@ export async function openapi(args: string[]): Promise<number> {
 }
 
 export { simulate } from '../simulate/verb.ts';
+export { user } from './user-verb.ts';
 
 /** callvault audit verify | proof SEQ | checkpoint */
 export async function audit(args: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // Turns a request's credentials into a Principal. An API key travels as
 // `Authorization: Bearer cvk_...`; a person's session as the __Host- cookie.
 import type { FastifyRequest } from 'fastify';
-import type { Accounts } from '../access/accounts.ts';
+import type { Sessions } from '../access/sessions.ts';
 import type { ApiKeys } from '../access/api-keys.ts';
 import type { Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/log.ts';
@@ -36,7 +36,7 @@ function keyLimiter(now: () => number = Date.now) {
   };
 }
 
-export function createAuthenticate(deps: { accounts: Accounts; apiKeys: ApiKeys; audit: AuditLog }): Authenticate {
+export function createAuthenticate(deps: { sessions: Sessions; apiKeys: ApiKeys; audit: AuditLog }): Authenticate {
   const limit = keyLimiter();
   return async (req) => {
     const auth = req.headers.authorization;
@@ -56,9 +56,11 @@ export function createAuthenticate(deps: { accounts: Accounts; apiKeys: ApiKeys;
       return { kind: 'api_key', keyId: key.keyId, scope: key.scope };
     }
     const cookie = readCookie(req, SESSION_COOKIE);
-    if (cookie !== undefined) {
-      const p = await deps.accounts.resolveSession(cookie);
-      if (p) return p;
+    if (cookie !== undefined && cookie !== '') {
+      const s = await deps.sessions.resolve(cookie);
+      if (s.ok) return s.principal;
+      // A tampered, stale or revoked cookie gets no session, and leaves a trace.
+      await deps.audit.record({ action: 'auth.session_rejected', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: req.ip, details: { reason: s.reason } });
     }
     return { kind: 'anonymous' };
   };

@@ -117,7 +117,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HttpError) {
-      reply.headers(err.headers).code(err.status).type('application/json').send({ error: err.message });
+      reply.headers(err.headers).code(err.status).type('application/json').send(err.code ? { error: err.message, code: err.code } : { error: err.message });
       return;
     }
     if (err instanceof AuditUnavailableError) {

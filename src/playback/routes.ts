@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { parseRange } from './range.ts';
 import type { Playback } from './service.ts';
+import type { BreakGlassService } from '../access/break-glass.ts';
+import { accountCall } from '../access/routes.ts';
 
 const idParams = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/, 'not a recording id') });
 const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
@@ -15,20 +17,25 @@ const listQuery = z.strictObject({
   from: isoDate.optional(),
   to: isoDate.optional(),
   caller: z.string().max(40).optional(),
+  agent: z.string().max(64).optional(),
+  direction: z.enum(['inbound', 'outbound']).optional(),
 });
 
-export function recordingRoutes(playback: Playback): RouteDef[] {
+const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });
+const breakGlassBody = z.strictObject({ reason: z.string().max(1000) });
+
+export function recordingRoutes(playback: Playback, breakGlass: BreakGlassService): RouteDef[] {
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
-      summary: 'List recordings, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller',
+      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller, agent, direction',
       responses: { 200: '{ items, next }' },
       handler: ({ principal, query, requestId, source }) => playback.list(principal, query, { requestId, source }),
     }),
     defineRoute({
       method: 'GET', url: '/api/v1/recordings/:id', policy: { permission: 'recordings:view' }, tag: 'recordings', params: idParams,
       summary: "A recording's metadata, with caller and callee numbers",
-      responses: { 200: 'the recording', 404: 'not found (or not yours to see)' },
+      responses: { 200: 'the recording', 403: 'outside your scope; break-glass available (code break_glass_available)', 404: 'not found (or not yours to see)' },
       handler: ({ principal, params, requestId, source }) => playback.get(principal, params.id, { requestId, source }),
     }),
     defineRoute({
@@ -55,6 +62,42 @@ export function recordingRoutes(playback: Playback): RouteDef[] {
           req.raw.destroy();
         });
         return reply.send(stream);
+      },
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/:id/download', policy: { permission: 'recordings:download' }, tag: 'recordings', params: idParams,
+      summary: 'The whole audio as a file (attachment); needs a step-up within the last 5 minutes',
+      responses: { 200: 'the audio file', 403: 'step-up required (code step_up_required)', 404: 'not found' },
+      async handler({ req, reply, principal, params, requestId, source }) {
+        const audio = await playback.download(principal, params.id, { requestId, source });
+        reply.code(200).headers({
+          'content-type': audio.contentType, 'content-length': String(audio.size), 'content-disposition': `attachment; filename="${audio.fileName}"`,
+        });
+        const stream = Readable.from(audio.body, { objectMode: false });
+        stream.on('error', () => req.raw.destroy());
+        return reply.send(stream);
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/v1/recordings/:id/export', policy: { permission: 'recordings:export' }, tag: 'recordings', params: idParams, body: exportBody,
+      summary: 'The recording as an age file for the given age recipient (data-subject export); needs a step-up within the last 5 minutes',
+      responses: { 200: 'application/octet-stream: an age v1 file', 400: 'not an age X25519 recipient', 403: 'step-up required', 404: 'not found' },
+      async handler({ req, reply, principal, params, body, requestId, source }) {
+        const out = await playback.exportTo(principal, params.id, body.recipient, { requestId, source });
+        reply.code(200).headers({ 'content-type': 'application/octet-stream', 'content-length': String(out.size), 'content-disposition': `attachment; filename="${out.fileName}"` });
+        const stream = Readable.from(out.body, { objectMode: false });
+        stream.on('error', () => req.raw.destroy());
+        return reply.send(stream);
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/v1/recordings/:id/break-glass', policy: { permission: 'recordings:break_glass' }, tag: 'recordings', params: idParams, body: breakGlassBody,
+      summary: 'Emergency access to a recording outside your scope: state the reason; view and play for 60 minutes, reviewed afterwards',
+      responses: { 201: '{ id, expiresAt }', 400: 'no reason given', 404: 'not found', 409: 'within your scope already, or a grant is live' },
+      async handler({ reply, principal, params, body, requestId, source }) {
+        const grant = await accountCall(() => breakGlass.open(principal, params.id, body.reason, { requestId, source }));
+        reply.code(201);
+        return grant;
       },
     }),
   ];

@@ -1,8 +1,9 @@
 // Finding and playing recordings. Every answer is audited before it leaves: list, metadata
 // view, and each played byte range. Decryption needs the archive identity, which only this
 // service (and export) receives.
-import { openRecording, type OpenedRecording } from '../seal/index.ts';
-import { permittedRecordings, actorOf, type Principal } from '../access/policy.ts';
+import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
+import { actorOf, mayBreakGlass, permittedRecordings, recordingScope, type Principal, type RecordingPermission } from '../access/policy.ts';
+import { steppedUp } from '../access/sessions.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
@@ -64,6 +65,20 @@ export interface PlaybackDeps {
   audit: AuditLog;
   blindIndex: BlindIndex;
   archiveIdentity: () => string;
+  /** Ids among `ids` the user holds a live break-glass grant for. */
+  grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  now?: () => number;
+}
+
+export interface ListQuery {
+  limit: number;
+  cursor?: string;
+  careUnit?: string;
+  from?: string;
+  to?: string;
+  caller?: string;
+  agent?: string;
+  direction?: 'inbound' | 'outbound';
 }
 
 export function createPlayback(deps: PlaybackDeps) {
@@ -71,18 +86,34 @@ export function createPlayback(deps: PlaybackDeps) {
     return openRecording({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id });
   }
 
-  async function findPermitted(p: Principal, permission: 'recordings:view' | 'recordings:play', id: string, info: RequestInfo): Promise<Recording> {
+  async function findPermitted(p: Principal, permission: RecordingPermission, id: string, info: RequestInfo): Promise<Recording> {
     const r = await deps.recordings.get(id);
-    if (!r || !permittedRecordings(p, permission, [r.id]).has(r.id)) {
-      // 404 either way: whether a recording exists is itself not for everyone to learn.
-      await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, ...info, details: { permission, found: Boolean(r) } });
-      throw notFound();
-    }
-    return r;
+    const granted = r && p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
+    if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) return r;
+    const breakGlass = r !== undefined && (permission === 'recordings:view' || permission === 'recordings:play') && mayBreakGlass(p, r) && !granted.has(r.id);
+    await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, careUnit: r?.care_unit ?? null, ...info, details: { permission, found: Boolean(r), breakGlass } });
+    // Staff who may break the glass learn that the recording exists and how to open it; for
+    // everyone else, whether a recording exists is itself not theirs to learn: 404.
+    if (breakGlass) throw new HttpError(403, 'this recording is outside your scope; emergency access (break-glass) needs a stated reason', {}, 'break_glass_available');
+    throw notFound();
   }
 
-  return {
-    async list(p: Principal, q: { limit: number; cursor?: string; careUnit?: string; from?: string; to?: string; caller?: string }, info: RequestInfo) {
+  /** Download and export need the second factor proven within the last few minutes. */
+  function requireStepUp(p: Principal): void {
+    if (p.kind === 'user' && !steppedUp(p, (deps.now ?? Date.now)())) {
+      throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
+    }
+  }
+
+  /** The catalog's header and the store's payload, checked to be whole. */
+  async function payloadOf(r: Recording): Promise<AsyncIterable<Buffer>> {
+    const size = await deps.store.size(r.blob_key);
+    if (size !== r.payload_size) throw new Error(`recording ${r.id}: stored payload is ${size} bytes, the catalog expects ${r.payload_size}`);
+    return deps.store.stream(r.blob_key);
+  }
+
+  const service = {
+    async list(p: Principal, q: ListQuery, info: RequestInfo) {
       let callerIndex: Buffer | undefined;
       if (q.caller !== undefined) {
         try {
@@ -91,17 +122,21 @@ export function createPlayback(deps: PlaybackDeps) {
           throw new HttpError(400, 'caller must be a phone number in E.164 or Swedish national form');
         }
       }
+      const now = (deps.now ?? Date.now)();
       const filter: ListFilter = {
-        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex,
+        scope: recordingScope(p, 'recordings:list'), now,
+        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex, agentId: q.agent, direction: q.direction,
         from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
       };
       const page = await deps.recordings.list(filter);
-      const allowed = permittedRecordings(p, 'recordings:list', page.items.map((r) => r.id));
+      // The query already kept to the scope; the policy checks the page again over its ids.
+      const granted = p.kind === 'user' ? await deps.grantedIds(p.userId, page.items.map((r) => r.id)) : new Set<string>();
+      const allowed = permittedRecordings(p, 'recordings:list', page.items, granted);
       const items = page.items.filter((r) => allowed.has(r.id)).map(summary);
       await deps.audit.record({
         action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
         patientPseudonym: pseudonymOfIndex(callerIndex ?? null),
-        details: { filters: { careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, cursor: q.cursor !== undefined }, count: items.length },
+        details: { filters: { careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, agent: q.agent ?? null, direction: q.direction ?? null, cursor: q.cursor !== undefined }, count: items.length },
       });
       return { items, next: page.next };
     },
@@ -125,8 +160,9 @@ export function createPlayback(deps: PlaybackDeps) {
      * a WAV header followed by the samples, so that any player can play it. The play is
      * audited before this returns.
      */
-    async audio(p: Principal, id: string, range: (size: number) => { start: number; end: number } | 'unsatisfiable', info: RequestInfo): Promise<AudioStream> {
-      const r = await findPermitted(p, 'recordings:play', id, info);
+    async audio(p: Principal, id: string, range: (size: number) => { start: number; end: number } | 'unsatisfiable', info: RequestInfo,
+      action: 'recording.played' | 'recording.downloaded' = 'recording.played'): Promise<AudioStream> {
+      const r = await findPermitted(p, action === 'recording.played' ? 'recordings:play' : 'recordings:download', id, info);
       const prefix = r.container === 'raw'
         ? wavHeader({ codec: r.codec as WavCodec, sampleRate: r.sample_rate, channels: r.channels, dataLength: r.plaintext_size })
         : Buffer.alloc(0);
@@ -134,7 +170,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const want = range(size);
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
       await deps.audit.record({
-        action: 'recording.played', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
+        action, actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
         patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { start: want.start, end: want.end },
       });
       const { start, end } = want;
@@ -152,7 +188,41 @@ export function createPlayback(deps: PlaybackDeps) {
       }
       return { size, start, end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
     },
+
+    /** The whole audio as a file to keep: needs the download permission and a fresh step-up. */
+    async download(p: Principal, id: string, info: RequestInfo): Promise<AudioStream & { fileName: string }> {
+      const r = await findPermitted(p, 'recordings:download', id, info);
+      requireStepUp(p);
+      const a = await service.audio(p, id, (size) => ({ start: 0, end: size }), info, 'recording.downloaded');
+      return { ...a, fileName: `${r.id}.${r.container === 'ogg' ? 'ogg' : 'wav'}` };
+    },
+
+    /**
+     * The recording as a standard age file for `recipient` (an age X25519 public key): the same
+     * sealed payload under a header that wraps the file key to that recipient, so the receiver
+     * decrypts it with the stock age tool. Needs the export permission and a fresh step-up.
+     */
+    async exportTo(p: Principal, id: string, recipient: string, info: RequestInfo): Promise<{ size: number; body: AsyncGenerator<Buffer>; fileName: string }> {
+      const r = await findPermitted(p, 'recordings:export', id, info);
+      requireStepUp(p);
+      let header: Buffer;
+      try {
+        header = rewrapRecordingHeader({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id, recipients: [recipient] });
+      } catch (err) {
+        if (err instanceof SealError) throw new HttpError(400, 'recipient must be an age X25519 public key (age1...)');
+        throw err;
+      }
+      const payload = await payloadOf(r);
+      await deps.audit.record({ action: 'recording.exported', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
+        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { format: 'age', to: 'recipient' } });
+      async function* body(): AsyncGenerator<Buffer> {
+        yield header;
+        yield* payload;
+      }
+      return { size: header.length + r.payload_size, body: body(), fileName: `${r.id}.age` };
+    },
   };
+  return service;
 }
 
 export type Playback = ReturnType<typeof createPlayback>;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { base32Decode, totpCode } from '../../src/access/totp.ts';
+import type { Role } from '../../src/access/policy.ts';
 import { initArchive, openArchive, type Archive } from '../../src/cli/archive.ts';
 import { startServer, type Running } from '../../src/cli/server.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -59,17 +60,38 @@ export interface Person {
   totpSecret: Buffer;
 }
 
-/** Enrolls the first administrator through the public API, as a person with the link would. */
-export async function enrollAdmin(s: TestServer, username = 'admin'): Promise<Person> {
-  const { token } = await s.archive.accounts.issueEnrollment({ username, role: 'administrator', actor: { type: 'operator', id: 'test' } });
+export interface Assignment {
+  roles: Role[];
+  careUnits?: string[];
+  agentId?: string | null;
+}
+
+/** Invites a person (as an operator would) and enrolls them through the public API, as they would. */
+export async function enrollPerson(s: TestServer, username: string, a: Assignment): Promise<Person> {
+  const { token } = await s.archive.users.invite({ username, roles: a.roles, careUnits: a.careUnits ?? [], agentId: a.agentId ?? null, actor: { type: 'operator', id: 'test' } });
+  return enrollWithToken(s, username, token);
+}
+
+export async function enrollWithToken(s: TestServer, username: string, token: string): Promise<Person & { recoveryCodes: string[] }> {
   const started = await postJson(s, '/api/v1/enrollment/start', { token });
   if (started.status !== 200) throw new Error(`enrollment start: ${started.status}`);
   const { totpSecret } = (await started.json()) as { totpSecret: string };
   const secret = base32Decode(totpSecret);
   const password = 'correct horse battery staple';
   const done = await postJson(s, '/api/v1/enrollment/complete', { token, password, totpCode: totpCode(secret, Date.now()) });
-  if (done.status !== 204) throw new Error(`enrollment complete: ${done.status} ${await done.text()}`);
-  return { username, password, totpSecret: secret };
+  if (done.status !== 200) throw new Error(`enrollment complete: ${done.status} ${await done.text()}`);
+  const { recoveryCodes } = (await done.json()) as { recoveryCodes: string[] };
+  return { username, password, totpSecret: secret, recoveryCodes };
+}
+
+/** An administrator: manages users and keys, hears no audio. */
+export function enrollAdmin(s: TestServer, username = 'admin'): Promise<Person> {
+  return enrollPerson(s, username, { roles: ['administrator'] });
+}
+
+/** A supervisor of every care unit: lists and plays everything (the listener of most tests). */
+export function enrollSupervisor(s: TestServer, username = 'nurse', careUnits: string[] = ['*']): Promise<Person> {
+  return enrollPerson(s, username, { roles: ['supervisor'], careUnits });
 }
 
 export interface SessionCreds {
