@@ -5,13 +5,13 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { newId } from '../catalog/ids.ts';
+import { AGENT_ID, AGENT_ID_RULE, CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
 import type { Database, User } from '../catalog/schema.ts';
 import { AccountError, type Accounts } from './accounts.ts';
 import { isRole, type Role } from './policy.ts';
 import { parseJsonList, type Sessions } from './sessions.ts';
 
 export const USERNAME = /^[a-z0-9][a-z0-9._-]{1,63}$/;
-export const CARE_UNIT = /^(\*|[A-Za-z0-9][A-Za-z0-9._:/-]{0,63})$/;
 
 export interface Assignment {
   roles: Role[];
@@ -33,10 +33,10 @@ export function validateAssignment(a: Assignment): Assignment {
   if (roles.length === 0) throw new AccountError(400, 'give at least one role');
   for (const r of roles) if (!isRole(r)) throw new AccountError(400, `unknown role ${JSON.stringify(r)}`);
   const careUnits = [...new Set(a.careUnits)];
-  for (const u of careUnits) if (!CARE_UNIT.test(u)) throw new AccountError(400, `care unit ${JSON.stringify(u)} is not a valid name`);
+  for (const u of careUnits) if (u !== '*' && !CARE_UNIT.test(u)) throw new AccountError(400, `care unit ${JSON.stringify(u)} ${CARE_UNIT_RULE}, or * for every unit`);
   if (roles.includes('supervisor') && careUnits.length === 0) throw new AccountError(400, 'a supervisor needs at least one care unit (or * for all)');
   if (roles.includes('agent') && !a.agentId) throw new AccountError(400, 'an agent needs the agent id their calls carry');
-  if (a.agentId !== null && !/^[A-Za-z0-9._:@-]{1,64}$/.test(a.agentId)) throw new AccountError(400, 'the agent id is 1 to 64 letters, digits or . _ : @ -');
+  if (a.agentId !== null && !AGENT_ID.test(a.agentId)) throw new AccountError(400, `the agent id ${AGENT_ID_RULE}`);
   return { roles, careUnits, agentId: a.agentId };
 }
 

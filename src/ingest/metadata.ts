@@ -1,6 +1,7 @@
 // tus Upload-Metadata: "key base64,key base64,...". Parsed strictly: an unknown or malformed
 // field is refused with its reason. Error messages name keys, never values (a value may be a
 // phone number).
+import { AGENT_ID, AGENT_ID_RULE, CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
 import { z } from 'zod';
 import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
 import { HttpError } from '../http/errors.ts';
@@ -32,8 +33,8 @@ export const uploadMetadataSchema = z.strictObject({
       return t;
     }),
   direction: z.enum(['inbound', 'outbound'], { error: 'must be inbound or outbound' }),
-  careUnit: z.string().regex(/^[\p{L}\p{N} ._:-]{1,64}$/u, 'must be 1 to 64 letters, digits, spaces or . _ : -'),
-  agentId: z.string().regex(/^[\p{L}\p{N}._:@-]{1,64}$/u, 'must be 1 to 64 letters, digits or . _ : @ -').optional(),
+  careUnit: z.string().regex(CARE_UNIT, CARE_UNIT_RULE),
+  agentId: z.string().regex(AGENT_ID, AGENT_ID_RULE).optional(),
   caller: phone.optional(),
   callee: phone.optional(),
   // The audio: a WAV or Ogg/Opus stream describes itself; raw G.711 needs its rate and channels.

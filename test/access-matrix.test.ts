@@ -1,0 +1,135 @@
+// Need-to-know, proven route by route: every route that touches a recording, asked by every
+// kind of principal. Each denial sits in the same table as the positive control that must
+// succeed on the same route and recording, so a route that denied everyone would fail too.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { generateIdentity } from '../src/seal/index.ts';
+import { makeWav } from '../src/ingest/wav.ts';
+import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+
+type Who = 'agent' | 'otherAgent' | 'sameUnit' | 'otherUnit' | 'privacy' | 'anonymous' | 'expired' | 'disabled' | 'ingest' | 'auditor' | 'administrator';
+type Route = 'list' | 'view' | 'audio' | 'download' | 'export' | 'breakGlass';
+
+// Expected status per route and principal; 'listed'/'unlisted' for the list route's content.
+// 403* is a 403 that offers break-glass (code break_glass_available).
+const EXPECTED: Record<Who, Record<Route, number | 'listed' | 'unlisted' | '403*'>> = {
+  agent: { list: 'listed', view: 200, audio: 206, download: 403, export: 403, breakGlass: 409 },
+  otherAgent: { list: 'unlisted', view: '403*', audio: '403*', download: 403, export: 403, breakGlass: 201 },
+  sameUnit: { list: 'listed', view: 200, audio: 206, download: 200, export: 200, breakGlass: 409 },
+  otherUnit: { list: 'unlisted', view: '403*', audio: '403*', download: 404, export: 404, breakGlass: 201 },
+  privacy: { list: 'listed', view: 200, audio: 403, download: 403, export: 200, breakGlass: 403 },
+  anonymous: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
+  expired: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
+  disabled: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
+  ingest: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
+  auditor: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
+  administrator: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
+};
+// Break-glass comes last: a grant it makes changes what view and audio answer afterwards.
+const ROUTES: Route[] = ['list', 'view', 'audio', 'download', 'export', 'breakGlass'];
+
+describe('access matrix over every route that touches a recording', () => {
+  let s: TestServer;
+  let id: string;
+  const creds = new Map<Who, Record<string, string>>();
+  const recipient = generateIdentity().recipient;
+
+  before(async () => {
+    s = await startTestServer();
+    const key = await ingestKey(s);
+    const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(16000).fill(0x55) });
+    id = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Unit A', agentId: 'agent-1', caller: '0701234567' }));
+    const people: Array<[Who, Parameters<typeof enrollPerson>[2]]> = [
+      ['agent', { roles: ['agent'], agentId: 'agent-1' }],
+      ['otherAgent', { roles: ['agent'], agentId: 'agent-2' }],
+      ['sameUnit', { roles: ['supervisor'], careUnits: ['Unit A'] }],
+      ['otherUnit', { roles: ['supervisor'], careUnits: ['Unit B'] }],
+      ['privacy', { roles: ['privacy_officer'] }],
+      ['expired', { roles: ['supervisor'], careUnits: ['Unit A'] }],
+      ['disabled', { roles: ['supervisor'], careUnits: ['Unit A'] }],
+      ['auditor', { roles: ['auditor'] }],
+      ['administrator', { roles: ['administrator'] }],
+    ];
+    const sessions = new Map<Who, SessionCreds>();
+    for (const [who, assignment] of people) {
+      const c = await signIn(s, await enrollPerson(s, who.toLowerCase(), assignment));
+      sessions.set(who, c);
+      creds.set(who, { cookie: c.cookie, 'x-csrf-token': c.csrf });
+    }
+    creds.set('anonymous', {});
+    creds.set('ingest', { authorization: `Bearer ${key}` });
+    // An idle session: its last request was 16 minutes ago.
+    await s.archive.db.updateTable('sessions').set({ last_seen_at: Date.now() - 16 * 60_000 })
+      .where('user_id', '=', (await s.archive.users.byUsername('expired'))!.id).execute();
+    // A disabled person, through the API as an administrator would.
+    const admin = sessions.get('administrator')!;
+    const disabled = await s.archive.users.byUsername('disabled');
+    const res = await fetch(`${s.url}/api/v1/users/${disabled!.id}/disable`, { method: 'POST', headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrf } });
+    assert.equal(res.status, 200);
+  });
+  after(() => s.close());
+
+  async function ask(who: Who, route: Route): Promise<{ status: number; body: string }> {
+    const h = creds.get(who)!;
+    const base = `${s.url}/api/v1/recordings`;
+    const json = { ...h, 'content-type': 'application/json' };
+    const res = await (route === 'list' ? fetch(`${base}?careUnit=${encodeURIComponent('Unit A')}`, { headers: h })
+      : route === 'view' ? fetch(`${base}/${id}`, { headers: h })
+        : route === 'audio' ? fetch(`${base}/${id}/audio`, { headers: { ...h, range: 'bytes=0-99' } })
+          : route === 'download' ? fetch(`${base}/${id}/download`, { headers: h })
+            : route === 'export' ? fetch(`${base}/${id}/export`, { method: 'POST', headers: json, body: JSON.stringify({ recipient }) })
+              : fetch(`${base}/${id}/break-glass`, { method: 'POST', headers: json, body: JSON.stringify({ reason: 'caller in acute distress, their nurse is away' }) }));
+    return { status: res.status, body: route === 'download' || route === 'audio' || route === 'export' ? (res.ok ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text()) : await res.text() };
+  }
+
+  for (const who of Object.keys(EXPECTED) as Who[]) {
+    it(`${who}: ${ROUTES.map((r) => `${r} ${EXPECTED[who][r]}`).join(', ')}`, async () => {
+      for (const route of ROUTES) {
+        const want = EXPECTED[who][route];
+        const got = await ask(who, route);
+        const where = `${who} ${route}: ${got.status} ${got.body.slice(0, 200)}`;
+        if (want === 'listed' || want === 'unlisted') {
+          assert.equal(got.status, 200, where);
+          const ids = (JSON.parse(got.body) as { items: Array<{ id: string }> }).items.map((i) => i.id);
+          assert.equal(ids.includes(id), want === 'listed', where);
+        } else if (want === '403*') {
+          assert.equal(got.status, 403, where);
+          assert.equal((JSON.parse(got.body) as { code?: string }).code, 'break_glass_available', where);
+        } else {
+          assert.equal(got.status, want, where);
+          if (want === 403) assert.notEqual((JSON.parse(got.body) as { code?: string }).code, 'break_glass_available', where);
+        }
+      }
+    });
+  }
+
+  it('every route has a principal that succeeds on it (the positive controls)', () => {
+    for (const route of ROUTES) {
+      const ok = (Object.keys(EXPECTED) as Who[]).filter((w) => { const v = EXPECTED[w][route]; return v === 'listed' || (typeof v === 'number' && v < 300); });
+      assert.ok(ok.length > 0, route);
+    }
+  });
+
+  it('after break-glass, the grantee views and plays that recording, and only that', async () => {
+    for (const who of ['otherUnit', 'otherAgent'] as const) {
+      assert.equal((await ask(who, 'view')).status, 200, who);
+      assert.equal((await ask(who, 'audio')).status, 206, who);
+      assert.equal((await ask(who, 'download')).status, who === 'otherUnit' ? 404 : 403, who);
+    }
+  });
+
+  it('every denial by a known principal is in the audit log; every answer with audio too', async () => {
+    const rows = await s.archive.db.selectFrom('audit_events').select(['action', 'actor_id', 'outcome', 'details']).where('object_id', '=', id).execute();
+    const denials = rows.filter((r) => r.action === 'recording.denied');
+    const otherUnit = (await s.archive.users.byUsername('otherunit'))!.id;
+    assert.ok(denials.some((d) => d.actor_id === otherUnit && JSON.parse(d.details!).permission === 'recordings:view'));
+    assert.ok(denials.some((d) => d.actor_id === otherUnit && JSON.parse(d.details!).permission === 'recordings:download'));
+    const routeDenials = await s.archive.db.selectFrom('audit_events').select(['actor_id', 'details']).where('action', '=', 'recording.denied').where('object_id', 'is', null).execute();
+    const auditor = (await s.archive.users.byUsername('auditor'))!.id;
+    assert.ok(routeDenials.some((d) => d.actor_id === auditor), 'a role without the permission is audited too');
+    assert.ok(rows.some((r) => r.action === 'recording.downloaded'));
+    assert.ok(rows.some((r) => r.action === 'recording.exported'));
+    assert.equal(rows.filter((r) => r.action === 'access.break_glass').length, 2);
+  });
+});
