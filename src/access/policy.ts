@@ -6,8 +6,8 @@
 // - Roles grant permissions; scopes narrow the recording permissions of each role separately
 //   (a supervisor's care units do not widen an agent role the same person also holds).
 // - Administrators and auditors get no audio permission at all; break-glass cannot give them one.
-// - A break-glass grant opens metadata and playback of one recording for a limited time; never
-//   download, export, deletion or listing beyond that recording.
+// - A break-glass grant opens listing, metadata and playback of one recording for a limited
+//   time; never download, export or deletion.
 
 export const PERMISSIONS = [
   'recordings:list',
@@ -59,8 +59,8 @@ const ROLE_GRANTS: Record<Role, { permissions: readonly Permission[]; scope: Rol
   },
 };
 
-/** What a break-glass grant opens on its one recording. */
-const BREAK_GLASS_PERMISSIONS: readonly RecordingPermission[] = ['recordings:view', 'recordings:play'];
+/** What a break-glass grant opens on its one recording: finding it again, its metadata, playback. */
+const BREAK_GLASS_PERMISSIONS: readonly RecordingPermission[] = ['recordings:list', 'recordings:view', 'recordings:play'];
 
 export const API_KEY_SCOPES = ['ingest'] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
