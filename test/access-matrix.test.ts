@@ -9,25 +9,26 @@ import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, ty
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 type Who = 'agent' | 'otherAgent' | 'sameUnit' | 'otherUnit' | 'privacy' | 'anonymous' | 'expired' | 'disabled' | 'ingest' | 'auditor' | 'administrator';
-type Route = 'list' | 'view' | 'audio' | 'download' | 'export' | 'breakGlass';
+type Route = 'list' | 'view' | 'audio' | 'download' | 'export' | 'legalHold' | 'breakGlass' | 'erase';
 
 // Expected status per route and principal; 'listed'/'unlisted' for the list route's content.
 // 403* is a 403 that offers break-glass (code break_glass_available).
 const EXPECTED: Record<Who, Record<Route, number | 'listed' | 'unlisted' | '403*'>> = {
-  agent: { list: 'listed', view: 200, audio: 206, download: 403, export: 403, breakGlass: 409 },
-  otherAgent: { list: 'unlisted', view: '403*', audio: '403*', download: 403, export: 403, breakGlass: 201 },
-  sameUnit: { list: 'listed', view: 200, audio: 206, download: 200, export: 200, breakGlass: 409 },
-  otherUnit: { list: 'unlisted', view: '403*', audio: '403*', download: 404, export: 404, breakGlass: 201 },
-  privacy: { list: 'listed', view: 200, audio: 403, download: 403, export: 200, breakGlass: 403 },
-  anonymous: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
-  expired: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
-  disabled: { list: 401, view: 401, audio: 401, download: 401, export: 401, breakGlass: 401 },
-  ingest: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
-  auditor: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
-  administrator: { list: 403, view: 403, audio: 403, download: 403, export: 403, breakGlass: 403 },
+  agent: { list: 'listed', view: 200, audio: 206, download: 403, export: 403, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherAgent: { list: 'unlisted', view: '403*', audio: '403*', download: 403, export: 403, legalHold: 403, breakGlass: 201, erase: 403 },
+  sameUnit: { list: 'listed', view: 200, audio: 206, download: 200, export: 200, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherUnit: { list: 'unlisted', view: '403*', audio: '403*', download: 404, export: 404, legalHold: 403, breakGlass: 201, erase: 403 },
+  privacy: { list: 'listed', view: 200, audio: 403, download: 403, export: 200, legalHold: 200, breakGlass: 403, erase: 200 },
+  anonymous: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  expired: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  disabled: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  ingest: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  auditor: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  administrator: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
 };
-// Break-glass comes last: a grant it makes changes what view and audio answer afterwards.
-const ROUTES: Route[] = ['list', 'view', 'audio', 'download', 'export', 'breakGlass'];
+// Break-glass comes late: a grant it makes changes what view and audio answer afterwards.
+// Erasure is last, and its positive control (the privacy officer) runs after every other row.
+const ROUTES: Route[] = ['list', 'view', 'audio', 'download', 'export', 'legalHold', 'breakGlass', 'erase'];
 
 describe('access matrix over every route that touches a recording', () => {
   let s: TestServer;
@@ -79,13 +80,16 @@ describe('access matrix over every route that touches a recording', () => {
         : route === 'audio' ? fetch(`${base}/${id}/audio`, { headers: { ...h, range: 'bytes=0-99' } })
           : route === 'download' ? fetch(`${base}/${id}/download`, { headers: h })
             : route === 'export' ? fetch(`${base}/${id}/export`, { method: 'POST', headers: json, body: JSON.stringify({ recipient }) })
-              : fetch(`${base}/${id}/break-glass`, { method: 'POST', headers: json, body: JSON.stringify({ reason: 'caller in acute distress, their nurse is away' }) }));
+              : route === 'legalHold' ? fetch(`${base}/${id}/legal-hold`, { method: 'POST', headers: json, body: JSON.stringify({ hold: false }) })
+                : route === 'erase' ? fetch(`${base}/${id}/erase`, { method: 'POST', headers: json, body: JSON.stringify({ basis: 'data_subject_request' }) })
+                  : fetch(`${base}/${id}/break-glass`, { method: 'POST', headers: json, body: JSON.stringify({ reason: 'caller in acute distress, their nurse is away' }) }));
     return { status: res.status, body: route === 'download' || route === 'audio' || route === 'export' ? (res.ok ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text()) : await res.text() };
   }
 
   for (const who of Object.keys(EXPECTED) as Who[]) {
     it(`${who}: ${ROUTES.map((r) => `${r} ${EXPECTED[who][r]}`).join(', ')}`, async () => {
       for (const route of ROUTES) {
+        if (who === 'privacy' && route === 'erase') continue; // last of all, below
         const want = EXPECTED[who][route];
         const got = await ask(who, route);
         const where = `${who} ${route}: ${got.status} ${got.body.slice(0, 200)}`;
@@ -131,5 +135,11 @@ describe('access matrix over every route that touches a recording', () => {
     assert.ok(rows.some((r) => r.action === 'recording.downloaded'));
     assert.ok(rows.some((r) => r.action === 'recording.exported'));
     assert.equal(rows.filter((r) => r.action === 'access.break_glass').length, 2);
+  });
+
+  it('privacy officer: erase 200 (the positive control of erasure), after which nobody finds it', async () => {
+    const got = await ask('privacy', 'erase');
+    assert.equal(got.status, 200, got.body);
+    for (const who of ['sameUnit', 'privacy', 'otherUnit'] as const) assert.equal((await ask(who, 'view')).status, 404, who);
   });
 });

@@ -46,6 +46,7 @@ describe('default deny', () => {
     assert.deepEqual(publicOnes.sort(), [
       'GET /', 'GET /enroll', 'GET /assets/app.js', 'GET /assets/app.css',
       'GET /healthz', 'POST /api/v1/enrollment/complete', 'POST /api/v1/enrollment/start', 'POST /api/v1/session',
+      'POST /api/v1/session/passkey/options', 'POST /api/v1/session/passkey',
     ].sort());
   });
 
@@ -60,7 +61,8 @@ describe('default deny', () => {
   it('public routes answer anonymous callers without data', async () => {
     for (const r of s.running.routes.filter((x) => 'public' in x.policy)) {
       const res = await ask(r.method, urlFor(r.url), { 'content-type': 'application/json' });
-      const pageOrLiveness = r.url === '/healthz' || r.tag === 'pages';
+      // A passkey sign-in challenge is fresh randomness, not data.
+      const pageOrLiveness = r.url === '/healthz' || r.tag === 'pages' || r.url === '/api/v1/session/passkey/options';
       assert.ok(res.status === 200 ? pageOrLiveness : res.status >= 400, `${r.method} ${r.url}: ${res.status}`);
       assert.ok(!res.body.includes(recordingId), `${r.method} ${r.url} leaked`);
     }

@@ -2,16 +2,20 @@
 // who (role and care unit, and the user for those entitled to see it), what and when. The
 // patient is found by pseudonym (the keyed blind index of a phone number or personnummer);
 // no number is stored or printed here.
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
 
-export const ACCESS_ACTIONS = ['recordings.listed', 'recording.viewed', 'recording.played', 'recording.exported', 'recording.denied'] as const;
+export const ACCESS_ACTIONS = ['recordings.listed', 'recording.viewed', 'recording.played', 'recording.downloaded', 'recording.exported', 'recording.denied', 'access.break_glass', 'recording.erased'] as const;
 
 const LABELS: Record<string, { en: string; sv: string }> = {
   'recordings.listed': { en: 'searched for the calls', sv: 'sökte efter samtalen' },
   'recording.viewed': { en: 'viewed the call details', sv: 'visade samtalets uppgifter' },
   'recording.played': { en: 'listened to the call', sv: 'lyssnade på samtalet' },
+  'recording.downloaded': { en: 'downloaded the call', sv: 'laddade ned samtalet' },
   'recording.exported': { en: 'exported the call', sv: 'exporterade samtalet' },
+  'recording.erased': { en: 'erased the call', sv: 'raderade samtalet' },
+  'access.break_glass': { en: 'took emergency access to the call (break-glass)', sv: 'tog nödåtkomst till samtalet' },
   'recording.denied': { en: 'was refused access', sv: 'nekades åtkomst' },
 };
 
@@ -41,6 +45,11 @@ export async function patientExtract(db: Kysely<Database>, pseudonym: string, op
   });
 }
 
+const EXTRACT_CSS = 'body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;font-size:.9rem}@media print{body{margin:0}}';
+
+/** The page's own Content-Security-Policy: nothing may load or run; only its one style block applies. */
+export const EXTRACT_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(EXTRACT_CSS).digest('base64')}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A printable, self-contained page in Swedish and English. */
@@ -49,7 +58,7 @@ export function extractHtml(entries: ExtractEntry[], meta: { producedAt: string;
     `<td>${esc(e.careUnit)}</td><td>${esc(e.what.sv)} / ${esc(e.what.en)}</td><td>${esc(e.recording)}</td></tr>`).join('\n');
   return `<!doctype html>
 <html lang="sv"><head><meta charset="utf-8"><title>Loggutdrag / Log extract</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;width:100%}th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;font-size:.9rem}@media print{body{margin:0}}</style>
+<style>${EXTRACT_CSS}</style>
 </head><body>
 <h1>Loggutdrag för inspelade samtal / Log extract of recorded calls</h1>
 <p>Enligt patientdatalagen 8 kap. 5 § / Under the Swedish Patient Data Act, chapter 8, section 5.</p>

@@ -38,6 +38,7 @@ function decodeCursor(c: string): { startedAt: number; id: string } {
 
 export interface RecordingRepo {
   insert(row: NewRecording, trx?: Transaction<Database>): Promise<void>;
+  /** A recording that has not been erased. */
   get(id: string): Promise<Recording | undefined>;
   list(filter: ListFilter): Promise<RecordingPage>;
 }
@@ -48,12 +49,12 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
       await (trx ?? db).insertInto('recordings').values(row).execute();
     },
     get(id) {
-      return db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirst();
+      return db.selectFrom('recordings').selectAll().where('id', '=', id).where('erased_at', 'is', null).executeTakeFirst();
     },
     async list(f) {
       const scope = f.scope;
       if (scope.kind === 'some' && scope.careUnits.length === 0 && scope.agentId === null && scope.grantsOf === null) return { items: [], next: null };
-      let q = db.selectFrom('recordings').selectAll();
+      let q = db.selectFrom('recordings').selectAll().where('erased_at', 'is', null);
       if (scope.kind === 'some') {
         q = q.where((eb) => eb.or([
           ...(scope.careUnits.length > 0 ? [eb('care_unit', 'in', scope.careUnits)] : []),

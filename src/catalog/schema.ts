@@ -25,6 +25,8 @@ export interface RecordingTable {
   flags: string; // JSON array of flag names
   ingest_key_id: string | null;
   created_at: number;
+  legal_hold: Generated<number>; // 1: kept from erasure until released
+  erased_at: number | null; // set when erased: header, numbers and payload are gone
 }
 
 /** A live upload in flight: enough to recover it after a crash. Rows go when it is filed. */

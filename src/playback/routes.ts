@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { parseRange } from './range.ts';
 import type { Playback } from './service.ts';
+import { ERASURE_BASES, type Erasure } from './erasure.ts';
 import type { BreakGlassService } from '../access/break-glass.ts';
 import { accountCall } from '../access/routes.ts';
 
@@ -23,8 +24,10 @@ const listQuery = z.strictObject({
 
 const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });
 const breakGlassBody = z.strictObject({ reason: z.string().max(1000) });
+const holdBody = z.strictObject({ hold: z.boolean() });
+const eraseBody = z.strictObject({ basis: z.enum(ERASURE_BASES) });
 
-export function recordingRoutes(playback: Playback, breakGlass: BreakGlassService): RouteDef[] {
+export function recordingRoutes(playback: Playback, breakGlass: BreakGlassService, erasure: Erasure): RouteDef[] {
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
@@ -99,6 +102,18 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
         reply.code(201);
         return grant;
       },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/v1/recordings/:id/legal-hold', policy: { permission: 'recordings:legal_hold' }, tag: 'recordings', params: idParams, body: holdBody,
+      summary: 'Put a legal hold on a recording (it cannot be erased) or release it',
+      responses: { 200: '{ id, legalHold }', 404: 'not found' },
+      handler: ({ principal, params, body, requestId, source }) => erasure.setLegalHold(principal, params.id, body.hold, { requestId, source }),
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/v1/recordings/:id/erase', policy: { permission: 'recordings:delete' }, tag: 'recordings', params: idParams, body: eraseBody,
+      summary: 'Erase a recording: key, numbers and audio destroyed, a tombstone kept for the audit log; needs a step-up within 5 minutes',
+      responses: { 200: '{ id, erasedAt }', 403: 'step-up required', 404: 'not found', 409: 'under legal hold' },
+      handler: ({ principal, params, body, requestId, source }) => erasure.erase(principal, params.id, body.basis, { requestId, source }),
     }),
   ];
 }

@@ -2,22 +2,19 @@
 // view, and each played byte range. Decryption needs the archive identity, which only this
 // service (and export) receives.
 import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
-import { actorOf, mayBreakGlass, permittedRecordings, recordingScope, type Principal, type RecordingPermission } from '../access/policy.ts';
-import { steppedUp } from '../access/sessions.ts';
+import { actorOf, permittedRecordings, recordingScope, type Principal } from '../access/policy.ts';
+import { createRecordingAccess, type RequestInfo } from './access.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
 import type { ListFilter, RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { HttpError } from '../http/errors.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { FIELD_CALLEE, FIELD_CALLER } from '../ingest/uploads.ts';
 import { wavHeader, type WavCodec } from '../ingest/wav.ts';
 
-export interface RequestInfo {
-  requestId: string;
-  source: string;
-}
+export type { RequestInfo } from './access.ts';
 
 export interface RecordingSummary {
   id: string;
@@ -86,24 +83,7 @@ export function createPlayback(deps: PlaybackDeps) {
     return openRecording({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id });
   }
 
-  async function findPermitted(p: Principal, permission: RecordingPermission, id: string, info: RequestInfo): Promise<Recording> {
-    const r = await deps.recordings.get(id);
-    const granted = r && p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
-    if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) return r;
-    const breakGlass = r !== undefined && (permission === 'recordings:view' || permission === 'recordings:play') && mayBreakGlass(p, r) && !granted.has(r.id);
-    await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, careUnit: r?.care_unit ?? null, ...info, details: { permission, found: Boolean(r), breakGlass } });
-    // Staff who may break the glass learn that the recording exists and how to open it; for
-    // everyone else, whether a recording exists is itself not theirs to learn: 404.
-    if (breakGlass) throw new HttpError(403, 'this recording is outside your scope; emergency access (break-glass) needs a stated reason', {}, 'break_glass_available');
-    throw notFound();
-  }
-
-  /** Download and export need the second factor proven within the last few minutes. */
-  function requireStepUp(p: Principal): void {
-    if (p.kind === 'user' && !steppedUp(p, (deps.now ?? Date.now)())) {
-      throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
-    }
-  }
+  const { findPermitted, requireStepUp } = createRecordingAccess(deps);
 
   /** The catalog's header and the store's payload, checked to be whole. */
   async function payloadOf(r: Recording): Promise<AsyncIterable<Buffer>> {

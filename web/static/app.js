@@ -50,9 +50,11 @@ async function enroll(token) {
     const f = new FormData(form);
     if (f.get('password') !== f.get('confirm')) { err.textContent = 'The two passwords differ.'; return; }
     const done = await api('POST', '/api/v1/enrollment/complete', { token, password: f.get('password'), totpCode: f.get('code') });
-    if (done.status === 204) {
+    if (done.status === 200) {
       history.replaceState(null, '', '/');
-      show(el('p', {}, 'You are enrolled. '), el('p', {}, el('a', { href: '/' }, 'Sign in')));
+      show(el('p', {}, 'You are enrolled. Keep these one-time recovery codes somewhere safe; each one can stand in for the authenticator once, and they are shown only now:'),
+        el('ul', { class: 'secret' }, ...done.data.recoveryCodes.map((c) => el('li', {}, c))),
+        el('p', {}, el('a', { href: '/' }, 'Sign in')));
     } else err.textContent = done.data?.error ?? 'Enrollment failed.';
   } },
   field('New password (12 characters or more)', 'password', 'password', { minlength: '12', autocomplete: 'new-password' }),
@@ -91,6 +93,7 @@ async function recordings(cursor) {
   const res = await api('GET', `/api/v1/recordings?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
   if (res.status === 401) return signInForm();
   signout.hidden = false;
+  if (res.status === 403) return show(el('h2', {}, 'Signed in'), el('p', {}, 'Your roles do not include listening to recordings.'));
   const player = el('audio', { controls: '', preload: 'none' });
   const rows = res.data.items.map((r) => el('tr', {},
     el('td', {}, new Date(r.startedAt).toLocaleString()), el('td', {}, r.careUnit), el('td', {}, r.direction),

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 // Identity and need-to-know access: people carry roles and care-unit scopes (and, for agents,
 // the agent id their calls carry); second factors beyond TOTP (passkeys, recovery codes);
 // throttling that survives a restart and is shared by every node; one-time challenges for
-// passkeys and single sign-on; break-glass grants with their review.
+// passkeys and single sign-on; break-glass grants with their review; legal hold and erasure.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('users').addColumn('roles', 'text', (c) => c.notNull().defaultTo('[]')).execute();
   await db.schema.alterTable('users').addColumn('care_units', 'text', (c) => c.notNull().defaultTo('[]')).execute();
@@ -74,6 +74,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('break_glass_review').on('break_glass').columns(['review_state', 'created_at']).execute();
 
   await db.schema.createIndex('recordings_agent_started').on('recordings').columns(['agent_id', 'started_at']).execute();
+
+  // Privacy officers: a legal hold keeps a recording from erasure; an erased recording keeps
+  // only a tombstone row (its id, unit and times) so the audit log still refers to something.
+  await db.schema.alterTable('recordings').addColumn('legal_hold', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema.alterTable('recordings').addColumn('erased_at', 'bigint').execute();
 }
 
 export async function down(): Promise<void> {

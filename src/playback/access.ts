@@ -1,0 +1,42 @@
+// Finding a recording for a principal, through the policy: the one gate every recording route
+// passes (playback, download, export, legal hold, erasure). A refusal is audited; its answer is
+// 404 unless the asker may break the glass, who learns that the recording exists.
+import { actorOf, mayBreakGlass, permittedRecordings, type Principal, type RecordingPermission } from '../access/policy.ts';
+import { steppedUp } from '../access/sessions.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { RecordingRepo } from '../catalog/recordings.ts';
+import type { Recording } from '../catalog/schema.ts';
+import { HttpError, notFound } from '../http/errors.ts';
+
+export interface RequestInfo {
+  requestId: string;
+  source: string;
+}
+
+export function createRecordingAccess(deps: {
+  recordings: RecordingRepo;
+  audit: AuditLog;
+  grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  now?: () => number;
+}) {
+  async function findPermitted(p: Principal, permission: RecordingPermission, id: string, info: RequestInfo): Promise<Recording> {
+    const r = await deps.recordings.get(id);
+    const granted = r && p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
+    if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) return r;
+    const breakGlass = r !== undefined && (permission === 'recordings:view' || permission === 'recordings:play') && mayBreakGlass(p, r) && !granted.has(r.id);
+    await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, careUnit: r?.care_unit ?? null, ...info, details: { permission, found: Boolean(r), breakGlass } });
+    // Staff who may break the glass learn that the recording exists and how to open it; for
+    // everyone else, whether a recording exists is itself not theirs to learn: 404.
+    if (breakGlass) throw new HttpError(403, 'this recording is outside your scope; emergency access (break-glass) needs a stated reason', {}, 'break_glass_available');
+    throw notFound();
+  }
+
+  /** Download and export need the second factor proven within the last few minutes. */
+  function requireStepUp(p: Principal): void {
+    if (p.kind === 'user' && !steppedUp(p, (deps.now ?? Date.now)())) {
+      throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
+    }
+  }
+
+  return { findPermitted, requireStepUp };
+}

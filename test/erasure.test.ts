@@ -1,0 +1,75 @@
+// Erasure by a privacy officer: held recordings stay, a fresh second factor is needed, and an
+// erased recording's key, numbers and payload are gone while the audit log still verifies.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { makeWav } from '../src/ingest/wav.ts';
+import { totpCode } from '../src/access/totp.ts';
+import { enrollPerson, ingestKey, signIn, startTestServer, type Person, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { runCli } from './helpers/cli.ts';
+import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+
+const send = (s: TestServer, c: SessionCreds, method: string, path: string, body?: unknown) =>
+  fetch(s.url + path, { method, headers: { cookie: c.cookie, 'x-csrf-token': c.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+describe('erasure and legal hold', () => {
+  let s: TestServer;
+  let id: string;
+  let officer: Person;
+  let c: SessionCreds;
+  let nurse: SessionCreds;
+
+  before(async () => {
+    s = await startTestServer();
+    const key = await ingestKey(s);
+    const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8000).fill(0x55) });
+    id = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Norr', caller: '0701112233', callId: 'pbx-1' }));
+    officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
+    c = await signIn(s, officer);
+    nurse = await signIn(s, await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['Norr'] }));
+    const played = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: nurse.cookie } });
+    await played.arrayBuffer();
+  });
+  after(() => s.close());
+
+  it('a legal hold blocks erasure until released', async () => {
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/legal-hold`, { hold: true })).status, 200);
+    const held = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+    assert.equal(held.status, 409);
+    assert.match(((await held.json()) as { error: string }).error, /legal hold/);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/legal-hold`, { hold: false })).status, 200);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'because' })).status, 400);
+  });
+
+  it('needs a fresh second factor, then destroys key, numbers and payload, keeping a tombstone', async () => {
+    const before = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    await s.archive.db.updateTable('sessions').set({ step_up_at: Date.now() - 10 * 60_000 }).execute();
+    const stale = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+    assert.equal(stale.status, 403);
+    await s.archive.db.updateTable('users').set({ totp_last_step: 0 }).where('username', '=', 'dpo').execute();
+    assert.equal((await send(s, c, 'POST', '/api/v1/session/step-up', { totpCode: totpCode(officer.totpSecret, Date.now()) })).status, 200);
+    const erased = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+    assert.equal(erased.status, 200);
+    const row = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    assert.ok(row.erased_at);
+    assert.equal(row.header.length, 0);
+    assert.equal(row.caller_sealed, null);
+    assert.equal(row.caller_index, null);
+    assert.equal(row.external_call_id, null);
+    assert.equal(row.care_unit, 'Norr', 'the tombstone keeps what the audit log refers to');
+    await assert.rejects(s.archive.store.size(before.blob_key));
+    assert.equal((await fetch(`${s.url}/api/v1/recordings/${id}`, { headers: { cookie: nurse.cookie } })).status, 404);
+    const list = (await (await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: nurse.cookie } })).json()) as { items: unknown[] };
+    assert.equal(list.items.length, 0);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 404);
+  });
+
+  it('the audit log still verifies, and the patient extract still shows who listened and the erasure', async () => {
+    await s.running.checkpointer.checkpoint();
+    const verify = await runCli(['audit', 'verify', '--data', s.dir]);
+    assert.equal(verify.code, 0, verify.stderr);
+    const extract = await runCli(['audit', 'extract', '--data', s.dir, '--phone', '0701112233']);
+    const { entries } = JSON.parse(extract.stdout) as { entries: Array<{ action: string }> };
+    assert.ok(entries.some((e) => e.action === 'recording.played'));
+    assert.ok(entries.some((e) => e.action === 'recording.erased'));
+  });
+});
