@@ -1,9 +1,15 @@
 // Wiring of the HTTP server over an open archive.
 import type { FastifyInstance } from 'fastify';
 import { accountRoutes } from '../access/routes.ts';
+import { createOidc } from '../access/oidc.ts';
+import { oidcRoutes } from '../access/oidc-routes.ts';
+import { passkeyRoutes } from '../access/passkey-routes.ts';
+import { createPasskeys } from '../access/passkeys.ts';
 import { userRoutes } from '../access/user-routes.ts';
 import { baseUrl, witnessDirOf, type Config } from '../config/config.ts';
-import { createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
+import { auditVerifierKey, createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
+import { auditRoutes } from '../audit/routes.ts';
+import { verifyAuditLog } from '../audit/verify.ts';
 import { createAlertEngine, rulesFromEnv, type AlertEngine } from '../audit/alerts.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
 import { createRateLimiter } from '../http/rate-limit.ts';
@@ -19,6 +25,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
+import { createErasure } from '../playback/erasure.ts';
 import type { Archive } from './archive.ts';
 
 export class ListenError extends Error {}
@@ -49,7 +56,7 @@ function recoveryDeps(a: Archive) {
   return { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
 }
 
-export function allRoutes(a: Archive, config: Config, journal: Journal, onError: (what: string, err: unknown) => void = () => undefined): { routes: RouteDef[]; uploads: UploadService } {
+export function allRoutes(a: Archive, config: Config, journal: Journal, onError: (what: string, err: unknown) => void = () => undefined, base: () => string = () => baseUrl(config)): { routes: RouteDef[]; uploads: UploadService } {
   const uploads = createUploadService({
     db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal,
     keyActive: (keyId) => a.apiKeys.isActive(keyId), onError,
@@ -60,12 +67,22 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
     grantedIds: a.breakGlass.grantedIds,
   });
+  const erasure = createErasure({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, grantedIds: a.breakGlass.grantedIds, onError });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
+  // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
+  const publicOrigin = new URL(baseUrl(config));
+  const passkeys = createPasskeys({ db: a.db, audit: a.audit, sessions: a.sessions, rpId: publicOrigin.hostname, origin: publicOrigin.origin });
   const routes = [
     health, ...pageRoutes(),
     ...accountRoutes({ accounts: a.accounts, sessions: a.sessions, audit: a.audit, limiter }),
+    ...passkeyRoutes({ passkeys, sessions: a.sessions, limiter }),
     ...userRoutes({ users: a.users, breakGlass: a.breakGlass, enrollUrl: (token) => enrollUrl(config, token) }),
-    ...uploadRoutes(uploads), ...recordingRoutes(playback, a.breakGlass),
+    ...uploadRoutes(uploads), ...recordingRoutes(playback, a.breakGlass, erasure),
+    ...(config.oidc ? oidcRoutes({ oidc: createOidc({ db: a.db, audit: a.audit, sessions: a.sessions, config: config.oidc, redirectUri: () => `${base()}/api/v1/sso/callback` }) }) : []),
+    ...auditRoutes({
+      db: a.db, audit: a.audit, blindIndex: a.blindIndex,
+      verify: () => verifyAuditLog({ db: a.db, vkey: auditVerifierKey(logOrigin(a.keys.archiveRecipient), a.keys.auditSigningKey()), witnessDir: witnessDirOf(config) }),
+    }),
   ];
   return { routes, uploads };
 }
@@ -73,7 +90,7 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
 /** The routes, for documentation only: their handlers are never called, so no services back them. */
 export function describeRoutes(): RouteDef[] {
   const unused = {} as never;
-  return [health, ...pageRoutes(), ...accountRoutes(unused), ...userRoutes(unused), ...uploadRoutes(unused), ...recordingRoutes(unused, unused)];
+  return [health, ...pageRoutes(), ...accountRoutes(unused), ...passkeyRoutes(unused), ...userRoutes(unused), ...uploadRoutes(unused), ...recordingRoutes(unused, unused, unused), ...auditRoutes(unused), ...oidcRoutes(unused)];
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
@@ -90,7 +107,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   await a.store.cleanOrphans(new Set(kept.map((k) => k.blob_key)));
   // Background failures go to the server's log (bound late: the server is built from these routes).
   const onError = (what: string, err: unknown) => app.log.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message } }, `${what} failed`);
-  const { routes, uploads } = allRoutes(a, config, journal, onError);
+  let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
+  const { routes, uploads } = allRoutes(a, config, journal, onError, () => listeningAt ?? baseUrl(config));
   const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
   await checkpointer.checkpoint();
 
@@ -103,6 +121,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
     throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
   }
+  const bound = app.server.address();
+  if (!config.publicUrl && config.listen.port === 0 && bound && typeof bound === 'object') listeningAt = baseUrl({ ...config, listen: { ...config.listen, port: bound.port } });
   const alerts = createAlertEngine({ db: a.db, rules: rulesFromEnv(env), log: (line) => app.log.warn(line, 'audit alert') });
   a.audit.observe(alerts.observe);
   const checkpoints = setInterval(() => {

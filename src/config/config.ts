@@ -2,6 +2,7 @@
 // There are no secret defaults: keys live in the data directory, created by `callvault init`.
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { ROLES, type Role } from '../access/policy.ts';
 
 export const DEFAULT_PORT = 8750;
 
@@ -14,6 +15,62 @@ const listenSchema = z.string().transform((value, ctx) => {
   }
   return { host: (m[1] ?? m[2])!, port };
 });
+
+// Single sign-on (OpenID Connect), from CALLVAULT_OIDC_* variables. Every message names the
+// variable to fix. Plain http is accepted only for an issuer on loopback (a test or a local IdP):
+// anywhere else the tokens, and so the sessions they open, would travel in the clear.
+const OIDC_CLAIM = /^[\x21-\x7e]{1,200}$/;
+const oidcClaim = (name: string, fallback: string) =>
+  z.string().regex(OIDC_CLAIM, `${name} must be a claim name (1 to 200 printable characters, no spaces)`).default(fallback);
+
+const oidcSchema = z.object({
+  issuer: z.string({ error: 'single sign-on is configured (CALLVAULT_OIDC_*) but CALLVAULT_OIDC_ISSUER is missing' }).transform((value, ctx) => {
+    let u: URL | undefined;
+    try { u = new URL(value); } catch { /* reported below */ }
+    const loopback = u !== undefined && isLoopback(u.hostname.replace(/^\[(.*)\]$/, '$1'));
+    const problem = !u ? 'is not a URL'
+      : u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback) ? 'must be an https URL (http is accepted only on loopback)'
+        : u.search || u.hash || value.includes('#') || value.endsWith('?') ? 'must not have a query or fragment'
+          : u.username || u.password ? 'must not carry credentials'
+            : u.pathname.includes('/.well-known/') ? 'is the issuer identifier itself, not its discovery document URL' : null;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `CALLVAULT_OIDC_ISSUER ${problem}` });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  clientId: z.string({ error: 'CALLVAULT_OIDC_CLIENT_ID is required for single sign-on' }).min(1).max(256),
+  clientSecret: z.string({ error: 'CALLVAULT_OIDC_CLIENT_SECRET is required for single sign-on' }).min(1, 'CALLVAULT_OIDC_CLIENT_SECRET is empty'),
+  scopes: z.string().default('openid profile').transform((s, ctx) => {
+    const scopes = [...new Set(s.split(/\s+/).filter(Boolean))];
+    if (!scopes.includes('openid') || scopes.some((x) => !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(x))) {
+      ctx.addIssue({ code: 'custom', message: 'CALLVAULT_OIDC_SCOPES must be space-separated scope names including openid' });
+      return z.NEVER;
+    }
+    return scopes;
+  }),
+  roleClaim: oidcClaim('CALLVAULT_OIDC_ROLE_CLAIM', 'roles'),
+  roleMap: z.string({ error: 'CALLVAULT_OIDC_ROLE_MAP is required: a JSON object from role-claim values to callvault roles' }).transform((s, ctx) => {
+    let v: unknown;
+    try { v = JSON.parse(s); } catch { /* reported below */ }
+    const entries = v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : [];
+    const bad = entries.find(([k, r]) => k === '' || !(ROLES as readonly unknown[]).includes(r));
+    if (entries.length === 0 || bad) {
+      ctx.addIssue({
+        code: 'custom',
+        message: bad ? `CALLVAULT_OIDC_ROLE_MAP maps ${JSON.stringify(bad[0])} to ${JSON.stringify(bad[1])}, which is not one of ${ROLES.join(', ')}`
+          : 'CALLVAULT_OIDC_ROLE_MAP must be a non-empty JSON object, e.g. {"callvault-nurse":"agent"}',
+      });
+      return z.NEVER;
+    }
+    return Object.fromEntries(entries) as Record<string, Role>;
+  }),
+  unitClaim: oidcClaim('CALLVAULT_OIDC_UNIT_CLAIM', 'hsa_care_units'),
+  agentClaim: z.string().regex(OIDC_CLAIM, 'CALLVAULT_OIDC_AGENT_CLAIM must be a claim name').optional(),
+  usernameClaim: oidcClaim('CALLVAULT_OIDC_USERNAME_CLAIM', 'preferred_username'),
+});
+
+export type OidcConfig = z.infer<typeof oidcSchema>;
 
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
@@ -29,6 +86,7 @@ export const configSchema = z.object({
   /** The ingest journal starts a new file past this size (at least 256 KiB per call in flight). */
   journalRotateBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  oidc: oidcSchema.optional(),
 }).superRefine((c, ctx) => {
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
     ctx.addIssue({ code: 'custom', message: 'TLS needs both a certificate and a key (--tls-cert and --tls-key)' });
@@ -69,6 +127,12 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,
     journalRotateBytes: env.CALLVAULT_JOURNAL_ROTATE_BYTES,
     logLevel: env.CALLVAULT_LOG_LEVEL,
+    // Any CALLVAULT_OIDC_* variable turns single sign-on on, and then the required ones must be there.
+    oidc: Object.keys(env).some((k) => k.startsWith('CALLVAULT_OIDC_')) ? {
+      issuer: env.CALLVAULT_OIDC_ISSUER, clientId: env.CALLVAULT_OIDC_CLIENT_ID, clientSecret: env.CALLVAULT_OIDC_CLIENT_SECRET,
+      scopes: env.CALLVAULT_OIDC_SCOPES, roleClaim: env.CALLVAULT_OIDC_ROLE_CLAIM, roleMap: env.CALLVAULT_OIDC_ROLE_MAP,
+      unitClaim: env.CALLVAULT_OIDC_UNIT_CLAIM, agentClaim: env.CALLVAULT_OIDC_AGENT_CLAIM, usernameClaim: env.CALLVAULT_OIDC_USERNAME_CLAIM,
+    } : undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
