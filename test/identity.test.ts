@@ -185,8 +185,16 @@ describe('second factors, step-up and sessions', () => {
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.ok(((await res.json()) as { error: string }).error.length > 5);
     }
+    const mark = (await s.archive.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirstOrThrow()).m ?? 0;
     const malformed = await fetch(`${s.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
     assert.equal(malformed.status, 400);
+    const oversized = await postJson(s, '/api/v1/session', { username: 'u'.repeat(65), password: 'x', totpCode: '123456' });
+    assert.equal(oversized.status, 400);
+    assert.match(((await oversized.json()) as { error: string }).error, /username/);
+    const unexpected = await postJson(s, '/api/v1/session', { username: 'admin', password: 'x', totpCode: '123456', role: 'administrator' });
+    assert.equal(unexpected.status, 400);
+    const traced = await s.archive.db.selectFrom('audit_events').select('details').where('action', '=', 'auth.bad_request').where('seq', '>', Number(mark)).execute();
+    assert.equal(traced.length, 3, 'each malformed sign-in leaves a trace');
     assert.equal((await s.archive.users.byUsername('x1')), undefined);
   });
 

@@ -5,6 +5,7 @@ export const AUDIT_ACTIONS = {
   'auth.enrollment_started': 'an enrollment link was opened and a second-factor secret handed out',
   'auth.login': 'a sign-in attempt (success or denied)',
   'auth.logout': 'a session was ended by its owner',
+  'auth.bad_request': 'a malformed request to a sign-in, enrollment, passkey or single sign-on route was refused',
   'auth.locked': 'repeated failures locked an account name or a source address for a while',
   'auth.session_rejected': 'a request carried a session cookie that is malformed, unknown, expired or of a disabled person',
   'auth.step_up': 'a person proved their second factor again within a session (success or denied)',

@@ -115,7 +115,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     reply.code(404).type('application/json').send({ error: 'not found' });
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+  // Malformed input to sign-in, enrollment, passkey or SSO routes (a bad body, an oversized
+  // field, unexpected JSON) is refused with its reason and leaves a trace: probing the doors is
+  // an authentication event too.
+  const auditRejectedInput = async (req: FastifyRequest, status: number): Promise<void> => {
+    const tag = (req.routeOptions.config as { tag?: string } | undefined)?.tag;
+    if (tag !== 'access' || (status !== 400 && status !== 413 && status !== 415)) return;
+    await deps.audit.record({ action: 'auth.bad_request', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+      details: { route: req.routeOptions.url ?? null, status } }).catch((e: unknown) => req.log.error({ err: { name: (e as Error).name } }, 'audit of a rejected request failed'));
+  };
+
+  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = err instanceof HttpError ? err.status : err.statusCode;
+    if (typeof status === 'number') await auditRejectedInput(req, status);
     if (err instanceof HttpError) {
       reply.headers(err.headers).code(err.status).type('application/json').send(err.code ? { error: err.message, code: err.code } : { error: err.message });
       return;
@@ -144,7 +156,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     app.route({
       method: def.method,
       url: def.url,
-      config: { policy: def.policy, headers: def.headers },
+      config: { policy: def.policy, headers: def.headers, tag: def.tag },
       onRequest: async (req) => {
         const origin = req.headers.origin;
         if (origin !== undefined && req.headers.host !== undefined && origin !== 'null') {
