@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { generateIdentity } from '../src/seal/index.ts';
-import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
-const send = (s: TestServer, c: SessionCreds, method: string, path: string, body?: unknown) =>
-  fetch(s.url + path, { method, headers: { cookie: c.cookie, 'x-csrf-token': c.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
 
 describe('break-glass', () => {
   let s: TestServer;

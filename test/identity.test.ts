@@ -7,7 +7,7 @@ import { hashPassword } from '../src/access/passwords.ts';
 import { totpCode } from '../src/access/totp.ts';
 import { AccountError } from '../src/access/accounts.ts';
 import { newId } from '../src/catalog/ids.ts';
-import { enrollAdmin, enrollPerson, enrollWithToken, postJson, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { enrollAdmin, enrollPerson, enrollWithToken, postJson, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
 
 const auditCount = async (s: TestServer, action: string, outcome?: 'success' | 'denied' | 'failure') => {
   let q = s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', action);
@@ -15,8 +15,6 @@ const auditCount = async (s: TestServer, action: string, outcome?: 'success' | '
   return (await q.execute()).length;
 };
 
-const send = (s: TestServer, c: SessionCreds, method: string, path: string, body?: unknown) =>
-  fetch(s.url + path, { method, headers: { cookie: c.cookie, 'x-csrf-token': c.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
 
 describe('lockout and enumeration', () => {
   let s: TestServer;

@@ -8,7 +8,7 @@ import type { RateLimiter } from '../http/rate-limit.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { STEP_UP_FIRST, type Passkeys } from './passkeys.ts';
 import type { UserPrincipal } from './policy.ts';
-import { accountCall, person, sessionCookie, throttle, whoAmI } from './routes.ts';
+import { accountCall, openedSession, person, throttle, whoAmI } from './routes.ts';
 import { steppedUp, type Sessions } from './sessions.ts';
 
 // The JSON form browsers give (PublicKeyCredential.toJSON()): binary fields as base64url strings,
@@ -112,10 +112,7 @@ export function passkeyRoutes(deps: { passkeys: Passkeys; sessions: Sessions; li
       async handler({ body, reply, source, requestId }) {
         throttle(limiter, `passkey-login:${source}`);
         const s = await accountCall(() => passkeys.signInWithPasskey(asAssertion(body.response), { source, requestId }));
-        reply.header('set-cookie', sessionCookie(s.sessionToken));
-        const resolved = await sessions.resolve(s.sessionToken);
-        if (!resolved.ok) throw new HttpError(401, 'the session ended at once; sign in again');
-        return whoAmI(resolved.principal);
+        return openedSession(reply, sessions, s.sessionToken);
       },
     }),
     defineRoute({

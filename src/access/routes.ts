@@ -1,5 +1,6 @@
 // /api/v1/enrollment and /api/v1/session: enrolling from a one-time link, signing in and out,
 // proving the second factor again (step-up), recovery codes.
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { HttpError } from '../http/errors.ts';
 import { SESSION_COOKIE } from '../http/authenticate.ts';
@@ -41,6 +42,14 @@ export function person(p: Principal): UserPrincipal {
 const cookieAttrs = 'Path=/; Secure; HttpOnly; SameSite=Strict';
 export const sessionCookie = (token: string) => `${SESSION_COOKIE}=${token}; ${cookieAttrs}; Max-Age=${SESSION_ABSOLUTE_MS / 1000}`;
 
+/** Hands a new session to the browser (its cookie) and says who is now signed in. */
+export async function openedSession(reply: FastifyReply, sessions: Sessions, sessionToken: string) {
+  reply.header('set-cookie', sessionCookie(sessionToken));
+  const resolved = await sessions.resolve(sessionToken);
+  if (!resolved.ok) throw new HttpError(401, 'the session ended at once; sign in again');
+  return whoAmI(resolved.principal);
+}
+
 /** What the browser app needs to know about the signed-in person. */
 export function whoAmI(p: UserPrincipal, now = Date.now()) {
   return {
@@ -81,10 +90,7 @@ export function accountRoutes(deps: { accounts: Accounts; sessions: Sessions; au
       async handler({ body, reply, source, requestId }) {
         throttle(limiter, `login:${source}`);
         const s = await accountCall(() => accounts.signIn({ ...body, source, requestId }));
-        reply.header('set-cookie', sessionCookie(s.sessionToken));
-        const resolved = await sessions.resolve(s.sessionToken);
-        if (!resolved.ok) throw new HttpError(401, 'the session ended at once; sign in again');
-        return whoAmI(resolved.principal);
+        return openedSession(reply, sessions, s.sessionToken);
       },
     }),
     defineRoute({

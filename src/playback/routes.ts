@@ -1,5 +1,6 @@
 // /api/v1/recordings: list, metadata, audio with HTTP Range.
 import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { parseRange } from './range.ts';
@@ -26,6 +27,14 @@ const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });
 const breakGlassBody = z.strictObject({ reason: z.string().max(1000) });
 const holdBody = z.strictObject({ hold: z.boolean() });
 const eraseBody = z.strictObject({ basis: z.enum(ERASURE_BASES) });
+
+/** A whole file to keep, streamed; a failure mid-way (a chunk failing verification) cuts the connection. */
+function sendAttachment(req: FastifyRequest, reply: FastifyReply, f: { size: number; body: AsyncGenerator<Buffer>; fileName: string; contentType: string }) {
+  reply.code(200).headers({ 'content-type': f.contentType, 'content-length': String(f.size), 'content-disposition': `attachment; filename="${f.fileName}"` });
+  const stream = Readable.from(f.body, { objectMode: false });
+  stream.on('error', () => req.raw.destroy());
+  return reply.send(stream);
+}
 
 export function recordingRoutes(playback: Playback, breakGlass: BreakGlassService, erasure: Erasure): RouteDef[] {
   return [
@@ -73,12 +82,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       responses: { 200: 'the audio file', 403: 'step-up required (code step_up_required)', 404: 'not found' },
       async handler({ req, reply, principal, params, requestId, source }) {
         const audio = await playback.download(principal, params.id, { requestId, source });
-        reply.code(200).headers({
-          'content-type': audio.contentType, 'content-length': String(audio.size), 'content-disposition': `attachment; filename="${audio.fileName}"`,
-        });
-        const stream = Readable.from(audio.body, { objectMode: false });
-        stream.on('error', () => req.raw.destroy());
-        return reply.send(stream);
+        return sendAttachment(req, reply, audio);
       },
     }),
     defineRoute({
@@ -87,10 +91,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       responses: { 200: 'application/octet-stream: an age v1 file', 400: 'not an age X25519 recipient', 403: 'step-up required', 404: 'not found' },
       async handler({ req, reply, principal, params, body, requestId, source }) {
         const out = await playback.exportTo(principal, params.id, body.recipient, { requestId, source });
-        reply.code(200).headers({ 'content-type': 'application/octet-stream', 'content-length': String(out.size), 'content-disposition': `attachment; filename="${out.fileName}"` });
-        const stream = Readable.from(out.body, { objectMode: false });
-        stream.on('error', () => req.raw.destroy());
-        return reply.send(stream);
+        return sendAttachment(req, reply, { ...out, contentType: 'application/octet-stream' });
       },
     }),
     defineRoute({

@@ -131,3 +131,11 @@ export async function decryptedAudio(a: Archive, id: string): Promise<Buffer> {
   for await (const p of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Infinity, read: (o, l) => a.store.read(r.blob_key, o, l) })) parts.push(Buffer.from(p));
   return Buffer.concat(parts);
 }
+
+/** A request as a signed-in person: session cookie, CSRF token, and a JSON body if given. */
+export function sendAs(s: TestServer, c: SessionCreds, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(s.url + path, {
+    method, headers: { cookie: c.cookie, 'x-csrf-token': c.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
