@@ -18,6 +18,7 @@ export const PERMISSIONS = [
   'recordings:delete',
   'recordings:legal_hold',
   'recordings:break_glass',
+  'recordings:history',
   'audit:read',
   'audit:review',
   'users:manage',
@@ -36,10 +37,10 @@ export type Role = (typeof ROLES)[number];
 
 export const ROLE_DESCRIPTIONS: Record<Role, string> = {
   administrator: 'users, API keys and settings; no audio',
-  supervisor: 'recordings of their care units: list, view, play, download, export; reviews break-glass in those units',
+  supervisor: "recordings of their care units: list, view, play, download, export, each one's access history; reviews break-glass in those units",
   agent: 'their own calls: list, view, play',
   auditor: 'the audit log, log extracts and break-glass reviews; no audio',
-  privacy_officer: 'erasure, legal hold and data-subject export over every unit',
+  privacy_officer: 'erasure, legal hold, data-subject export and access history over every unit',
 };
 
 /** Which recordings a role's recording permissions reach. */
@@ -48,13 +49,13 @@ type RoleScope = 'care_units' | 'own_calls' | 'all' | 'none';
 const ROLE_GRANTS: Record<Role, { permissions: readonly Permission[]; scope: RoleScope }> = {
   administrator: { permissions: ['users:manage', 'keys:manage', 'settings:manage', 'session:self'], scope: 'none' },
   supervisor: {
-    permissions: ['recordings:list', 'recordings:view', 'recordings:play', 'recordings:download', 'recordings:export', 'recordings:break_glass', 'audit:review', 'session:self'],
+    permissions: ['recordings:list', 'recordings:view', 'recordings:play', 'recordings:download', 'recordings:export', 'recordings:break_glass', 'recordings:history', 'audit:review', 'session:self'],
     scope: 'care_units',
   },
   agent: { permissions: ['recordings:list', 'recordings:view', 'recordings:play', 'recordings:break_glass', 'session:self'], scope: 'own_calls' },
   auditor: { permissions: ['audit:read', 'audit:review', 'session:self'], scope: 'none' },
   privacy_officer: {
-    permissions: ['recordings:list', 'recordings:view', 'recordings:export', 'recordings:delete', 'recordings:legal_hold', 'session:self'],
+    permissions: ['recordings:list', 'recordings:view', 'recordings:export', 'recordings:delete', 'recordings:legal_hold', 'recordings:history', 'session:self'],
     scope: 'all',
   },
 };

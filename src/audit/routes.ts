@@ -11,6 +11,7 @@ import { AUDIT_ACTIONS } from './events.ts';
 import { EXTRACT_CSP, extractHtml, patientExtract } from './extract.ts';
 import type { AuditLog } from './log.ts';
 import { parsePersonnummer, PersonnummerError } from './personnummer.ts';
+import { readTimeline } from './timeline.ts';
 import type { VerifyReport } from './verify.ts';
 
 const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
@@ -49,23 +50,12 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
       summary: 'Audit events, newest first; filters: action (or prefix), actor, recording, outcome, from, to; page with `before` (a seq)',
       responses: { 200: '{ items, next }' },
       async handler({ principal, query, requestId, source }) {
-        let q = db.selectFrom('audit_events').select(['seq', 'at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details']);
-        if (query.before) q = q.where('seq', '<', query.before);
-        if (query.action) q = query.action.endsWith('.') ? q.where('action', 'like', `${query.action}%`) : q.where('action', '=', query.action);
-        if (query.actor) q = q.where('actor_id', '=', query.actor);
-        if (query.recording) q = q.where('object_id', '=', query.recording);
-        if (query.outcome) q = q.where('outcome', '=', query.outcome);
-        if (query.from) q = q.where('at', '>=', Date.parse(query.from));
-        if (query.to) q = q.where('at', '<', Date.parse(query.to));
-        const rows = await q.orderBy('seq', 'desc').limit(query.limit + 1).execute();
-        const items = rows.slice(0, query.limit).map((r) => ({
-          seq: r.seq, at: new Date(r.at).toISOString(), action: r.action, outcome: r.outcome, actor: { type: r.actor_type, id: r.actor_id },
-          object: r.object_type ? { type: r.object_type, id: r.object_id } : null, careUnit: r.care_unit, patient: r.patient_pseudonym,
-          requestId: r.request_id, source: r.source, details: r.details ? JSON.parse(r.details) as unknown : null,
-        }));
+        const { items, next } = await readTimeline(db, {
+          ...query, from: query.from ? Date.parse(query.from) : undefined, to: query.to ? Date.parse(query.to) : undefined,
+        });
         const { before: _b, limit: _l, ...filters } = query;
         await audit.record({ action: 'audit.searched', ...info(principal, requestId, source), outcome: 'success', details: { filters, count: items.length } });
-        return { items, next: rows.length > query.limit ? items[items.length - 1]!.seq : null };
+        return { items, next };
       },
     }),
     defineRoute({

@@ -1,5 +1,5 @@
 // Recording rows: filing a sealed recording, finding it, listing a page.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { RecordingScope } from '../access/policy.ts';
 import type { Database, NewRecording, Recording } from './schema.ts';
 
@@ -22,7 +22,17 @@ export interface ListFilter {
   callerIndex?: Buffer;
   agentId?: string;
   direction?: 'inbound' | 'outbound';
+  minDurationMs?: number;
+  maxDurationMs?: number;
+  flag?: RecordingFlag;
 }
+
+/** The flags a recording can carry (ingest and recovery set them; search filters on them). */
+export const RECORDING_FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned'] as const;
+export type RecordingFlag = (typeof RECORDING_FLAGS)[number];
+
+/** Counts stop here: "10,000 or more" is what a person needs to know to narrow the search. */
+export const COUNT_CAP = 10_000;
 
 export class CursorError extends Error {}
 
@@ -41,9 +51,39 @@ export interface RecordingRepo {
   /** A recording that has not been erased. */
   get(id: string): Promise<Recording | undefined>;
   list(filter: ListFilter): Promise<RecordingPage>;
+  /** How many recordings match the filter (the cursor aside), up to COUNT_CAP. */
+  count(filter: ListFilter): Promise<{ value: number; capped: boolean }>;
 }
 
 export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
+  /** The recordings matching the scope and filters, as a query; null when the scope is empty. */
+  function filtered(f: ListFilter) {
+    const scope = f.scope;
+    if (scope.kind === 'some' && scope.careUnits.length === 0 && scope.agentId === null && scope.grantsOf === null) return null;
+    let q = db.selectFrom('recordings').where('erased_at', 'is', null);
+    if (scope.kind === 'some') {
+      q = q.where((eb) => eb.or([
+        ...(scope.careUnits.length > 0 ? [eb('care_unit', 'in', scope.careUnits)] : []),
+        ...(scope.agentId !== null ? [eb('agent_id', '=', scope.agentId)] : []),
+        ...(scope.grantsOf !== null
+          ? [eb('id', 'in', eb.selectFrom('break_glass').select('recording_id').where('user_id', '=', scope.grantsOf).where('expires_at', '>', f.now))]
+          : []),
+      ]));
+    }
+    if (f.agentId) q = q.where('agent_id', '=', f.agentId);
+    if (f.direction) q = q.where('direction', '=', f.direction);
+    if (f.careUnit) q = q.where('care_unit', '=', f.careUnit);
+    if (f.from !== undefined) q = q.where('started_at', '>=', f.from);
+    if (f.to !== undefined) q = q.where('started_at', '<', f.to);
+    if (f.callerIndex) q = q.where('caller_index', '=', f.callerIndex);
+    if (f.minDurationMs !== undefined) q = q.where('duration_ms', '>=', f.minDurationMs);
+    if (f.maxDurationMs !== undefined) q = q.where('duration_ms', '<=', f.maxDurationMs);
+    // Flags are a JSON list of names from a closed set; a quoted name cannot match another
+    // (its underscores escaped, since LIKE reads them as wildcards).
+    if (f.flag) q = q.where(sql<boolean>`flags like ${`%"${f.flag.replaceAll('_', '\\_')}"%`} escape '\\'`);
+    return q;
+  }
+
   return {
     async insert(row, trx) {
       await (trx ?? db).insertInto('recordings').values(row).execute();
@@ -52,34 +92,25 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
       return db.selectFrom('recordings').selectAll().where('id', '=', id).where('erased_at', 'is', null).executeTakeFirst();
     },
     async list(f) {
-      const scope = f.scope;
-      if (scope.kind === 'some' && scope.careUnits.length === 0 && scope.agentId === null && scope.grantsOf === null) return { items: [], next: null };
-      let q = db.selectFrom('recordings').selectAll().where('erased_at', 'is', null);
-      if (scope.kind === 'some') {
-        q = q.where((eb) => eb.or([
-          ...(scope.careUnits.length > 0 ? [eb('care_unit', 'in', scope.careUnits)] : []),
-          ...(scope.agentId !== null ? [eb('agent_id', '=', scope.agentId)] : []),
-          ...(scope.grantsOf !== null
-            ? [eb('id', 'in', eb.selectFrom('break_glass').select('recording_id').where('user_id', '=', scope.grantsOf).where('expires_at', '>', f.now))]
-            : []),
-        ]));
-      }
-      if (f.agentId) q = q.where('agent_id', '=', f.agentId);
-      if (f.direction) q = q.where('direction', '=', f.direction);
-      if (f.careUnit) q = q.where('care_unit', '=', f.careUnit);
-      if (f.from !== undefined) q = q.where('started_at', '>=', f.from);
-      if (f.to !== undefined) q = q.where('started_at', '<', f.to);
-      if (f.callerIndex) q = q.where('caller_index', '=', f.callerIndex);
+      const q = filtered(f);
+      if (q === null) return { items: [], next: null };
+      let page = q.selectAll();
       if (f.cursor) {
         const c = decodeCursor(f.cursor);
-        q = q.where((eb) => eb.or([
+        page = page.where((eb) => eb.or([
           eb('started_at', '<', c.startedAt),
           eb.and([eb('started_at', '=', c.startedAt), eb('id', '<', c.id)]),
         ]));
       }
-      const rows = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
+      const rows = await page.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
       const items = rows.slice(0, f.limit);
       return { items, next: rows.length > f.limit ? encodeCursor(items[items.length - 1]!) : null };
+    },
+    async count(f) {
+      const q = filtered(f);
+      if (q === null) return { value: 0, capped: false };
+      const rows = await q.select('id').limit(COUNT_CAP + 1).execute();
+      return { value: Math.min(rows.length, COUNT_CAP), capped: rows.length > COUNT_CAP };
     },
   };
 }

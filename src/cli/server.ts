@@ -6,11 +6,13 @@ import { oidcRoutes } from '../access/oidc-routes.ts';
 import { passkeyRoutes } from '../access/passkey-routes.ts';
 import { createPasskeys } from '../access/passkeys.ts';
 import { userRoutes } from '../access/user-routes.ts';
+import { adminRoutes } from '../access/admin-routes.ts';
 import { baseUrl, witnessDirOf, type Config } from '../config/config.ts';
 import { auditVerifierKey, createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
 import { auditRoutes } from '../audit/routes.ts';
+import { readTimeline } from '../audit/timeline.ts';
 import { verifyAuditLog } from '../audit/verify.ts';
-import { createAlertEngine, rulesFromEnv, type AlertEngine } from '../audit/alerts.ts';
+import { createAlertEngine, DEFAULT_RULES, rulesFromEnv, type AlertEngine, type AlertRules } from '../audit/alerts.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
 import { createRateLimiter } from '../http/rate-limit.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
@@ -56,7 +58,17 @@ function recoveryDeps(a: Archive) {
   return { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
 }
 
-export function allRoutes(a: Archive, config: Config, journal: Journal, onError: (what: string, err: unknown) => void = () => undefined, base: () => string = () => baseUrl(config)): { routes: RouteDef[]; uploads: UploadService } {
+export interface RouteOptions {
+  /** Where background failures are reported. */
+  onError?: (what: string, err: unknown) => void;
+  /** The public base URL, known once listening (the port may be chosen then). */
+  base?: () => string;
+  alertRules?: AlertRules;
+}
+
+export function allRoutes(a: Archive, config: Config, journal: Journal, opts: RouteOptions = {}): { routes: RouteDef[]; uploads: UploadService } {
+  const onError = opts.onError ?? (() => undefined);
+  const base = opts.base ?? (() => baseUrl(config));
   const uploads = createUploadService({
     db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal,
     keyActive: (keyId) => a.apiKeys.isActive(keyId), onError,
@@ -66,6 +78,7 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
     grantedIds: a.breakGlass.grantedIds,
+    auditEvents: async (recording) => (await readTimeline(a.db, { recording, limit: 500 })).items,
   });
   const erasure = createErasure({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, grantedIds: a.breakGlass.grantedIds, onError });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
@@ -76,6 +89,7 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
     health, ...pageRoutes(),
     ...accountRoutes({ accounts: a.accounts, sessions: a.sessions, audit: a.audit, limiter }),
     ...passkeyRoutes({ passkeys, sessions: a.sessions, limiter }),
+    ...adminRoutes({ apiKeys: a.apiKeys, config, alertRules: opts.alertRules ?? DEFAULT_RULES }),
     ...userRoutes({ users: a.users, breakGlass: a.breakGlass, enrollUrl: (token) => enrollUrl(config, token) }),
     ...uploadRoutes(uploads), ...recordingRoutes(playback, a.breakGlass, erasure),
     ...(config.oidc ? oidcRoutes({ oidc: createOidc({ db: a.db, audit: a.audit, sessions: a.sessions, config: config.oidc, redirectUri: () => `${base()}/api/v1/sso/callback` }) }) : []),
@@ -90,7 +104,7 @@ export function allRoutes(a: Archive, config: Config, journal: Journal, onError:
 /** The routes, for documentation only: their handlers are never called, so no services back them. */
 export function describeRoutes(): RouteDef[] {
   const unused = {} as never;
-  return [health, ...pageRoutes(), ...accountRoutes(unused), ...passkeyRoutes(unused), ...userRoutes(unused), ...uploadRoutes(unused), ...recordingRoutes(unused, unused, unused), ...auditRoutes(unused), ...oidcRoutes(unused)];
+  return [health, ...pageRoutes(), ...accountRoutes(unused), ...passkeyRoutes(unused), ...userRoutes(unused), ...adminRoutes(unused), ...uploadRoutes(unused), ...recordingRoutes(unused, unused, unused), ...auditRoutes(unused), ...oidcRoutes(unused)];
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
@@ -108,7 +122,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   // Background failures go to the server's log (bound late: the server is built from these routes).
   const onError = (what: string, err: unknown) => app.log.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message } }, `${what} failed`);
   let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
-  const { routes, uploads } = allRoutes(a, config, journal, onError, () => listeningAt ?? baseUrl(config));
+  const { routes, uploads } = allRoutes(a, config, journal, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env) });
   const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
   await checkpointer.checkpoint();
 

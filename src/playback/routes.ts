@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
+import { RECORDING_FLAGS } from '../catalog/recordings.ts';
 import { parseRange } from './range.ts';
 import type { Playback } from './service.ts';
 import { ERASURE_BASES, type Erasure } from './erasure.ts';
@@ -21,7 +22,11 @@ const listQuery = z.strictObject({
   caller: z.string().max(40).optional(),
   agent: z.string().max(64).optional(),
   direction: z.enum(['inbound', 'outbound']).optional(),
+  minDurationMs: z.coerce.number().int().min(0).optional(),
+  maxDurationMs: z.coerce.number().int().min(0).optional(),
+  flag: z.enum(RECORDING_FLAGS).optional(),
 });
+const waveformQuery = z.strictObject({ points: z.coerce.number().int().min(10).max(4000).default(800) });
 
 const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });
 const breakGlassBody = z.strictObject({ reason: z.string().max(1000) });
@@ -40,8 +45,8 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
-      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller, agent, direction',
-      responses: { 200: '{ items, next }' },
+      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller, agent, direction, minDurationMs, maxDurationMs, flag',
+      responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)' },
       handler: ({ principal, query, requestId, source }) => playback.list(principal, query, { requestId, source }),
     }),
     defineRoute({
@@ -75,6 +80,18 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
         });
         return reply.send(stream);
       },
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/:id/waveform', policy: { permission: 'recordings:play' }, tag: 'recordings', params: idParams, query: waveformQuery,
+      summary: "Peaks of the recording's audio per channel (0..1), for drawing its waveform; PCM and G.711 only",
+      responses: { 200: '{ channels, durationMs, peaks }', 404: 'not found', 415: 'no waveform for this codec' },
+      handler: ({ principal, params, query, requestId, source }) => playback.waveform(principal, params.id, query.points, { requestId, source }),
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/:id/history', policy: { permission: 'recordings:history' }, tag: 'recordings', params: idParams,
+      summary: "The recording's own access history: its audit events, newest first",
+      responses: { 200: '{ items }', 404: 'not found' },
+      handler: ({ principal, params, requestId, source }) => playback.history(principal, params.id, { requestId, source }),
     }),
     defineRoute({
       method: 'GET', url: '/api/v1/recordings/:id/download', policy: { permission: 'recordings:download' }, tag: 'recordings', params: idParams,

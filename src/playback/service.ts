@@ -4,10 +4,12 @@
 import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
 import { actorOf, permittedRecordings, recordingScope, type Principal } from '../access/policy.ts';
 import { createRecordingAccess, type RequestInfo } from './access.ts';
+import type { TimelineEvent } from '../audit/timeline.ts';
+import { computePeaks, isPeakCodec, wavDataOffset } from './waveform.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
-import type { ListFilter, RecordingRepo } from '../catalog/recordings.ts';
+import type { ListFilter, RecordingFlag, RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BlobStore } from '../store/blob-store.ts';
@@ -64,6 +66,8 @@ export interface PlaybackDeps {
   archiveIdentity: () => string;
   /** Ids among `ids` the user holds a live break-glass grant for. */
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  /** The audit log's entries about one recording, newest first. */
+  auditEvents: (recordingId: string) => Promise<TimelineEvent[]>;
   now?: () => number;
 }
 
@@ -76,6 +80,9 @@ export interface ListQuery {
   caller?: string;
   agent?: string;
   direction?: 'inbound' | 'outbound';
+  minDurationMs?: number;
+  maxDurationMs?: number;
+  flag?: RecordingFlag;
 }
 
 export function createPlayback(deps: PlaybackDeps) {
@@ -107,8 +114,11 @@ export function createPlayback(deps: PlaybackDeps) {
         scope: recordingScope(p, 'recordings:list'), now,
         limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex, agentId: q.agent, direction: q.direction,
         from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
+        minDurationMs: q.minDurationMs, maxDurationMs: q.maxDurationMs, flag: q.flag,
       };
       const page = await deps.recordings.list(filter);
+      // The count is of the first page's search only: paging on does not ask again.
+      const count = q.cursor === undefined ? await deps.recordings.count(filter) : undefined;
       // The query already kept to the scope; the policy checks the page again over its ids.
       const granted = p.kind === 'user' ? await deps.grantedIds(p.userId, page.items.map((r) => r.id)) : new Set<string>();
       const allowed = permittedRecordings(p, 'recordings:list', page.items, granted);
@@ -116,9 +126,15 @@ export function createPlayback(deps: PlaybackDeps) {
       await deps.audit.record({
         action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
         patientPseudonym: pseudonymOfIndex(callerIndex ?? null),
-        details: { filters: { careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, agent: q.agent ?? null, direction: q.direction ?? null, cursor: q.cursor !== undefined }, count: items.length },
+        details: {
+          filters: {
+            careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, agent: q.agent ?? null, direction: q.direction ?? null,
+            minDurationMs: q.minDurationMs ?? null, maxDurationMs: q.maxDurationMs ?? null, flag: q.flag ?? null, cursor: q.cursor !== undefined,
+          },
+          count: items.length,
+        },
       });
-      return { items, next: page.next };
+      return { items, next: page.next, ...(count ? { count } : {}) };
     },
 
     async get(p: Principal, id: string, info: RequestInfo): Promise<RecordingDetail> {
@@ -167,6 +183,46 @@ export function createPlayback(deps: PlaybackDeps) {
         }
       }
       return { size, start, end, contentType: CONTENT_TYPES[r.container] ?? 'application/octet-stream', body: body() };
+    },
+
+    /**
+     * Peaks of the recording's audio for drawing its waveform (`points` slices per channel).
+     * They are derived from the audio, so they need the play permission and are audited as a
+     * view of the recording.
+     */
+    async waveform(p: Principal, id: string, points: number, info: RequestInfo): Promise<{ channels: number; durationMs: number; peaks: number[][] }> {
+      const r = await findPermitted(p, 'recordings:play', id, info);
+      if (!isPeakCodec(r.codec)) throw new HttpError(415, `no waveform for ${r.codec} recordings; play it instead`);
+      const opened = open(r);
+      try {
+        const read = (offset: number, length: number) => deps.store.read(r.blob_key, offset, length);
+        let start = 0;
+        if (r.container === 'wav') {
+          const head: Buffer[] = [];
+          for await (const piece of opened.readRange({ payloadSize: r.payload_size, start: 0, end: Math.min(r.plaintext_size, 65_536), read })) head.push(Buffer.from(piece));
+          const offset = wavDataOffset(Buffer.concat(head));
+          if (offset === null) throw new HttpError(415, 'this recording has no waveform (its WAV header is too long to read quickly)');
+          start = offset;
+        }
+        const bytesPerFrame = r.channels * (r.codec === 'pcm_s16le' ? 2 : 1);
+        const frames = Math.floor((r.plaintext_size - start) / bytesPerFrame);
+        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
+          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { part: 'waveform', points } });
+        const audio = opened.readRange({ payloadSize: r.payload_size, start, end: start + frames * bytesPerFrame, read });
+        const peaks = await computePeaks(audio, { codec: r.codec, channels: r.channels, frames, points });
+        return { channels: r.channels, durationMs: r.duration_ms, peaks };
+      } finally {
+        opened.destroy();
+      }
+    },
+
+    /** Who did what with this recording: its own entries of the audit log, newest first. */
+    async history(p: Principal, id: string, info: RequestInfo) {
+      const r = await findPermitted(p, 'recordings:history', id, info);
+      const rows = await deps.auditEvents(r.id);
+      await deps.audit.record({ action: 'audit.searched', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, ...info,
+        details: { filters: { recording: id }, count: rows.length } });
+      return { items: rows };
     },
 
     /** The whole audio as a file to keep: needs the download permission and a fresh step-up. */
