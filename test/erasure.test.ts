@@ -40,7 +40,7 @@ describe('erasure and legal hold', () => {
 
   it('needs a fresh second factor, then destroys key, numbers and payload, keeping a tombstone', async () => {
     const before = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-    await s.archive.db.updateTable('sessions').set({ step_up_at: Date.now() - 10 * 60_000 }).execute();
+    await s.archive.db.updateTable('sessions').set({ step_up_at: Date.now() - 10 * 60_000 }).where('csrf_token', '=', c.csrf).execute();
     const stale = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
     assert.equal(stale.status, 403);
     await s.archive.db.updateTable('users').set({ totp_last_step: 0 }).where('username', '=', 'dpo').execute();

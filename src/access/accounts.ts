@@ -100,6 +100,11 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
     return Number(claimed.numUpdatedRows) === 1 ? 'totp' : null;
   }
 
+  async function auditRecoveryCodeUse(trx: Transaction<Database>, userId: string, info: { source: string; requestId: string }): Promise<void> {
+    const left = await trx.selectFrom('recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('used_at', 'is', null).executeTakeFirstOrThrow();
+    await audit.record({ action: 'auth.recovery_code_used', actor: { type: 'user', id: userId }, outcome: 'success', ...info, details: { remaining: Number(left.n) } }, trx);
+  }
+
   return {
     async issueEnrollment(trx, userId, actor) {
       const tok = newToken();
@@ -135,6 +140,7 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
       if (!row) throw new AccountError(404, 'this enrollment link is unknown, used or expired; ask for a new one');
       if (!row.pending_totp_sealed) throw new AccountError(409, 'start the enrollment first to get the authenticator secret');
       const user = await db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirstOrThrow();
+      if (user.status !== 'invited') throw new AccountError(404, 'this enrollment link is unknown, used or expired; ask for a new one');
       const problem = passwordProblem(password, user.username);
       if (problem) throw new AccountError(400, problem);
       const secret = box.open(row.pending_totp_sealed, TOTP_PURPOSE);
@@ -145,8 +151,9 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
         const used = await trx.updateTable('enrollments').set({ used_at: now(), pending_totp_sealed: null })
           .where('token_hash', '=', row.token_hash).where('used_at', 'is', null).executeTakeFirst();
         if (Number(used.numUpdatedRows) !== 1) throw new AccountError(404, 'this enrollment link was just used');
-        await trx.updateTable('users').set({ password_hash: hash, totp_sealed: box.seal(secret, TOTP_PURPOSE), totp_last_step: step, status: 'active', updated_at: now() })
-          .where('id', '=', row.user_id).where('status', '=', 'invited').execute();
+        const activated = await trx.updateTable('users').set({ password_hash: hash, totp_sealed: box.seal(secret, TOTP_PURPOSE), totp_last_step: step, status: 'active', updated_at: now() })
+          .where('id', '=', row.user_id).where('status', '=', 'invited').executeTakeFirst();
+        if (Number(activated.numUpdatedRows) !== 1) throw new AccountError(404, 'this enrollment link is unknown, used or expired; ask for a new one');
         const recoveryCodes = await storeRecoveryCodes(trx, row.user_id);
         await audit.record({ action: 'auth.enrolled', actor: { type: 'user', id: row.user_id }, outcome: 'success', object: { type: 'user', id: row.user_id }, source, requestId }, trx);
         return { recoveryCodes };
@@ -156,7 +163,7 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
     async signIn({ username, password, totpCode, recoveryCode, source, requestId }) {
       const name = typeof username === 'string' ? username : '';
       const keys: ThrottleKey[] = [{ scope: 'account', value: name }, { scope: 'address', value: source }];
-      const lockedMs = await throttle.lockedFor(keys);
+      const lockedMs = await throttle.begin(keys);
       if (lockedMs > 0) {
         await audit.record({ action: 'auth.login', actor: { type: 'anonymous', id: null }, outcome: 'denied', source, requestId, details: { reason: 'locked' } });
         const minutes = Math.ceil(lockedMs / 60_000);
@@ -171,7 +178,7 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
       });
       if (!user || user.status !== 'active' || !passwordOk || method === null) {
         const reason = !user ? 'unknown user' : user.status !== 'active' ? `user ${user.status}` : !passwordOk ? 'password' : 'second factor';
-        const locked = await throttle.fail(keys);
+        const locked = await throttle.failed(keys);
         await db.transaction().execute(async (trx) => {
           await audit.record({ action: 'auth.login', actor: { type: user ? 'user' : 'anonymous', id: user?.id ?? null }, outcome: 'denied', source, requestId, details: { reason } }, trx);
           for (const scope of locked) {
@@ -180,35 +187,41 @@ export function createAccounts(deps: { db: Kysely<Database>; audit: AuditLog; bo
         });
         throw new AccountError(401, WRONG);
       }
-      await throttle.clear(keys[0]!);
+      await throttle.succeeded(keys);
       return db.transaction().execute(async (trx) => {
         const s = await sessions.create(trx, { userId: user.id, method });
         await audit.record({ action: 'auth.login', actor: { type: 'user', id: user.id, role: parseJsonList(user.roles).join('+') }, outcome: 'success', object: { type: 'session', id: s.sessionId }, source, requestId, details: { method } }, trx);
-        if (method === 'password+recovery') {
-          const left = await trx.selectFrom('recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', user.id).where('used_at', 'is', null).executeTakeFirstOrThrow();
-          await audit.record({ action: 'auth.recovery_code_used', actor: { type: 'user', id: user.id }, outcome: 'success', source, requestId, details: { remaining: Number(left.n) } }, trx);
-        }
+        if (method === 'password+recovery') await auditRecoveryCodeUse(trx, user.id, { source, requestId });
         return { sessionToken: s.sessionToken, csrfToken: s.csrfToken, user };
       });
     },
 
     async stepUp(p, factor, { source, requestId }) {
       const keys: ThrottleKey[] = [{ scope: 'account', value: p.username }, { scope: 'address', value: source }];
-      if (await throttle.lockedFor(keys) > 0) throw new AccountError(429, 'too many failed attempts; try again later');
+      const actor = { type: 'user' as const, id: p.userId };
+      if (await throttle.begin(keys) > 0) {
+        await audit.record({ action: 'auth.step_up', actor, outcome: 'denied', source, requestId, details: { factor: 'none', reason: 'locked' } });
+        throw new AccountError(429, 'too many failed attempts; try again later');
+      }
       const user = await db.selectFrom('users').selectAll().where('id', '=', p.userId).executeTakeFirst();
       const proven = await db.transaction().execute(async (trx) => {
         const how = await proveFactor(user, factor, trx);
-        await audit.record({ action: 'auth.step_up', actor: { type: 'user', id: p.userId }, outcome: how ? 'success' : 'denied', source, requestId, details: { factor: how ?? 'none' } }, trx);
+        await audit.record({ action: 'auth.step_up', actor, outcome: how ? 'success' : 'denied', source, requestId, details: { factor: how ?? 'none' } }, trx);
         if (how) await trx.updateTable('sessions').set({ step_up_at: now() }).where('id_hash', '=', p.sessionHash).execute();
+        if (how === 'recovery') await auditRecoveryCodeUse(trx, p.userId, { source, requestId });
         return how;
       });
       if (!proven) {
-        await throttle.fail(keys);
+        for (const scope of await throttle.failed(keys)) {
+          await audit.record({ action: 'auth.locked', actor, outcome: 'denied', source, requestId, details: { scope, during: 'step-up' } });
+        }
         throw new AccountError(401, 'the second-factor code is not right');
       }
+      await throttle.succeeded(keys);
     },
 
     async regenerateRecoveryCodes(p, { source, requestId }) {
+      if (p.authMethod === 'oidc') throw new AccountError(409, 'you sign in through single sign-on; your identity provider holds your factors');
       return db.transaction().execute(async (trx) => {
         const recoveryCodes = await storeRecoveryCodes(trx, p.userId);
         await audit.record({ action: 'auth.recovery_codes_issued', actor: { type: 'user', id: p.userId }, outcome: 'success', object: { type: 'user', id: p.userId }, source, requestId }, trx);

@@ -10,6 +10,7 @@ import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { ApiKeyInputError, type ApiKeys } from './api-keys.ts';
 import { BREAK_GLASS_MINUTES } from './break-glass.ts';
 import { actorOf, ROLE_DESCRIPTIONS } from './policy.ts';
+import { requireStepUp } from './routes.ts';
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, STEP_UP_MS } from './sessions.ts';
 import { ACCOUNT_RULE, ADDRESS_RULE } from './throttle.ts';
 
@@ -40,6 +41,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules
       summary: 'Create an ingest key; its secret is in this answer only',
       responses: { 201: '{ id, token }', 400: 'invalid name, scope, range or rate' },
       async handler({ principal, body, reply }) {
+        requireStepUp(principal);
         try {
           const key = await apiKeys.create({ ...body, actor: actorOf(principal) });
           reply.code(201);
@@ -55,6 +57,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules
       summary: 'Revoke a key at once, including for uploads in flight',
       responses: { 204: 'revoked', 404: 'no such active key' },
       async handler({ principal, params }) {
+        requireStepUp(principal);
         if (!(await apiKeys.revoke(params.id, actorOf(principal)))) throw new HttpError(404, 'no such active key');
       },
     }),

@@ -28,13 +28,15 @@ import { sha256Hex } from '../lib/hash.ts';
 import { AccountError } from './accounts.ts';
 import { mapClaims, safeReturnTo, sameAssignment, usernameBase, usernameCandidates } from './oidc-claims.ts';
 import type { UserPrincipal } from './policy.ts';
-import { newToken, parseJsonList, type Sessions } from './sessions.ts';
+import { newToken, parseJsonList, SESSION_ABSOLUTE_MS, STEP_UP_MS, type Sessions } from './sessions.ts';
 
 export const SSO_ROUND_TRIP_MS = 10 * 60_000;
 const PURPOSE = 'oidc';
 const DISCOVERY_TTL_MS = 3600_000;
 /** A step-up must come from an authentication at the IdP no older than this (seconds). */
 const STEP_UP_MAX_AGE_S = 60;
+/** The oldest IdP sign-in a new session here accepts: the session's own absolute lifetime. */
+const SIGN_IN_MAX_AGE_S = SESSION_ABSOLUTE_MS / 1000;
 
 export interface RequestInfo { source: string; requestId: string }
 
@@ -129,7 +131,10 @@ export function createOidc(deps: { db: Kysely<Database>; audit: AuditLog; sessio
         code_challenge: await client.calculatePKCECodeChallenge(derive(binder, state, 'pkce')), code_challenge_method: 'S256',
       };
       // A step-up asks the IdP to authenticate the person again, not to reuse its own session.
-      if (stepUpSession) Object.assign(params, { prompt: 'login', max_age: '0' });
+      // A sign-in accepts the IdP's session up to a working day old, and asking with max_age
+      // makes the IdP say when the person last signed in (auth_time, OIDC Core 3.1.2.1): only
+      // a sign-in at the IdP within the last minutes counts as a step-up here.
+      Object.assign(params, stepUpSession ? { prompt: 'login', max_age: '0' } : { max_age: String(SIGN_IN_MAX_AGE_S) });
       return { url: client.buildAuthorizationUrl(c, params).href, binder };
     },
 
@@ -153,7 +158,7 @@ export function createOidc(deps: { db: Kysely<Database>; audit: AuditLog; sessio
       try {
         const tokens = await client.authorizationCodeGrant(c, currentUrl, {
           expectedState: state, expectedNonce: derive(binder, state, 'nonce'), pkceCodeVerifier: derive(binder, state, 'pkce'),
-          ...(trip.session ? { maxAge: STEP_UP_MAX_AGE_S } : {}),
+          maxAge: trip.session ? STEP_UP_MAX_AGE_S : SIGN_IN_MAX_AGE_S,
         });
         const id = tokens.claims()!;
         claims = { ...id };
@@ -174,6 +179,15 @@ export function createOidc(deps: { db: Kysely<Database>; audit: AuditLog; sessio
       const actor: Actor = existing ? { type: 'user', id: existing.id } : { type: 'anonymous', id: null };
       if (existing && existing.status !== 'active') return deny(403, `user ${existing.status}`, 'your account here is disabled; ask an administrator', info, { actor });
       if (mapped.roles.length === 0) {
+        // The IdP no longer gives this person a role here: what they held goes now, with their sessions.
+        if (existing && parseJsonList(existing.roles).length > 0) {
+          await db.transaction().execute(async (trx) => {
+            await trx.updateTable('users').set({ roles: '[]', care_units: '[]', agent_id: null, updated_at: now() }).where('id', '=', existing.id).execute();
+            const ended = await sessions.endAllOf(existing.id, trx);
+            await audit.record({ action: 'user.updated', actor: { type: 'system', id: 'sso' }, outcome: 'success', object: { type: 'user', id: existing.id }, source: info.source, requestId: info.requestId,
+              details: { roles: [], careUnits: [], before: { roles: parseJsonList(existing.roles), careUnits: parseJsonList(existing.care_units) }, sessionsEnded: ended, via: 'sso' } }, trx);
+          });
+        }
         return deny(403, mapped.dropped.length ? 'no usable role' : 'no mapped role', 'your identity provider gives you no role in callvault; ask an administrator', info,
           { actor, details: { roleValues: mapped.unmapped, dropped: mapped.dropped } });
       }
@@ -181,7 +195,7 @@ export function createOidc(deps: { db: Kysely<Database>; audit: AuditLog; sessio
 
       const assignment = { roles: mapped.roles, careUnits: mapped.careUnits, agentId: mapped.agentId };
       const system: Actor = { type: 'system', id: 'sso' };
-      const result = await db.transaction().execute(async (trx) => {
+      const signOn = () => db.transaction().execute(async (trx) => {
         let user: User;
         let changed = false;
         if (!existing) {
@@ -214,10 +228,22 @@ export function createOidc(deps: { db: Kysely<Database>; audit: AuditLog; sessio
             return { sessionToken: null };
           }
         }
-        const s = await sessions.create(trx, { userId: user.id, method: 'oidc' });
+        // The sign-in counts as a step-up only when the person really signed in at the IdP just
+        // now (auth_time), not when the IdP answered silently from its own session.
+        const authTime = typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : 0;
+        const s = await sessions.create(trx, { userId: user.id, method: 'oidc', stepUp: now() - authTime < STEP_UP_MS });
         await audit.record({ action: 'auth.login', actor: { type: 'user', id: user.id, role }, outcome: 'success', object: { type: 'session', id: s.sessionId }, source: info.source, requestId: info.requestId, details: { method: 'oidc' } }, trx);
         return { sessionToken: s.sessionToken };
       });
+      let result: Awaited<ReturnType<typeof signOn>>;
+      try {
+        result = await signOn();
+      } catch (err) {
+        // Two first sign-ons of one person at once: the second insert meets the first's row.
+        const raced = !existing && await db.selectFrom('users').select('id').where('oidc_issuer', '=', issuer).where('oidc_subject', '=', subject).executeTakeFirst();
+        if (raced) return deny(409, 'concurrent first sign-on', 'you were just signed on in another window; start again from the sign-in page', info);
+        throw err;
+      }
       return { ...result, returnTo: trip.returnTo };
     },
   };

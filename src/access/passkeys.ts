@@ -141,6 +141,9 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
   return {
     async registrationOptions(p) {
       requireStepUp(p);
+      // An SSO account's factors live at its identity provider; a passkey here would outlive
+      // the provider's say (a person deprovisioned there could still sign in).
+      if (p.authMethod === 'oidc') throw new AccountError(409, 'you sign in through single sign-on; your identity provider holds your factors');
       const mine = await keysOf(p.userId);
       if (mine.length >= MAX_PASSKEYS) throw new AccountError(409, `a person can have at most ${MAX_PASSKEYS} passkeys; remove one first`);
       const options = await generateRegistrationOptions({
@@ -155,6 +158,7 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
 
     async verifyRegistration(p, response, name, { source, requestId }) {
       requireStepUp(p);
+      if (p.authMethod === 'oidc') throw new AccountError(409, 'you sign in through single sign-on; your identity provider holds your factors');
       const refuse = async (reason: string, status: number, message: string): Promise<never> => {
         await audit.record({ action: 'auth.passkey_registered', actor: { type: 'user', id: p.userId }, outcome: 'denied', object: { type: 'user', id: p.userId }, source, requestId, details: { reason } });
         throw new AccountError(status, message);
@@ -195,12 +199,13 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
       const challenge = await consume(response.response.clientDataJSON, 'passkey-login', null);
       if (!challenge) return refuse('challenge unknown, used or expired', null);
       const key = await db.selectFrom('passkeys').selectAll().where('id', '=', response.id).executeTakeFirst();
-      const user = key && await db.selectFrom('users').select(['id', 'status', 'roles']).where('id', '=', key.user_id).executeTakeFirst();
+      const user = key && await db.selectFrom('users').select(['id', 'status', 'roles', 'oidc_subject']).where('id', '=', key.user_id).executeTakeFirst();
       if (!key || !user) return refuse('unknown credential', null);
       if (!handleMatches(response.response.userHandle, user.id)) return refuse('user handle does not match the credential', user.id);
       const checked = await check(key, response, challenge);
       if (!checked.ok) return refuse(checked.reason, user.id);
       if (user.status !== 'active') return refuse(`user ${user.status}`, user.id);
+      if (user.oidc_subject !== null) return refuse('account signs in through single sign-on', user.id);
       const s = await db.transaction().execute(async (trx) => {
         // Compare-and-set: of two assertions racing with the same counter, one wins.
         const claimed = await trx.updateTable('passkeys').set({ counter: checked.counter, last_used_at: now() })

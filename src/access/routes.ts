@@ -33,6 +33,13 @@ export function throttle(limiter: RateLimiter, key: string): void {
   if (wait > 0) throw new HttpError(429, 'too many attempts; wait and try again', { 'retry-after': String(wait) });
 }
 
+/** Download, export, erasure, user management and factor changes need a fresh second factor. */
+export function requireStepUp(p: Principal, now = Date.now()): void {
+  if (p.kind === 'user' && !steppedUp(p, now)) {
+    throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
+  }
+}
+
 export function person(p: Principal): UserPrincipal {
   if (p.kind !== 'user') throw new HttpError(403, 'only a signed-in person can do this');
   return p;
@@ -126,8 +133,8 @@ export function accountRoutes(deps: { accounts: Accounts; sessions: Sessions; au
       responses: { 200: '{ recoveryCodes }', 403: 'step-up required' },
       async handler({ principal, source, requestId }) {
         const p = person(principal);
-        if (!steppedUp(p)) throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
-        return accounts.regenerateRecoveryCodes(p, { source, requestId });
+        requireStepUp(p);
+        return accountCall(() => accounts.regenerateRecoveryCodes(p, { source, requestId }));
       },
     }),
   ];

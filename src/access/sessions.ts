@@ -33,8 +33,12 @@ export type SessionLookup =
   | { ok: false; reason: 'malformed' | 'unknown' | 'expired' | 'idle' | 'user disabled' };
 
 export interface Sessions {
-  /** Opens a session for a person who has just proven both factors; returns the cookie token. */
-  create(trx: Transaction<Database>, opts: { userId: string; method: AuthMethod }): Promise<{ sessionToken: string; csrfToken: string; sessionId: string }>;
+  /**
+   * Opens a session for a person who has just proven both factors; returns the cookie token.
+   * `stepUp: false` when the proof may be old (a single sign-on answered from the provider's
+   * own session): download and export then ask for a fresh one.
+   */
+  create(trx: Transaction<Database>, opts: { userId: string; method: AuthMethod; stepUp?: boolean }): Promise<{ sessionToken: string; csrfToken: string; sessionId: string }>;
   /** The session's principal, sliding its idle timeout; why not, when it is not live. */
   resolve(sessionToken: string): Promise<SessionLookup>;
   /** Records a fresh proof of the second factor in this session. */
@@ -48,14 +52,14 @@ export function createSessions(deps: { db: Kysely<Database>; audit: AuditLog; no
   const { db } = deps;
   const now = deps.now ?? Date.now;
   return {
-    async create(trx, { userId, method }) {
+    async create(trx, { userId, method, stepUp = true }) {
       const sessionToken = newToken();
       const csrfToken = newToken();
       const t = now();
       const idHash = sha256Hex(sessionToken);
       await trx.insertInto('sessions').values({
         id_hash: idHash, user_id: userId, csrf_token: csrfToken, created_at: t, last_seen_at: t,
-        expires_at: t + SESSION_ABSOLUTE_MS, auth_method: method, step_up_at: t,
+        expires_at: t + SESSION_ABSOLUTE_MS, auth_method: method, step_up_at: stepUp ? t : null,
       }).execute();
       return { sessionToken, csrfToken, sessionId: idHash.slice(0, 16) };
     },

@@ -26,43 +26,64 @@ const keyOf = (k: ThrottleKey) => sha256Hex(`${k.scope}:${k.scope === 'account' 
 const ruleOf = (k: ThrottleKey) => (k.scope === 'account' ? ACCOUNT_RULE : ADDRESS_RULE);
 
 export interface Throttle {
-  /** Milliseconds until the longest lock among `keys` ends; 0 when none is locked. */
-  lockedFor(keys: ThrottleKey[]): Promise<number>;
-  /** Counts a failure against each key; returns the scopes that became locked by it. */
-  fail(keys: ThrottleKey[]): Promise<Array<ThrottleKey['scope']>>;
-  /** Forgets the failures of a key (after a successful sign-in, or an administrator's unlock). */
-  clear(key: ThrottleKey): Promise<void>;
+  /**
+   * Counts an attempt against each key before its credentials are checked, so that attempts
+   * racing each other cannot all pass a check made before any of them failed. Returns the
+   * milliseconds to wait when a key is locked or already over its limit (the attempt is then
+   * refused unchecked), else 0.
+   */
+  begin(keys: ThrottleKey[]): Promise<number>;
+  /** The attempt failed: the keys that reached their limit lock now; returns their scopes. */
+  failed(keys: ThrottleKey[]): Promise<Array<ThrottleKey['scope']>>;
+  /** The attempt succeeded: the account's count is cleared, the address's attempt forgiven. */
+  succeeded(keys: ThrottleKey[]): Promise<void>;
 }
 
 export function createThrottle(db: Kysely<Database>, now: () => number = Date.now): Throttle {
   return {
-    async lockedFor(keys) {
-      if (keys.length === 0) return 0;
-      const rows = await db.selectFrom('auth_throttle').select('locked_until').where('key', 'in', keys.map(keyOf)).execute();
+    async begin(keys) {
       const t = now();
-      return Math.max(0, ...rows.map((r) => (r.locked_until ?? 0) - t));
-    },
-    async fail(keys) {
-      const locked: Array<ThrottleKey['scope']> = [];
-      const t = now();
+      let wait = 0;
       await db.transaction().execute(async (trx) => {
         for (const k of keys) {
           const rule = ruleOf(k);
           const key = keyOf(k);
           const row = await trx.selectFrom('auth_throttle').selectAll().where('key', '=', key).executeTakeFirst();
+          if (row?.locked_until && row.locked_until > t) {
+            wait = Math.max(wait, row.locked_until - t);
+            continue;
+          }
           const fresh = !row || t - row.window_start >= rule.windowMs;
           const failures = fresh ? 1 : row.failures + 1;
-          const lockNow = failures >= rule.failures && (row?.locked_until ?? 0) <= t;
-          const values = { failures, window_start: fresh ? t : row.window_start, locked_until: lockNow ? t + rule.lockMs : (row?.locked_until ?? null) };
+          if (failures > rule.failures) wait = Math.max(wait, row!.window_start + rule.windowMs - t);
+          const values = { failures, window_start: fresh ? t : row.window_start, locked_until: null };
           if (row) await trx.updateTable('auth_throttle').set(values).where('key', '=', key).execute();
           else await trx.insertInto('auth_throttle').values({ key, ...values }).execute();
-          if (lockNow) locked.push(k.scope);
+        }
+      });
+      return wait;
+    },
+    async failed(keys) {
+      const locked: Array<ThrottleKey['scope']> = [];
+      const t = now();
+      await db.transaction().execute(async (trx) => {
+        for (const k of keys) {
+          const rule = ruleOf(k);
+          const done = await trx.updateTable('auth_throttle').set({ locked_until: t + rule.lockMs })
+            .where('key', '=', keyOf(k)).where('failures', '>=', rule.failures)
+            .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', t)])).executeTakeFirst();
+          if (Number(done.numUpdatedRows) === 1) locked.push(k.scope);
         }
       });
       return locked;
     },
-    async clear(k) {
-      await db.deleteFrom('auth_throttle').where('key', '=', keyOf(k)).execute();
+    async succeeded(keys) {
+      await db.transaction().execute(async (trx) => {
+        for (const k of keys) {
+          if (k.scope === 'account') await trx.deleteFrom('auth_throttle').where('key', '=', keyOf(k)).execute();
+          else await trx.updateTable('auth_throttle').set((eb) => ({ failures: eb('failures', '-', 1) })).where('key', '=', keyOf(k)).where('failures', '>', 0).execute();
+        }
+      });
     },
   };
 }

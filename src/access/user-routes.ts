@@ -5,7 +5,7 @@ import { HttpError } from '../http/errors.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import type { BreakGlassService } from './break-glass.ts';
 import { ROLES } from './policy.ts';
-import { accountCall, person } from './routes.ts';
+import { accountCall, person, requireStepUp } from './routes.ts';
 import type { Users } from './users.ts';
 import type { Actor } from '../audit/events.ts';
 import type { Principal } from './policy.ts';
@@ -21,8 +21,10 @@ const assignBody = z.strictObject(assignment);
 const reviewQuery = z.strictObject({ state: z.enum(['open', 'closed', 'all']).default('open') });
 const reviewBody = z.strictObject({ verdict: z.enum(['justified', 'unjustified']), note: z.string().max(2000).default('') });
 
+/** The acting administrator, who must have proven their second factor within minutes. */
 const actorOf = (p: Principal): Actor => {
   const u = person(p);
+  requireStepUp(u);
   return { type: 'user', id: u.userId, role: u.roles.join('+') };
 };
 

@@ -123,6 +123,9 @@ export function createUsers(deps: { db: Kysely<Database>; audit: AuditLog; accou
     },
 
     async assign(id, assignment, actor, requestId) {
+      // Nobody widens their own access: an administrator giving themselves an audio role would
+      // make "administrators hear no audio" a matter of their good will.
+      if (actor.type === 'user' && actor.id === id) throw new AccountError(403, 'you cannot change your own roles or scopes; ask another administrator');
       const a = validateAssignment(assignment);
       return db.transaction().execute(async (trx) => {
         const u = await load(trx, id);
@@ -141,6 +144,7 @@ export function createUsers(deps: { db: Kysely<Database>; audit: AuditLog; accou
         // An operator at the console may, in an incident; through the API nobody locks everyone out.
         if (isAdmin(u) && actor.type !== 'operator') await keepAnAdministrator(trx, id);
         await trx.updateTable('users').set({ status: 'disabled', updated_at: now() }).where('id', '=', id).execute();
+        await trx.updateTable('enrollments').set({ used_at: now() }).where('user_id', '=', id).where('used_at', 'is', null).execute();
         const ended = await sessions.endAllOf(id, trx);
         await audit.record({ action: 'user.disabled', actor, outcome: 'success', object: { type: 'user', id }, requestId, details: { before: u.status, sessionsEnded: ended } }, trx);
         return view(await load(trx, id), trx);

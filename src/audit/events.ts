@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = {
   'user.disabled': 'a person was disabled (their sessions end)',
   'user.enabled': 'a disabled person was enabled again',
   'user.factors_reset': "a person's password and second factors were reset; they enroll again",
+  'access.denied': 'a request was refused by the access policy or for a missing CSRF token (route and reason in details)',
   'access.break_glass': 'a person opened a recording outside their scope, stating a reason (emergency access)',
   'access.break_glass_reviewed': 'a break-glass access was reviewed and closed',
   'apikey.created': 'an API key was created',

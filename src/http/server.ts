@@ -170,13 +170,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           if (principal.kind === 'anonymous') {
             throw new HttpError(401, 'sign in first, or send an API key as Authorization: Bearer');
           }
-          if (!can(principal, def.policy.permission)) {
-            if (def.tag === 'recordings') {
-              await deps.audit.record({ action: 'recording.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip, details: { route: def.url, permission: def.policy.permission } });
-            }
+          // Every refusal by the policy, and every state change without the CSRF token, is audited.
+          const permission = def.policy.permission;
+          const deny = (reason: string) => deps.audit.record({
+            action: def.tag === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+            details: { route: def.url, method: req.method, permission, reason },
+          });
+          if (!can(principal, permission)) {
+            await deny('permission');
             throw new HttpError(403, 'not permitted');
           }
           if (principal.kind === 'user' && !SAFE_METHODS.has(req.method) && req.headers['x-csrf-token'] !== principal.csrfToken) {
+            await deny('csrf');
             throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
           }
         }

@@ -2,7 +2,7 @@
 // passes (playback, download, export, legal hold, erasure). A refusal is audited; its answer is
 // 404 unless the asker may break the glass, who learns that the recording exists.
 import { actorOf, mayBreakGlass, permittedRecordings, type Principal, type RecordingPermission } from '../access/policy.ts';
-import { steppedUp } from '../access/sessions.ts';
+import { requireStepUp as requireFreshFactor } from '../access/routes.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
@@ -31,12 +31,7 @@ export function createRecordingAccess(deps: {
     throw notFound();
   }
 
-  /** Download and export need the second factor proven within the last few minutes. */
-  function requireStepUp(p: Principal): void {
-    if (p.kind === 'user' && !steppedUp(p, (deps.now ?? Date.now)())) {
-      throw new HttpError(403, 'confirm your second factor again first (POST /api/v1/session/step-up)', {}, 'step_up_required');
-    }
-  }
+  const requireStepUp = (p: Principal) => requireFreshFactor(p, (deps.now ?? Date.now)());
 
   return { findPermitted, requireStepUp };
 }

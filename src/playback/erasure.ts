@@ -33,6 +33,7 @@ export function createErasure(deps: {
   return {
     async setLegalHold(p: Principal, id: string, hold: boolean, info: RequestInfo): Promise<{ id: string; legalHold: boolean }> {
       const r = await findPermitted(p, 'recordings:legal_hold', id, info);
+      if (!hold) requireStepUp(p); // releasing a hold opens the way to erasure
       await db.transaction().execute(async (trx) => {
         await trx.updateTable('recordings').set({ legal_hold: hold ? 1 : 0 }).where('id', '=', id).execute();
         await audit.record({ action: 'recording.legal_hold', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,

@@ -4,12 +4,13 @@
 import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
 import { actorOf, permittedRecordings, recordingScope, type Principal } from '../access/policy.ts';
 import { createRecordingAccess, type RequestInfo } from './access.ts';
+import { sha256Hex } from '../lib/hash.ts';
 import type { TimelineEvent } from '../audit/timeline.ts';
 import { computePeaks, isPeakCodec, wavDataOffset } from './waveform.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
-import type { ListFilter, RecordingFlag, RecordingRepo } from '../catalog/recordings.ts';
+import { CursorError, type ListFilter, type RecordingFlag, type RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import type { BlobStore } from '../store/blob-store.ts';
@@ -116,7 +117,13 @@ export function createPlayback(deps: PlaybackDeps) {
         from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
         minDurationMs: q.minDurationMs, maxDurationMs: q.maxDurationMs, flag: q.flag,
       };
-      const page = await deps.recordings.list(filter);
+      let page;
+      try {
+        page = await deps.recordings.list(filter);
+      } catch (err) {
+        if (err instanceof CursorError) throw new HttpError(400, err.message);
+        throw err;
+      }
       // The count is of the first page's search only: paging on does not ask again.
       const count = q.cursor === undefined ? await deps.recordings.count(filter) : undefined;
       // The query already kept to the scope; the policy checks the page again over its ids.
@@ -250,7 +257,7 @@ export function createPlayback(deps: PlaybackDeps) {
       }
       const payload = await payloadOf(r);
       await deps.audit.record({ action: 'recording.exported', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { format: 'age', to: 'recipient' } });
+        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { format: 'age', recipient: sha256Hex(recipient).slice(0, 16) } });
       async function* body(): AsyncGenerator<Buffer> {
         yield header;
         yield* payload;
