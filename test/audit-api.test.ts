@@ -63,6 +63,17 @@ describe('audit API', () => {
     const status = (await (await send(s, auditor, 'GET', '/api/v1/audit/status')).json()) as { entries: number; latestCheckpoint: { size: number; note: string }; lastVerification: { ok: boolean } };
     assert.equal(status.lastVerification.ok, true);
     assert.match(status.latestCheckpoint.note, /^callvault/);
+    const proof = await send(s, auditor, 'GET', '/api/v1/audit/proof/1');
+    assert.equal(proof.status, 200);
+    const p = (await proof.json()) as { seq: number; size: number; proof: string[]; rootHash: string; leafHash: string };
+    assert.equal(p.seq, 1);
+    assert.ok(p.proof.length > 0 && /^[0-9a-f]{64}$/.test(p.rootHash));
+    // The proof holds: the leaf and its path hash up to the checkpoint's root (RFC 6962 2.1.1).
+    const { verifyInclusion } = await import('../src/audit/merkle.ts');
+    assert.ok(verifyInclusion(Buffer.from(p.leafHash, 'hex'), 0, p.size, p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
+    assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/proof/999999')).status, 404);
+    assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/proof/zero')).status, 400);
+    assert.equal((await send(s, nurse, 'GET', '/api/v1/audit/proof/1')).status, 403);
   });
 
   it('produces a patient extract as JSON and as a printable page under its own strict CSP', async () => {

@@ -12,7 +12,7 @@ import { EXTRACT_CSP, extractHtml, patientExtract } from './extract.ts';
 import type { AuditLog } from './log.ts';
 import { parsePersonnummer, PersonnummerError } from './personnummer.ts';
 import { readTimeline } from './timeline.ts';
-import type { VerifyReport } from './verify.ts';
+import { proveEntry, type VerifyReport } from './verify.ts';
 
 const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
 const eventsQuery = z.strictObject({
@@ -25,6 +25,7 @@ const eventsQuery = z.strictObject({
   from: isoDate.optional(),
   to: isoDate.optional(),
 });
+const seqParams = z.object({ seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 const extractBody = z.strictObject({
   phone: z.string().max(40).optional(),
   personnummer: z.string().max(20).optional(),
@@ -81,6 +82,16 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
         lastVerification = { at: new Date().toISOString(), ok: r.problems.length === 0, entries: r.entries, latestCheckpoint: r.latest?.size ?? null, problems: r.problems.slice(0, 20) };
         await audit.record({ action: 'audit.verified', ...info(principal, requestId, source), outcome: lastVerification.ok ? 'success' : 'failure', details: { entries: r.entries, problems: r.problems.length } });
         return lastVerification;
+      },
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/audit/proof/:seq', tag: 'audit', policy: { permission: 'audit:read' }, params: seqParams,
+      summary: 'Inclusion proof (RFC 6962) of one entry in the latest signed checkpoint that covers it',
+      responses: { 200: '{ seq, index, leafHash, size, rootHash, proof, checkpoint }', 404: 'no such entry' },
+      async handler({ params }) {
+        const proof = await proveEntry(db, params.seq);
+        if (!proof) throw new HttpError(404, `no audit entry ${params.seq}`);
+        return proof;
       },
     }),
     defineRoute({
