@@ -7,6 +7,7 @@ import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer }
 import { metaHeader, recordingIdOf, tusCreate, tusHead, tusUpload } from './helpers/tus.ts';
 import { buildServer } from '../src/http/server.ts';
 import { loadConfig } from '../src/config/config.ts';
+import { APP_PATHS } from '../src/http/pages.ts';
 
 const META = { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a' };
 
@@ -41,10 +42,15 @@ describe('default deny', () => {
     const routes = s.running.routes;
     assert.ok(routes.length >= 10);
     for (const r of routes) assert.ok(r.policy && ('public' in r.policy || 'permission' in r.policy), `${r.method} ${r.url}`);
-    const publicOnes = routes.filter((r) => 'public' in r.policy).map((r) => `${r.method} ${r.url}`);
+    // The browser app: its pages (index.html for each client-side path) and its built assets, GET only.
+    const pages = routes.filter((r) => r.tag === 'pages');
+    for (const r of pages) {
+      assert.ok('public' in r.policy && r.method === 'GET', `${r.method} ${r.url}`);
+      assert.ok((APP_PATHS as readonly string[]).includes(r.url) || /^\/assets\/[\w.-]+$/.test(r.url), r.url);
+    }
+    const publicOnes = routes.filter((r) => 'public' in r.policy && r.tag !== 'pages').map((r) => `${r.method} ${r.url}`);
     // Liveness, sign-in and enrollment only. Adding a public route means adding it here, knowingly.
     assert.deepEqual(publicOnes.sort(), [
-      'GET /', 'GET /enroll', 'GET /assets/app.js', 'GET /assets/app.css',
       'GET /healthz', 'POST /api/v1/enrollment/complete', 'POST /api/v1/enrollment/start', 'POST /api/v1/session',
       'POST /api/v1/session/passkey/options', 'POST /api/v1/session/passkey',
     ].sort());

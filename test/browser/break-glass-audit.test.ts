@@ -1,0 +1,141 @@
+// Emergency access and its trail, in the browser: a supervisor of another care unit follows a
+// link to a call, signs in, is offered break-glass, must give a reason, is warned that it is
+// logged and reviewed, and then plays the call. An auditor finds that play in the audit
+// timeline, sees the alert, reviews the access, verifies the log and produces the patient's
+// log extract. axe-core finds no serious or critical violations on any of these pages.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { enrollPerson, type Person } from '../helpers/archive.ts';
+import { assertAppBuilt, axe, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer, type InPage } from '../helpers/browser.ts';
+import { STEREO_CALLER, uploadCalls, type Calls } from './fixtures.ts';
+
+const REASON = 'Patient called back with chest pain; the regular nurse is unreachable.';
+
+describe('break-glass and the audit trail in the browser', () => {
+  let s: AppServer;
+  let browser: Browser;
+  let calls: Calls;
+  let outsider: Person;
+  let auditor: Person;
+  let outsiderId: string;
+  const watched: string[][] = [];
+
+  before(async () => {
+    assertAppBuilt();
+    s = await startAppServer();
+    calls = await uploadCalls(s);
+    outsider = await enrollPerson(s, 'barnchef', { roles: ['supervisor'], careUnits: ['Barn'] });
+    auditor = await enrollPerson(s, 'granskare', { roles: ['auditor'] });
+    outsiderId = (await s.archive.users.byUsername('barnchef'))!.id;
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  const openPage = async (): Promise<Page> => {
+    const page = await (await newContext(browser)).newPage();
+    watched.push(watchProblems(page));
+    return page;
+  };
+
+  it('a supervisor of another unit gets break-glass only with a reason, is warned, and then plays the call', async () => {
+    const page = await openPage();
+    await page.goto(`${s.appUrl}/recordings/${calls.stereo}`);
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    await signInWithForm(page, s, outsider);
+    assert.ok(page.url().endsWith(`/recordings/${calls.stereo}`), 'signing in keeps the link that was followed');
+    const dialog = page.getByRole('dialog', { name: 'Emergency access (break-glass)' });
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /written to the audit log, raises an alert, and is reviewed afterwards/);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName), 'TEXTAREA', 'focus starts in the dialog');
+    await screenshot(page, 'break-glass');
+    assert.deepEqual(await axe(page), []);
+    await dialog.getByLabel('Reason (required)').fill('urgent');
+    await dialog.getByRole('button', { name: 'Open with emergency access' }).click();
+    await dialog.getByText('Give a reason of at least 10 characters.').waitFor();
+    assert.equal(await s.archive.db.selectFrom('break_glass').select('id').execute().then((r) => r.length), 0);
+    await dialog.getByLabel('Reason (required)').fill(REASON);
+    await dialog.getByRole('button', { name: 'Open with emergency access' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByText(/Emergency access granted until/).first().waitFor();
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Download the audio' }).count(), 1, 'shown by permission; the server refuses it under break-glass');
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.play());
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 0.3);
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.pause());
+    const played = await s.archive.db.selectFrom('audit_events').select(['actor_id', 'object_id']).where('action', '=', 'recording.played').execute();
+    assert.ok(played.some((p) => p.actor_id === outsiderId && p.object_id === calls.stereo));
+    await page.context().close();
+  });
+
+  let page: Page;
+
+  it('an auditor lands on the audit log and finds that play in the timeline', async () => {
+    page = await openPage();
+    await page.goto(`${s.appUrl}/`);
+    await signInWithForm(page, s, auditor);
+    await page.waitForURL('**/audit');
+    await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+    assert.equal(await page.getByRole('link', { name: 'Search calls' }).count(), 0, 'an auditor hears no audio and is not offered the search');
+    await page.getByLabel('Action').fill('recording.played');
+    await page.getByLabel('Recording id').fill(calls.stereo);
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/api/v1/audit/events') && r.url().includes('recording.played')),
+      page.getByRole('button', { name: 'Search the log' }).click(),
+    ]);
+    const rows = page.locator('table.events tbody tr');
+    await rows.first().waitFor();
+    const text = await page.locator('table.events tbody').innerText();
+    assert.match(text, new RegExp(outsiderId), 'the play is attributed to the supervisor who broke the glass');
+    assert.match(text, /recording\.played/);
+    await screenshot(page, 'audit');
+    assert.deepEqual(await axe(page), []);
+  });
+
+  it('sees the alert, and closes the break-glass review with a verdict', async () => {
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();
+    await page.getByRole('cell', { name: 'break_glass' }).first().waitFor();
+    assert.deepEqual(await axe(page), []);
+    await page.getByRole('link', { name: 'Emergency access reviews' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Emergency access reviews' }).waitFor();
+    const item = page.locator('ul.cards > li').first();
+    await item.waitFor();
+    assert.match(await item.innerText(), /barnchef/);
+    assert.match(await item.innerText(), /chest pain/);
+    await screenshot(page, 'reviews');
+    assert.deepEqual(await axe(page), []);
+    await item.getByRole('radio', { name: 'Justified', exact: true }).check();
+    await item.getByLabel('Note').fill('Checked against the callback log.');
+    await item.getByRole('button', { name: 'Close the review' }).click();
+    await page.getByText('Nothing to review.').waitFor();
+    const reviewed = await s.archive.db.selectFrom('break_glass').select(['review_state', 'review_verdict']).execute();
+    assert.deepEqual(reviewed.map((r) => r.review_verdict), ['justified']);
+  });
+
+  it('verifies the log and produces a patient log extract', async () => {
+    await page.getByRole('link', { name: 'Log integrity' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Log integrity' }).waitFor();
+    await page.getByRole('button', { name: 'Verify now' }).click();
+    await page.getByText('Passed', { exact: true }).waitFor();
+    await screenshot(page, 'integrity');
+    assert.deepEqual(await axe(page), []);
+    await page.getByRole('link', { name: 'Patient log extract' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Patient log extract' }).waitFor();
+    await page.getByRole('textbox', { name: 'Phone number' }).fill(STEREO_CALLER);
+    await page.getByRole('button', { name: 'Produce the extract' }).click();
+    const table = page.locator('section.print-area table');
+    await table.waitFor();
+    assert.match(await table.innerText(), /listened to the call/);
+    assert.match(await table.innerText(), /emergency access/);
+    assert.equal(await page.getByRole('button', { name: 'Print', exact: true }).count(), 1);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download the printable page' }).click()]);
+    assert.equal(download.suggestedFilename(), 'log-extract.html');
+    await screenshot(page, 'extract');
+    assert.deepEqual(await axe(page), []);
+    assert.deepEqual(watched.flat(), [], 'no page errors and no CSP violations');
+  });
+});

@@ -1,0 +1,157 @@
+// A nurse (supervisor of Akuten and Barn) in a real Chromium against a real callvault: signs in
+// with password and TOTP through the form, searches as she types, opens a call with the
+// keyboard, plays and seeks it (the browser streams with HTTP Range: the server answers 206),
+// changes speed and leg, and downloads it after a step-up. axe-core finds no serious or critical
+// violations on these pages, and nothing on them breaks the CSP.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page, Request, Response } from 'playwright-core';
+import { enrollPerson, type Person } from '../helpers/archive.ts';
+import { assertAppBuilt, axe, freshTotp, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer, type InPage } from '../helpers/browser.ts';
+import { STEREO_CALLER, uploadCalls, type Calls } from './fixtures.ts';
+
+describe('search and play in the browser', () => {
+  let s: AppServer;
+  let browser: Browser;
+  let page: Page;
+  let calls: Calls;
+  let nurse: Person;
+  let problems: string[];
+  const audioResponses: Array<{ status: number; range: string | null }> = [];
+
+  before(async () => {
+    assertAppBuilt();
+    s = await startAppServer();
+    calls = await uploadCalls(s);
+    nurse = await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['Akuten', 'Barn'] });
+    browser = await launchChromium();
+    page = await (await newContext(browser)).newPage();
+    problems = watchProblems(page);
+    page.on('response', (r: Response) => {
+      if (/\/api\/v1\/recordings\/[0-9a-f]{32}\/audio$/.test(new URL(r.url()).pathname)) audioResponses.push({ status: r.status(), range: r.request().headers().range ?? null });
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  it('signs in with password and authenticator code, and lands on the search with every call in scope', async () => {
+    await page.goto(`${s.appUrl}/`);
+    await signInWithForm(page, s, nurse);
+    await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
+    const rows = page.locator('table.results tbody tr');
+    await rows.nth(1).waitFor();
+    assert.equal(await rows.count(), 2);
+    assert.match(await page.locator('#results-heading').innerText(), /2 found/);
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Search calls' }).getAttribute('aria-current'), 'page');
+    assert.equal(await page.getByRole('link', { name: 'People' }).count(), 0, 'a supervisor is not shown administration');
+    await screenshot(page, 'search');
+    assert.deepEqual(await axe(page), []);
+  });
+
+  it('updates the results as a filter is typed (debounced), cancelling the stale request', async () => {
+    const searched: string[] = [];
+    const listen = (r: Response) => { if (new URL(r.url()).pathname === '/api/v1/recordings') searched.push(new URL(r.url()).search); };
+    page.on('response', listen);
+    await page.getByLabel('Care unit').pressSequentially('Akuten', { delay: 30 });
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 1);
+    assert.match(await page.locator('table.results tbody').innerText(), /Akuten/);
+    // Debounced: six keystrokes 30 ms apart make one search (a stalled machine may make two), for the whole word.
+    assert.ok(searched.length >= 1 && searched.length < 6, `debounced (${searched.join(' ')})`);
+    assert.ok(searched.at(-1)!.includes('careUnit=Akuten'), searched.join(' '));
+    await page.getByLabel('Caller number').fill(STEREO_CALLER);
+    await page.waitForResponse((r) => r.url().includes('caller='));
+    await page.getByLabel('Direction').selectOption('outbound');
+    await page.getByText('No calls match these filters.').waitFor();
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 2);
+    page.off('response', listen);
+
+    // A slow server: the search typed on while one is in flight cancels it (AbortController).
+    const failed: string[] = [];
+    const onFailed = (r: Request) => { if (new URL(r.url()).pathname === '/api/v1/recordings') failed.push(`${new URL(r.url()).search} ${r.failure()?.errorText}`); };
+    page.on('requestfailed', onFailed);
+    await page.route('**/api/v1/recordings?*', async (route) => {
+      await new Promise((r) => setTimeout(r, 800));
+      await route.continue().catch(() => undefined);
+    });
+    await page.getByLabel('Agent id').fill('agent-7');
+    await page.waitForRequest((r) => r.url().includes('agent=agent-7'));
+    await page.getByLabel('Agent id').fill('agent-9');
+    await page.waitForResponse((r) => r.url().includes('agent=agent-9'));
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 1);
+    await page.unroute('**/api/v1/recordings?*');
+    page.off('requestfailed', onFailed);
+    assert.ok(failed.some((f) => f.includes('agent=agent-7') && f.includes('ERR_ABORTED')), failed.join('; '));
+    assert.match(await page.locator('table.results tbody').innerText(), /Barn/, 'the stale answer never replaced the fresh one');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 2);
+  });
+
+  it('opens a call from the keyboard and moves focus to its heading', async () => {
+    await page.getByLabel('Care unit').fill('Akuten');
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 1);
+    await page.locator('table.results tbody tr a').first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`**/recordings/${calls.stereo}`);
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName), 'H1');
+    const details = await page.locator('dl.details').innerText();
+    assert.match(details, /\+46701234567|070/, 'the caller number is shown');
+    assert.match(details, /Akuten/);
+    assert.match(details, /stereo/);
+  });
+
+  it('plays, seeks by clicking the waveform, streams with Range (206), and takes speed and leg', async () => {
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
+    const canvas = page.getByRole('slider', { name: /Waveform/ });
+    await canvas.waitFor();
+    await page.getByLabel('Speed').selectOption('1.5');
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.playbackRate === 1.5);
+    await page.getByRole('radio', { name: 'Caller only' }).check();
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.play());
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 0.3);
+    const box = (await canvas.boundingBox())!;
+    await canvas.click({ position: { x: box.width * 0.75, y: box.height / 2 } });
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 29);
+    const t1 = await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime);
+    await page.waitForFunction((t) => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > t + 0.3, t1);
+    // The keyboard seeks too: Home goes back to the start.
+    await canvas.focus();
+    await page.keyboard.press('Home');
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime < 5);
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.pause());
+    assert.ok(audioResponses.some((r) => r.status === 206 && r.range !== null), JSON.stringify(audioResponses));
+    assert.ok(audioResponses.every((r) => r.status === 206 || r.status === 200), JSON.stringify(audioResponses));
+    await screenshot(page, 'recording');
+    assert.deepEqual(await axe(page), []);
+  });
+
+  it('downloads after a step-up when the second factor is stale', async () => {
+    await s.archive.db.updateTable('sessions').set({ step_up_at: Date.now() - 6 * 60_000 }).execute();
+    await page.getByRole('button', { name: 'Download the audio' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Confirm it is you' });
+    await dialog.waitFor();
+    assert.deepEqual(await axe(page), []);
+    await dialog.getByLabel('Authenticator code or recovery code').fill(await freshTotp(s, nurse));
+    const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('button', { name: 'Confirm' }).click()]);
+    assert.equal(download.suggestedFilename(), `${calls.stereo}.wav`);
+    await dialog.waitFor({ state: 'hidden' });
+    const downloaded = await s.archive.db.selectFrom('audit_events').select('object_id').where('action', '=', 'recording.downloaded').execute();
+    assert.deepEqual(downloaded.map((d) => d.object_id), [calls.stereo]);
+  });
+
+  it('plays the mono WAV too, and its history lists the plays', async () => {
+    await page.goto(`${s.appUrl}/recordings/${calls.mono}`);
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    assert.equal(await page.getByRole('radio', { name: 'Caller only' }).count(), 0, 'no leg choice for a mono call');
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.play());
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 0.3);
+    await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.pause());
+    const history = page.getByRole('region', { name: 'Access history' });
+    await history.getByRole('button', { name: 'Refresh' }).click();
+    await history.getByText('recording.played').first().waitFor();
+    assert.deepEqual(problems, [], 'no page errors and no CSP violations');
+  });
+});

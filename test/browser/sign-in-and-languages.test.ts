@@ -1,0 +1,137 @@
+// The doors, in the browser: an anonymous visitor sees the sign-in page and nothing else, at
+// any app path, and the app asks the API for no data; a wrong code is refused with an announced
+// error; a newcomer enrolls from a one-time link and gets recovery codes once; the interface
+// speaks Swedish or English (from the browser's language, switchable and remembered) with
+// <html lang> to match; axe-core finds no serious or critical violations in either language.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { base32Decode, totpCode } from '../../src/access/totp.ts';
+import { enrollPerson, type Person } from '../helpers/archive.ts';
+import { assertAppBuilt, axe, launchChromium, newContext, screenshot, startAppServer, watchProblems, type AppServer, type InPage } from '../helpers/browser.ts';
+import { uploadCalls } from './fixtures.ts';
+
+describe('sign-in, enrollment and languages in the browser', () => {
+  let s: AppServer;
+  let browser: Browser;
+  let nurse: Person;
+  const watched: string[][] = [];
+
+  before(async () => {
+    assertAppBuilt();
+    s = await startAppServer();
+    await uploadCalls(s);
+    nurse = await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['*'] });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  const openPage = async (locale = 'en-GB'): Promise<Page> => {
+    const page = await (await newContext(browser, locale)).newPage();
+    watched.push(watchProblems(page));
+    return page;
+  };
+  const lang = (page: Page) => page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.lang);
+
+  it('shows an anonymous visitor only the sign-in page, at every app path, and asks for no data', async () => {
+    const page = await openPage();
+    const asked: string[] = [];
+    page.on('request', (r) => { const p = new URL(r.url()).pathname; if (p.startsWith('/api/')) asked.push(`${r.method()} ${p}`); });
+    for (const path of ['/', `/recordings/x`, `/recordings/${'a'.repeat(32)}`, '/audit', '/admin/users', '/account']) {
+      const res = await page.goto(`${s.appUrl}${path}`);
+      assert.equal(res?.status(), 200, path);
+      assert.match(res!.headers()['content-security-policy']!, /script-src 'self'; style-src 'self'/);
+      await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+      assert.equal(await page.getByRole('navigation').count(), 0, `${path}: no navigation before sign-in`);
+      assert.equal(await page.locator('main table, main audio').count(), 0, path);
+    }
+    assert.deepEqual([...new Set(asked)].sort(), ['GET /api/v1/session', 'GET /api/v1/sso'], 'only "who am I" and "is single sign-on offered"');
+    assert.equal(await page.getByRole('link', { name: 'Sign in with single sign-on' }).count(), 0, 'no single sign-on configured');
+    await screenshot(page, 'sign-in');
+    assert.deepEqual(await axe(page), []);
+    // Keyboard: the skip link comes first and leads to the page's heading.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName), 'H1');
+  });
+
+  it('offers single sign-on when the server says it is on (a link to /api/v1/sso/start)', async () => {
+    const page = await openPage();
+    // This server has no identity provider configured (GET /api/v1/sso is 404, and no button
+    // shows, as above); here the answer of one that has is given to the page.
+    await page.route('**/api/v1/sso', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ enabled: true, start: '/api/v1/sso/start' }) }));
+    await page.goto(`${s.appUrl}/audit`);
+    const sso = page.getByRole('link', { name: 'Sign in with single sign-on' });
+    await sso.waitFor();
+    assert.equal(await sso.getAttribute('href'), '/api/v1/sso/start?returnTo=%2Faudit');
+    await page.context().close();
+  });
+
+  it('refuses a wrong code with an announced error, and signs in with a recovery code', async () => {
+    const page = await openPage();
+    await page.goto(`${s.appUrl}/`);
+    await page.getByLabel('Username').fill(nurse.username);
+    await page.getByLabel('Password', { exact: true }).fill(nurse.password);
+    await page.getByLabel('Authenticator code', { exact: true }).fill('000000');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Not accepted' }).waitFor();
+    assert.equal(await page.getByRole('navigation').count(), 0);
+    await page.getByRole('radio', { name: 'Recovery code' }).check();
+    await page.getByLabel('Your recovery code').fill((nurse as Person & { recoveryCodes: string[] }).recoveryCodes[0]!);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
+    // Signing out ends the session at the server and shows the sign-in page again.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    assert.equal(await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'auth.logout').execute().then((r) => r.length), 1);
+  });
+
+  it('enrolls a newcomer from a one-time link and shows the recovery codes once', async () => {
+    const { token } = await s.archive.users.invite({ username: 'newcomer', roles: ['auditor'], careUnits: [], agentId: null, actor: { type: 'operator', id: 'test' } });
+    const page = await openPage();
+    await page.goto(`${s.appUrl}/enroll#token=${token}`);
+    await page.getByRole('heading', { level: 1, name: 'Enroll newcomer' }).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address bar');
+    const secret = (await page.locator('p.secret').innerText()).replace(/\s+/g, '');
+    assert.deepEqual(await axe(page), []);
+    await screenshot(page, 'enroll');
+    await page.getByLabel('New password', { exact: true }).fill('tre gröna äpplen i mörkret');
+    await page.getByLabel('New password again').fill('tre gröna äpplen i mörkret');
+    await page.getByLabel('Code from your authenticator app').fill(totpCode(base32Decode(secret), Date.now()));
+    await page.getByRole('button', { name: 'Finish enrollment' }).click();
+    await page.getByRole('heading', { level: 1, name: 'You are enrolled' }).waitFor();
+    assert.equal(await page.locator('ul.codes li').count(), 10);
+    assert.equal((await s.archive.users.byUsername('newcomer'))!.status, 'active');
+  });
+
+  it('speaks Swedish to a Swedish browser, switches to English and remembers it', async () => {
+    const page = await openPage('sv-SE');
+    await page.goto(`${s.appUrl}/`);
+    await page.getByRole('heading', { level: 1, name: 'Logga in' }).waitFor();
+    assert.equal(await lang(page), 'sv');
+    assert.deepEqual(await axe(page), []);
+    await screenshot(page, 'sign-in-sv');
+    await page.getByLabel('Användarnamn').fill(nurse.username);
+    await page.getByLabel('Lösenord', { exact: true }).fill(nurse.password);
+    await s.archive.db.updateTable('users').set({ totp_last_step: 0 }).where('username', '=', nurse.username).execute();
+    await page.getByLabel('Kod från autentiseringsappen', { exact: true }).fill(totpCode(nurse.totpSecret, Date.now()));
+    await page.getByRole('button', { name: 'Logga in', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Sök samtal' }).waitFor();
+    await page.locator('table.results tbody tr').nth(1).waitFor();
+    assert.match(await page.locator('#results-heading').innerText(), /2 träffar/);
+    assert.deepEqual(await axe(page), []);
+    await screenshot(page, 'search-sv');
+    await page.getByRole('button', { name: 'In English' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
+    assert.equal(await lang(page), 'en');
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
+    assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).localStorage.getItem('callvault.lang')), 'en');
+    assert.equal(await lang(page), 'en');
+    assert.deepEqual(watched.flat(), [], 'no page errors and no CSP violations');
+  });
+});
