@@ -40,8 +40,9 @@ describe('audit API', () => {
   it('the timeline filters by recording and action, pages by seq, and logs its own reading', async () => {
     const res = await send(s, auditor, 'GET', `/api/v1/audit/events?recording=${id}&action=recording.played`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { items: Array<{ action: string; details: { start: number; end: number } }>; next: number | null };
+    const body = (await res.json()) as { items: Array<{ action: string; actor: { username?: string }; details: { start: number; end: number } }>; next: number | null };
     assert.equal(body.items.length, 1);
+    assert.equal(body.items[0]!.actor.username, 'nurse', 'auditors see who, by name');
     assert.deepEqual([body.items[0]!.details.start, body.items[0]!.details.end], [0, 100]);
     const prefix = (await (await send(s, auditor, 'GET', '/api/v1/audit/events?action=auth.&limit=2')).json()) as { items: Array<{ action: string; seq: number }>; next: number };
     assert.equal(prefix.items.length, 2);

@@ -20,7 +20,8 @@ export interface TimelineEvent {
   at: string;
   action: string;
   outcome: string;
-  actor: { type: string; id: string | null };
+  /** The actor; for people, their current username too (display only: the log holds the id). */
+  actor: { type: string; id: string | null; username?: string };
   object: { type: string; id: string | null } | null;
   careUnit: string | null;
   patient: string | null;
@@ -39,8 +40,12 @@ export async function readTimeline(db: Catalog, f: TimelineFilter): Promise<{ it
   if (f.from !== undefined) q = q.where('at', '>=', f.from);
   if (f.to !== undefined) q = q.where('at', '<', f.to);
   const rows = await q.orderBy('seq', 'desc').limit(f.limit + 1).execute();
-  const items = rows.slice(0, f.limit).map((r) => ({
-    seq: r.seq, at: new Date(r.at).toISOString(), action: r.action, outcome: r.outcome, actor: { type: r.actor_type, id: r.actor_id },
+  const page = rows.slice(0, f.limit);
+  const userIds = [...new Set(page.filter((r) => r.actor_type === 'user' && r.actor_id).map((r) => r.actor_id!))];
+  const names = new Map((userIds.length ? await db.selectFrom('users').select(['id', 'username']).where('id', 'in', userIds).execute() : []).map((u) => [u.id, u.username]));
+  const items = page.map((r) => ({
+    seq: r.seq, at: new Date(r.at).toISOString(), action: r.action, outcome: r.outcome,
+    actor: { type: r.actor_type, id: r.actor_id, ...(r.actor_type === 'user' && names.has(r.actor_id!) ? { username: names.get(r.actor_id!)! } : {}) },
     object: r.object_type ? { type: r.object_type, id: r.object_id } : null, careUnit: r.care_unit, patient: r.patient_pseudonym,
     requestId: r.request_id, source: r.source, details: r.details ? JSON.parse(r.details) as unknown : null,
   }));

@@ -5,7 +5,7 @@ import { dateTime } from '../format';
 import { Link } from '../router';
 
 export interface AuditEvent {
-  seq: number; at: string; action: string; outcome: string; actor: { type: string; id: string | null };
+  seq: number; at: string; action: string; outcome: string; actor: { type: string; id: string | null; username?: string };
   object: { type: string; id: string | null } | null; careUnit: string | null; patient?: string | null; source?: string | null; details: unknown;
 }
 
@@ -42,7 +42,7 @@ export function EventTable(props: { items: AuditEvent[]; caption: string }) {
               <td>{dateTime(lang, e.at)}</td>
               <td><code>{e.action}</code></td>
               <td><Outcome outcome={e.outcome} /></td>
-              <td>{e.actor.type}{e.actor.id ? <> <code class="id">{e.actor.id}</code></> : null}</td>
+              <td>{e.actor.username ? <><strong>{e.actor.username}</strong> <code class="id">{e.actor.id}</code></> : <>{e.actor.type}{e.actor.id ? <> <code class="id">{e.actor.id}</code></> : null}</>}</td>
               <td>{e.object ? (e.object.type === 'recording' && e.object.id && canOpen
                 ? <Link href={`/recordings/${e.object.id}`}><code class="id">{e.object.id}</code></Link>
                 : <>{e.object.type} <code class="id">{e.object.id}</code></>) : ''}</td>
