@@ -34,6 +34,7 @@ export interface RecordingSummary {
   sizeBytes: number;
   flags: string[];
   hasCaller: boolean;
+  legalHold: boolean;
 }
 
 export interface RecordingDetail extends RecordingSummary {
@@ -53,7 +54,7 @@ function summary(r: Recording): RecordingSummary {
   return {
     id: r.id, callId: r.external_call_id, startedAt: new Date(r.started_at).toISOString(), durationMs: r.duration_ms,
     direction: r.direction, careUnit: r.care_unit, agentId: r.agent_id, codec: r.codec, container: r.container, sampleRate: r.sample_rate,
-    channels: r.channels, sizeBytes: r.plaintext_size, flags: JSON.parse(r.flags) as string[], hasCaller: r.caller_index !== null,
+    channels: r.channels, sizeBytes: r.plaintext_size, flags: JSON.parse(r.flags) as string[], hasCaller: r.caller_index !== null, legalHold: r.legal_hold === 1,
   };
 }
 

@@ -7,6 +7,7 @@ import { BreakGlassDialog } from '../components/BreakGlassDialog';
 import { ErrorText, errorText } from '../components/Field';
 import { Page } from '../components/Page';
 import { Player } from '../components/Player';
+import { PrivacyActions } from '../components/PrivacyActions';
 import { useStepUp } from '../components/StepUp';
 import { useLang, useSession } from '../context';
 import { bytes, dateTime, duration } from '../format';
@@ -15,7 +16,7 @@ import { RecordingHistory } from './RecordingHistory';
 import { flagKey } from './SearchFilters';
 import type { RecordingSummary } from './Search';
 
-interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null }
+interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null; legalHold: boolean }
 
 type State = { kind: 'loading' } | { kind: 'ready'; rec: RecordingDetail } | { kind: 'breakGlass' } | { kind: 'error'; message: string };
 
@@ -106,6 +107,8 @@ export function Recording(props: { id: string }) {
               <ErrorText>{downloadError}</ErrorText>
             </div>
           ) : null}
+          {can('recordings:legal_hold') || can('recordings:delete') || can('recordings:export')
+            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} onChanged={load} /> : null}
           {can('recordings:history') ? <RecordingHistory id={props.id} /> : null}
         </>
       ) : null}
