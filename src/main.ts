@@ -39,7 +39,8 @@ Usage: callvault <command> [options]
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)
 
-The data directory can also be given as CALLVAULT_DATA.`;
+The data directory can also be given as CALLVAULT_DATA. The catalog is DATA/catalog.sqlite
+unless --database-url postgres://... (or CALLVAULT_DATABASE_URL) names a PostgreSQL database.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;

@@ -6,13 +6,15 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { generateKeyPairSync } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
 import { signCheckpoint } from '../src/audit/checkpoint.ts';
 import { entryLeafHash } from '../src/audit/entry.ts';
 import { verifyAuditLog, type VerifyReport } from '../src/audit/verify.ts';
-import { initArchive, openArchive } from '../src/cli/archive.ts';
+import type { Catalog } from '../src/catalog/db.ts';
+import { allow } from '../src/catalog/migrations/guards.ts';
+import { copyTestArchive, initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
 
 const ENTRIES = 3000;
@@ -27,8 +29,8 @@ describe('audit verify', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'callvault-audit-'));
     pristine = join(root, 'pristine');
-    await initArchive(pristine);
-    const a = await openArchive(pristine);
+    await initTestArchive(pristine);
+    const a = await openTestArchive(pristine);
     origin = logOrigin(a.keys.archiveRecipient);
     vkey = auditVerifierKey(origin, a.keys.auditSigningKey());
     const cps = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: `${pristine}-witness` });
@@ -44,28 +46,36 @@ describe('audit verify', () => {
     assert.equal((await cps.checkpoint())?.size, ENTRIES);
     await a.close();
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(async () => {
+    await releaseTestArchivesUnder(root);
+    await rm(root, { recursive: true, force: true });
+  });
 
-  /** A fresh copy of the archive and its witness, tampered by `attack` through SQLite directly. */
-  async function tampered(attack: (db: Database.Database, dir: string) => void | Promise<void>): Promise<VerifyReport> {
+  /** The catalog's own guards taken away, as someone with write access to the catalog could. */
+  async function unguard(db: Catalog): Promise<void> {
+    for (const table of ['audit_events', 'audit_checkpoints']) {
+      for (const op of ['UPDATE', 'DELETE'] as const) await allow(db as Kysely<unknown>, table, op);
+    }
+  }
+
+  /** A fresh copy of the archive (its catalog too) and its witness, tampered by `attack` through the catalog directly. */
+  async function tampered(attack: (db: Catalog, dir: string) => void | Promise<void>): Promise<VerifyReport> {
     const dir = join(root, `copy-${n++}`);
-    await cp(pristine, dir, { recursive: true });
+    await copyTestArchive(pristine, dir);
     await cp(`${pristine}-witness`, `${dir}-witness`, { recursive: true });
-    const db = new Database(join(dir, 'catalog.sqlite'));
-    db.exec('DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete; DROP TRIGGER IF EXISTS audit_checkpoints_no_update; DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;');
-    await attack(db, dir);
-    db.close();
-    const a = await openArchive(dir);
+    const a = await openTestArchive(dir);
     try {
+      await unguard(a.db);
+      await attack(a.db, dir);
       return await verifyAuditLog({ db: a.db, vkey, witnessDir: `${dir}-witness` });
     } finally {
       await a.close();
     }
   }
 
-  const rehash = (db: Database.Database, seq: number) => {
-    const row = db.prepare('SELECT * FROM audit_events WHERE seq = ?').get(seq) as Parameters<typeof entryLeafHash>[0];
-    db.prepare('UPDATE audit_events SET leaf_hash = ? WHERE seq = ?').run(entryLeafHash(row), seq);
+  const rehash = async (db: Catalog, seq: number) => {
+    const row = await db.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirstOrThrow();
+    await db.updateTable('audit_events').set({ leaf_hash: entryLeafHash(row) }).where('seq', '=', seq).execute();
   };
 
   it('positive control: the untouched log verifies clean', async () => {
@@ -76,64 +86,62 @@ describe('audit verify', () => {
   });
 
   it('an altered entry is named by its sequence number', async () => {
-    const r = await tampered((db) => { db.prepare("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 1234").run(); });
+    const r = await tampered(async (db) => { await sql`UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = 1234`.execute(db); });
     assert.ok(r.problems.some((p) => p.startsWith('entry 1234:')), r.problems.join('\n'));
   });
 
   it('an altered entry whose hash was recomputed too breaks the checkpoint', async () => {
-    const r = await tampered((db) => { db.prepare("UPDATE audit_events SET outcome = 'denied' WHERE seq = 77").run(); rehash(db, 77); });
+    const r = await tampered(async (db) => { await sql`UPDATE audit_events SET outcome = 'denied' WHERE seq = 77`.execute(db); await rehash(db, 77); });
     assert.ok(r.problems.some((p) => /does not match the log/.test(p)), r.problems.join('\n'));
     assert.ok(!r.problems.some((p) => p.startsWith('entry 77:')), 'the entry itself looks consistent');
   });
 
   it('a deleted entry is found', async () => {
-    const r = await tampered((db) => { db.prepare('DELETE FROM audit_events WHERE seq = 999').run(); });
+    const r = await tampered(async (db) => { await sql`DELETE FROM audit_events WHERE seq = 999`.execute(db); });
     assert.ok(r.problems.some((p) => /999\.\.999 are missing/.test(p)), r.problems.join('\n'));
     assert.ok(r.problems.some((p) => /does not match the log|truncated/.test(p)));
   });
 
   it('reordered entries are found', async () => {
-    const r = await tampered((db) => {
-      const a = db.prepare('SELECT * FROM audit_events WHERE seq = 10').get() as Record<string, unknown>;
-      const b = db.prepare('SELECT * FROM audit_events WHERE seq = 11').get() as Record<string, unknown>;
-      const set = db.prepare('UPDATE audit_events SET at=@at, actor_type=@actor_type, actor_id=@actor_id, action=@action, object_type=@object_type, object_id=@object_id, care_unit=@care_unit, patient_pseudonym=@patient_pseudonym, outcome=@outcome, request_id=@request_id, source=@source, details=@details, leaf_hash=@leaf_hash WHERE seq=@seq');
-      set.run({ ...b, seq: 10 });
-      set.run({ ...a, seq: 11 });
+    const r = await tampered(async (db) => {
+      const { seq: _a, ...a } = await db.selectFrom('audit_events').selectAll().where('seq', '=', 10).executeTakeFirstOrThrow();
+      const { seq: _b, ...b } = await db.selectFrom('audit_events').selectAll().where('seq', '=', 11).executeTakeFirstOrThrow();
+      await db.updateTable('audit_events').set(b).where('seq', '=', 10).execute();
+      await db.updateTable('audit_events').set(a).where('seq', '=', 11).execute();
     });
     assert.ok(r.problems.some((p) => /does not match the log/.test(p)), r.problems.join('\n'));
   });
 
   it('an inserted entry is found', async () => {
-    const r = await tampered((db) => {
-      const rows = db.prepare('SELECT * FROM audit_events WHERE seq >= 2000 ORDER BY seq').all() as Array<Record<string, unknown>>;
-      db.prepare('DELETE FROM audit_events WHERE seq >= 2000').run();
-      const ins = db.prepare('INSERT INTO audit_events (seq, at, actor_type, actor_id, action, object_type, object_id, care_unit, patient_pseudonym, outcome, request_id, source, details, leaf_hash) VALUES (@seq, @at, @actor_type, @actor_id, @action, @object_type, @object_id, @care_unit, @patient_pseudonym, @outcome, @request_id, @source, @details, @leaf_hash)');
+    const r = await tampered(async (db) => {
+      const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>=', 2000).orderBy('seq').execute();
+      await db.deleteFrom('audit_events').where('seq', '>=', 2000).execute();
       const fake = { ...rows[0]!, actor_id: 'alibi', details: null };
-      ins.run({ ...fake, seq: 2000, leaf_hash: entryLeafHash(fake as never) });
-      for (const r of rows) ins.run({ ...r, seq: (r.seq as number) + 1 });
+      await db.insertInto('audit_events').values({ ...fake, seq: 2000, leaf_hash: entryLeafHash(fake) }).execute();
+      for (const r of rows) await db.insertInto('audit_events').values({ ...r, seq: r.seq + 1 }).execute();
     });
     assert.ok(r.problems.some((p) => /does not match the log/.test(p)), r.problems.join('\n'));
   });
 
   it('a truncated log is found', async () => {
-    const r = await tampered((db) => { db.prepare('DELETE FROM audit_events WHERE seq > 2900').run(); });
+    const r = await tampered(async (db) => { await sql`DELETE FROM audit_events WHERE seq > 2900`.execute(db); });
     assert.ok(r.problems.some((p) => /truncated/.test(p)), r.problems.join('\n'));
   });
 
   it('a rolled-back checkpoint (catalog) is found through the witness', async () => {
-    const r = await tampered((db) => {
-      db.prepare('DELETE FROM audit_events WHERE seq > 2500').run();
-      db.prepare('DELETE FROM audit_checkpoints').run();
+    const r = await tampered(async (db) => {
+      await sql`DELETE FROM audit_events WHERE seq > 2500`.execute(db);
+      await sql`DELETE FROM audit_checkpoints`.execute(db);
     });
     assert.ok(r.problems.some((p) => /rolled back/.test(p)), r.problems.join('\n'));
     assert.ok(r.problems.some((p) => /truncated/.test(p)));
   });
 
   it('a swapped checkpoint row is found', async () => {
-    const r = await tampered((db) => {
+    const r = await tampered(async (db) => {
       const { privateKey } = generateKeyPairSync('ed25519');
       const other = signCheckpoint({ origin, size: 10, rootHash: Buffer.alloc(32), privateKey, keyName: origin });
-      db.prepare('UPDATE audit_checkpoints SET note = ?').run(other);
+      await sql`UPDATE audit_checkpoints SET note = ${other}`.execute(db);
     });
     assert.ok(r.problems.some((p) => /catalog checkpoint/.test(p)), r.problems.join('\n'));
   });
@@ -156,12 +164,15 @@ describe('audit verify', () => {
     assert.equal(clean.code, 0, clean.stderr);
     assert.match(clean.stdout, new RegExp(`${ENTRIES} entries`));
     const dir = join(root, 'cli-copy');
-    await cp(pristine, dir, { recursive: true });
+    await copyTestArchive(pristine, dir);
     await cp(`${pristine}-witness`, `${dir}-witness`, { recursive: true });
-    const db = new Database(join(dir, 'catalog.sqlite'));
-    db.exec('DROP TRIGGER audit_events_no_update');
-    db.prepare("UPDATE audit_events SET care_unit = 'elsewhere' WHERE seq = 42").run();
-    db.close();
+    const a = await openTestArchive(dir);
+    try {
+      await allow(a.db as Kysely<unknown>, 'audit_events', 'UPDATE');
+      await sql`UPDATE audit_events SET care_unit = 'elsewhere' WHERE seq = 42`.execute(a.db);
+    } finally {
+      await a.close();
+    }
     const bad = await runCli(['audit', 'verify', '--data', dir]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /FAILED: entry 42:/);

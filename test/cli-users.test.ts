@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openArchive } from '../src/cli/archive.ts';
+import { openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { runCli, tempRoot } from './helpers/cli.ts';
 
 describe('callvault user', () => {
@@ -14,7 +14,10 @@ describe('callvault user', () => {
     data = join(root, 'archive');
     assert.equal((await runCli(['init', '--data', data])).code, 0);
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(async () => {
+    await releaseTestArchivesUnder(root);
+    await rm(root, { recursive: true, force: true });
+  });
 
   it('invites with roles and units, prints a one-time link, and lists the person', async () => {
     const r = await runCli(['user', 'invite', '--data', data, 'lisa', '--role', 'supervisor', '--role', 'agent', '--unit', '1177 Stockholm', '--unit', 'Barn', '--agent', 'agent-7']);
@@ -33,11 +36,11 @@ describe('callvault user', () => {
     assert.match(enabled.stdout, /Enabled lisa \(invited\)/);
     const link = await runCli(['user', 'link', '--data', data, 'lisa']);
     assert.match(link.stdout, /enroll#token=/);
-    const a = await openArchive(data);
+    const a = await openTestArchive(data);
     try {
       const u = await a.users.byUsername('lisa');
       assert.deepEqual(u?.roles, ['auditor']);
-      const events = await a.db.selectFrom('audit_events').select(['action', 'actor_type']).where('object_id', '=', u!.id).execute();
+      const events = await a.db.selectFrom('audit_events').select(['action', 'actor_type']).where('object_id', '=', u!.id).orderBy('seq').execute();
       assert.deepEqual(events.map((e) => e.action), ['user.invited', 'auth.enrollment_issued', 'user.updated', 'user.disabled', 'user.enabled', 'auth.enrollment_issued']);
       assert.ok(events.every((e) => e.actor_type === 'operator'));
     } finally {

@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
 import { freePort, isListening, REPO_ROOT, runCli, startCli, tempRoot, waitForHttp, type CliResult } from './helpers/cli.ts';
+import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
 
 const KEY_FILES = ['archive-identity.txt', 'audit-signing.pem', 'blind-index.key', 'secrets.key'];
 const KEY_LINE = /^cvk_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
@@ -17,6 +18,12 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 function lastLine(text: string): string {
   const lines = text.trimEnd().split('\n');
   return lines[lines.length - 1]!;
+}
+
+/** The archive in `dir` has its catalog: DATA/catalog.sqlite, or (PostgreSQL test catalog) its marker says so. */
+async function assertCatalog(dir: string): Promise<void> {
+  if (TEST_CATALOG === 'sqlite') assert.ok((await stat(join(dir, 'catalog.sqlite'))).size > 0);
+  else assert.equal((JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')) as { catalog: string }).catalog, 'postgres');
 }
 
 function show(r: CliResult): string {
@@ -44,7 +51,10 @@ describe('callvault CLI', () => {
     data = join(root, 'archive');
     initRun = await runCli(['init', '--data', data]);
   });
-  after(() => rm(root, { recursive: true, force: true }));
+  after(async () => {
+    await releaseTestArchivesUnder(root);
+    await rm(root, { recursive: true, force: true });
+  });
 
   describe('init', () => {
     it('creates the data directory 0700, the keys 0600, the catalog, and prints an enrollment link', async () => {
@@ -53,7 +63,7 @@ describe('callvault CLI', () => {
       assert.equal(octal(await mode(join(data, 'keys'))), '0700');
       assert.deepEqual((await readdir(join(data, 'keys'))).sort(), [...KEY_FILES].sort());
       for (const f of KEY_FILES) assert.equal(octal(await mode(join(data, 'keys', f))), '0600', f);
-      assert.ok((await stat(join(data, 'catalog.sqlite'))).size > 0);
+      await assertCatalog(data);
       assert.match(initRun.stdout, /https?:\/\/[^\s]+\/enroll#token=[A-Za-z0-9_-]{20,}/);
       assert.match(await readFile(join(data, 'keys', 'archive-identity.txt'), 'utf8'), /^AGE-SECRET-KEY-1[0-9A-Z]+$/m);
     });
@@ -93,7 +103,7 @@ describe('callvault CLI', () => {
       assert.equal(r.code, 0, show(r));
       assert.match(r.stdout, /#token=/);
       assert.equal(octal(await mode(dir)), '0700');
-      assert.ok((await stat(join(dir, 'catalog.sqlite'))).isFile());
+      await assertCatalog(dir);
     });
 
     it('turns an existing empty directory (as `mkdir` leaves it, 0755) into a working 0700 archive', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { initArchive, openArchive } from '../src/cli/archive.ts';
+import { initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { metaHeader } from './helpers/tus.ts';
@@ -39,8 +39,8 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
   before(async () => {
     root = await tempRoot('callvault-kill-');
     dir = join(root, 'data');
-    await initArchive(dir);
-    const setup = await openArchive(dir);
+    await initTestArchive(dir);
+    const setup = await openTestArchive(dir);
     key = (await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } })).token;
     await setup.close();
 
@@ -91,6 +91,7 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
   });
   after(async () => {
     await again?.close();
+    await releaseTestArchivesUnder(root);
     await rm(root, { recursive: true, force: true });
   });
 

@@ -2,6 +2,7 @@
 // password + TOTP, list, play with Range, and the audit trail written before each answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Kysely } from 'kysely';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
@@ -97,8 +98,9 @@ describe('ingest, sign-in and playback end to end', () => {
   });
 
   it('refuses audio when the audit log cannot be written: 503 and not one byte', async () => {
-    const { sql } = await import('kysely');
-    await sql`CREATE TRIGGER block_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END`.execute(s.archive.db);
+    // The catalog refuses audit inserts (a SQLite or PostgreSQL trigger, as the migrations make them).
+    const { allow, refuse } = await import('../src/catalog/migrations/guards.ts');
+    await refuse(s.archive.db as Kysely<unknown>, 'audit_events', ['INSERT'], 'disk full');
     try {
       const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
       assert.equal(res.status, 503);
@@ -108,7 +110,7 @@ describe('ingest, sign-in and playback end to end', () => {
       const list = await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: session.cookie } });
       assert.equal(list.status, 503);
     } finally {
-      await sql`DROP TRIGGER block_audit`.execute(s.archive.db);
+      await allow(s.archive.db as Kysely<unknown>, 'audit_events', 'INSERT');
     }
   });
 });

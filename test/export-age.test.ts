@@ -60,8 +60,8 @@ describe('export as a standard age file', () => {
   });
 
   it('the audit trail records each export', async () => {
-    const { openArchive } = await import('../src/cli/archive.ts');
-    const a = await openArchive(s.dir);
+    const { openTestArchive } = await import('./helpers/catalog.ts');
+    const a = await openTestArchive(s.dir);
     try {
       const rows = await a.db.selectFrom('audit_events').select(['object_id', 'actor_type']).where('action', '=', 'recording.exported').execute();
       assert.deepEqual(rows.map((r) => r.object_id).sort(), [...ids].sort());

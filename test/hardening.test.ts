@@ -82,7 +82,7 @@ describe('separation of duties and traces', () => {
     assert.equal((await sendAs(s, c, 'GET', '/api/v1/users')).status, 403);
     assert.equal((await sendAs(s, c, 'GET', '/api/v1/audit/events')).status, 403);
     assert.equal((await fetch(`${s.url}/api/v1/session`, { method: 'DELETE', headers: { cookie: c.cookie } })).status, 403);
-    const added = await s.archive.db.selectFrom('audit_events').select(['action', 'details']).where('seq', '>', mark).execute();
+    const added = await s.archive.db.selectFrom('audit_events').select(['action', 'details']).where('seq', '>', mark).orderBy('seq').execute();
     const reasons = added.filter((e) => e.action === 'access.denied').map((e) => JSON.parse(e.details!).reason as string);
     assert.deepEqual(reasons, ['permission', 'permission', 'csrf']);
   });

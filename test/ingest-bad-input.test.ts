@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as tus from 'tus-js-client';
-import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
+import type { Archive } from '../src/cli/archive.ts';
+import { initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
 import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
@@ -654,6 +655,7 @@ describe('a crash during an upload', () => {
         await again.close();
       }
     } finally {
+      await releaseTestArchivesUnder(root);
       await rm(root, { recursive: true, force: true });
     }
   });
@@ -662,8 +664,8 @@ describe('a crash during an upload', () => {
     const root = await tempRoot('callvault-crash-');
     const dir = join(root, 'data');
     try {
-      await initArchive(dir);
-      const setup = await openArchive(dir);
+      await initTestArchive(dir);
+      const setup = await openTestArchive(dir);
       const { token: key } = await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } });
       await setup.close();
 
@@ -702,6 +704,7 @@ describe('a crash during an upload', () => {
         await again.close();
       }
     } finally {
+      await releaseTestArchivesUnder(root);
       await rm(root, { recursive: true, force: true });
     }
   });
@@ -728,6 +731,7 @@ describe('shutdown after a PATCH refused mid-body', () => {
       s.running.app.server.closeAllConnections();
       await (closing ?? s.running.close());
       await s.archive.close();
+      await releaseTestArchivesUnder(root);
       await rm(root, { recursive: true, force: true });
     }
   });

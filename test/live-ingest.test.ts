@@ -13,6 +13,7 @@ import { makeRawG711 } from '../src/ingest/g711.ts';
 import { makeOggOpus } from '../src/ingest/ogg-make.ts';
 import { ingestKey, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
 import { metaHeader, OCTETS, recordingIdOf, tusCreate, tusHead, tusHeaders, tusPatch } from './helpers/tus.ts';
+import { releaseTestArchive } from './helpers/catalog.ts';
 
 const RAW = { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-a', codec: 'pcmu', sampleRate: '8000', channels: '1' };
 
@@ -292,6 +293,7 @@ describe('journal rotation', () => {
       }
     } finally {
       await close();
+      await releaseTestArchive(s.dir);
       await rm(join(s.dir, '..'), { recursive: true, force: true });
     }
   });
@@ -348,6 +350,7 @@ describe('a journal altered on disk', () => {
       assert.deepEqual(await decryptedAudio(archive, id), audio.subarray(0, 8000));
     } finally {
       await close();
+      await releaseTestArchive(s.dir);
       await rm(join(s.dir, '..'), { recursive: true, force: true });
     }
   });

@@ -5,6 +5,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, runCli, startCli, tempRoot, type CliProcess } from './helpers/cli.ts';
+import { releaseTestArchive } from './helpers/catalog.ts';
 
 function get(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -18,9 +19,10 @@ function get(url: string): Promise<{ status: number; headers: Record<string, unk
 describe('TLS', () => {
   let server: CliProcess;
   let port: number;
+  let data: string;
   before(async () => {
     const root = await tempRoot();
-    const data = join(root, 'data');
+    data = join(root, 'data');
     const cert = join(root, 'cert.pem');
     const key = join(root, 'key.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
@@ -33,6 +35,7 @@ describe('TLS', () => {
   after(async () => {
     server.child.kill('SIGTERM');
     await server.exited;
+    await releaseTestArchive(data);
   });
 
   it('serves HTTPS with HSTS', async () => {

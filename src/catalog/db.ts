@@ -1,14 +1,21 @@
-// Opens the catalog and brings its schema up to date. SQLite is the embedded default.
+// Opens the catalog and brings its schema up to date. SQLite is the embedded default; PostgreSQL
+// (a postgres:// URL) is the scale-out catalog. The same migrations run on both (dialect.ts and
+// migrations/guards.ts hold what differs), and the code above sees the same rows: bigint
+// columns as JS numbers, binary columns as Uint8Array.
 import { chmodSync, existsSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { CompiledQuery, Kysely, PostgresDialect, PostgresDriver, SqliteDialect, type DatabaseConnection, type Driver, type PostgresDialectConfig, type TransactionSettings } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
+import { WRITER_LOCK } from './dialect.ts';
+import { TextGuardPlugin } from './text-guard.ts';
 import * as m001 from './migrations/001-foundation.ts';
 import * as m002 from './migrations/002-live-ingest.ts';
 import * as m003 from './migrations/003-audit-merkle.ts';
 import * as m004 from './migrations/004-audit-alerts.ts';
 import * as m005 from './migrations/005-identity.ts';
+import * as m006 from './migrations/006-archive-binding.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -16,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '003-audit-merkle': m003,
   '004-audit-alerts': m004,
   '005-identity': m005,
+  '006-archive-binding': m006,
 };
 
 class StaticMigrations implements MigrationProvider {
@@ -26,23 +34,117 @@ class StaticMigrations implements MigrationProvider {
 
 export type Catalog = Kysely<Database>;
 
-export interface OpenCatalogOptions {
+export type OpenCatalogOptions =
   /** Path of the SQLite file. */
-  file: string;
-}
+  | { file: string }
+  /** A postgres:// (or postgresql://) connection URL. */
+  | { url: string };
+
+/** The catalog cannot be reached or brought up to date; the message is for an operator. */
+export class CatalogError extends Error {}
 
 export async function openCatalog(opts: OpenCatalogOptions): Promise<Catalog> {
-  const fresh = !existsSync(opts.file);
-  const sqlite = new SqliteDatabase(opts.file);
-  if (fresh) chmodSync(opts.file, 0o600);
+  const db = 'url' in opts ? await openPostgres(opts.url) : openSqlite(opts.file);
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return db;
+}
+
+function openSqlite(file: string): Catalog {
+  const fresh = !existsSync(file);
+  const sqlite = new SqliteDatabase(file);
+  if (fresh) chmodSync(file, 0o600);
   sqlite.pragma('journal_mode = WAL');
   // FULL: a committed transaction (an audit event, an acknowledged recording) survives power loss.
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.defaultSafeIntegers(false);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db);
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
+}
+
+// PostgreSQL type ids (pg_type.oid) whose text form pg would otherwise hand over as strings.
+const INT8 = 20;
+const NUMERIC = 1700;
+
+function toNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) && !(Number.isFinite(n) && !/^-?\d+$/.test(text))) {
+    throw new RangeError(`catalog value ${text} does not fit a JavaScript number`);
+  }
+  return n;
+}
+
+/** bigint (times in ms, sizes, counts) and numeric (sums) as numbers; bytea stays a Buffer. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if ((oid === INT8 || oid === NUMERIC) && format !== 'binary') return toNumber;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** The URL without its password, to name the database in messages. */
+export function describeDatabaseUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return 'the PostgreSQL catalog';
+  }
+}
+
+/**
+ * Every transaction takes the writer lock first (dialect.ts WRITER_LOCK): on PostgreSQL as on
+ * SQLite, one writing transaction at a time, so that the business code's read-then-write
+ * transactions mean the same on both and across any number of nodes.
+ */
+class WriterLockDriver extends PostgresDriver {
+  override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    await super.beginTransaction(connection, settings);
+    await connection.executeQuery(CompiledQuery.raw(`select pg_advisory_xact_lock(${WRITER_LOCK})`));
+  }
+}
+
+class CatalogPostgresDialect extends PostgresDialect {
+  readonly #config: PostgresDialectConfig;
+  constructor(config: PostgresDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new WriterLockDriver(this.#config);
+  }
+}
+
+async function openPostgres(url: string): Promise<Catalog> {
+  const pool = new pg.Pool({
+    connectionString: url, types, application_name: 'callvault',
+    max: 10, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000,
+  });
+  pool.on('error', () => { /* an idle connection dropped: the pool replaces it */ });
+  const db = new Kysely<Database>({
+    dialect: new CatalogPostgresDialect({
+      pool,
+      // A committed transaction must be durable before it is acknowledged (as SQLite's
+      // synchronous=FULL): a server defaulting to synchronous_commit=off is overridden.
+      onCreateConnection: async (c) => {
+        await c.executeQuery(CompiledQuery.raw("select case when current_setting('synchronous_commit') = 'off' then set_config('synchronous_commit', 'on', false) end"));
+      },
+    }),
+    plugins: [new TextGuardPlugin()],
+  });
+  try {
+    await db.executeQuery(CompiledQuery.raw('select 1'));
+  } catch (e) {
+    await db.destroy();
+    throw new CatalogError(`cannot reach the PostgreSQL catalog ${describeDatabaseUrl(url)}: ${(e as Error).message}`, { cause: e });
+  }
   return db;
 }
 

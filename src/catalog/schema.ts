@@ -1,5 +1,6 @@
-// Table types of the catalog, shared by the SQLite and (later) PostgreSQL dialects.
-// Times are integer milliseconds since the epoch (UTC); binary values are Uint8Array.
+// Table types of the catalog, shared by the SQLite and PostgreSQL dialects.
+// Times are integer milliseconds since the epoch (UTC), bigint columns read back as JS numbers;
+// binary values are Uint8Array (a Buffer when read).
 import type { Generated, Insertable, Selectable } from 'kysely';
 
 export interface RecordingTable {
@@ -181,6 +182,12 @@ export interface AuditCheckpointTable {
   created_at: number;
 }
 
+/** The archive this catalog belongs to (one row): its public recipient, as in DATA/callvault.json. */
+export interface ArchiveBindingTable {
+  archive_recipient: string;
+  bound_at: number;
+}
+
 export interface Database {
   recordings: RecordingTable;
   uploads: UploadTable;
@@ -196,6 +203,7 @@ export interface Database {
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
   audit_alerts: AuditAlertTable;
+  archive_binding: ArchiveBindingTable;
 }
 
 export type Recording = Selectable<RecordingTable>;

@@ -22,6 +22,7 @@ const COMMON = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'public-url': { type: 'string' },
+  'database-url': { type: 'string' },
 } as const;
 
 function flags<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals = 0) {
@@ -43,8 +44,8 @@ function config(values: Record<string, string | boolean | undefined>, fallbackDa
 
 const operator = (): Actor => ({ type: 'operator', id: userInfo().username, role: 'operator' });
 
-async function withArchive<T>(dir: string, fn: (a: Archive) => Promise<T>): Promise<T> {
-  const a = await openArchive(dir);
+async function withArchive<T>(c: Config, fn: (a: Archive) => Promise<T>): Promise<T> {
+  const a = await openArchive(c.dataDir, c);
   try {
     return await fn(a);
   } finally {
@@ -67,17 +68,17 @@ async function printEnrollment(a: Archive, c: Config, username: string): Promise
 export async function init(args: string[]): Promise<number> {
   const { values } = flags(args, { admin: { type: 'string' } });
   const c = config(values);
-  await initArchive(c.dataDir);
-  out(`Created callvault archive in ${c.dataDir} (SQLite catalog, local sealed blob store, keys in ${c.dataDir}/keys).`);
+  await initArchive(c.dataDir, c);
+  out(`Created callvault archive in ${c.dataDir} (${c.databaseUrl ? 'PostgreSQL' : 'SQLite'} catalog, local sealed blob store, keys in ${c.dataDir}/keys).`);
   out('Back up the keys folder separately from the data: without keys/archive-identity.txt no recording can be opened.');
-  await withArchive(c.dataDir, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  await withArchive(c, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
   return 0;
 }
 
 export async function enrollLink(args: string[]): Promise<number> {
   const { values } = flags(args, { admin: { type: 'string' } });
   const c = config(values);
-  await withArchive(c.dataDir, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  await withArchive(c, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
   return 0;
 }
 
@@ -97,7 +98,7 @@ async function serveUntilSignal(a: Archive, c: Config): Promise<number> {
 export async function serve(args: string[]): Promise<number> {
   const { values } = flags(args, {});
   const c = config(values);
-  const a = await openArchive(c.dataDir);
+  const a = await openArchive(c.dataDir, c);
   try {
     return await serveUntilSignal(a, c);
   } finally {
@@ -111,10 +112,10 @@ export async function start(args: string[]): Promise<number> {
   const c = config(values, 'data');
   const created = isFreeForArchive(c.dataDir);
   if (created) {
-    await initArchive(c.dataDir);
+    await initArchive(c.dataDir, c);
     out(`Created a new callvault archive in ${c.dataDir}.`);
   }
-  const a = await openArchive(c.dataDir);
+  const a = await openArchive(c.dataDir, c);
   try {
     if (!(await a.accounts.hasActiveUser())) {
       if (!created) out('No administrator has enrolled yet; here is a fresh link (earlier links no longer work).');
@@ -136,7 +137,7 @@ export async function apikey(args: string[]): Promise<number> {
     const c = config(values);
     const allow = typeof values.allow === 'string' ? values.allow.split(',') : undefined;
     const ratePerS = typeof values.rate === 'string' ? Number(values.rate) : undefined;
-    const key = await withArchive(c.dataDir, (a) => a.apiKeys.create({ name: String(values.name), scope: String(values.scope), actor: operator(), allow, ratePerS }));
+    const key = await withArchive(c, (a) => a.apiKeys.create({ name: String(values.name), scope: String(values.scope), actor: operator(), allow, ratePerS }));
     out(`Created API key ${key.id} (scope ${values.scope}). It is shown once and stored only as a hash; keep it secret:`);
     out(key.token);
     return 0;
@@ -144,7 +145,7 @@ export async function apikey(args: string[]): Promise<number> {
   if (sub === 'list') {
     const { values } = flags(rest, {});
     const c = config(values);
-    const keys = await withArchive(c.dataDir, (a) => a.apiKeys.list());
+    const keys = await withArchive(c, (a) => a.apiKeys.list());
     for (const k of keys) {
       out(`${k.id}  ${k.scope.padEnd(8)} ${k.revokedAt ? 'revoked' : 'active '}  created ${new Date(k.createdAt).toISOString()}  ${k.name}` +
         `  from ${k.allow ? k.allow.join(',') : 'anywhere'}  ${k.ratePerS}/s`);
@@ -155,7 +156,7 @@ export async function apikey(args: string[]): Promise<number> {
     const { values, positionals } = flags(rest, {}, 1);
     if (!positionals[0]) throw new UsageError('usage: callvault apikey revoke --data DIR KEY_ID');
     const c = config(values);
-    const ok = await withArchive(c.dataDir, (a) => a.apiKeys.revoke(positionals[0]!, operator()));
+    const ok = await withArchive(c, (a) => a.apiKeys.revoke(positionals[0]!, operator()));
     if (!ok) {
       err(`no active API key ${positionals[0]}`);
       return 1;
@@ -172,7 +173,7 @@ export async function exportVerb(args: string[]): Promise<number> {
   if (!id || !values.out) throw new UsageError('usage: callvault export --data DIR RECORDING_ID --out FILE');
   if (!isId(id)) throw new UsageError('a recording id is 32 lowercase hex characters');
   const c = config(values);
-  const bytes = await withArchive(c.dataDir, (a) => exportRecording(a, id, String(values.out), operator()));
+  const bytes = await withArchive(c, (a) => exportRecording(a, id, String(values.out), operator()));
   out(`Wrote ${bytes} bytes to ${values.out}: a standard age file; decrypt it with: age -d -i ${c.dataDir}/keys/archive-identity.txt ${values.out}`);
   return 0;
 }
@@ -193,7 +194,7 @@ export async function audit(args: string[]): Promise<number> {
   if (sub === 'extract') return auditExtract(rest);
   const { values, positionals } = flags(rest, { witness: { type: 'string' } }, sub === 'proof' ? 1 : 0);
   const c = config(values);
-  return withArchive(c.dataDir, async (a) => {
+  return withArchive(c, async (a) => {
     const origin = logOrigin(a.keys.archiveRecipient);
     if (sub === 'verify') {
       const report = await verifyAuditLog({ db: a.db, vkey: auditVerifierKey(origin, a.keys.auditSigningKey()), witnessDir: witnessDirOf(c) });
@@ -240,7 +241,7 @@ export async function auditExtract(args: string[]): Promise<number> {
   const format = String(values.format ?? 'json');
   if (format !== 'json' && format !== 'html') throw new UsageError('--format is json or html');
   const c = config(values);
-  return withArchive(c.dataDir, async (a) => {
+  return withArchive(c, async (a) => {
     let pseudonym: string;
     let subject: string;
     try {

@@ -72,9 +72,23 @@ const oidcSchema = z.object({
 
 export type OidcConfig = z.infer<typeof oidcSchema>;
 
+// The PostgreSQL catalog (scale-out); without it the catalog is DATA/catalog.sqlite. Messages
+// never repeat the URL: it may carry a password.
+const databaseUrlSchema = z.string().transform((value, ctx) => {
+  let u: URL | undefined;
+  try { u = new URL(value); } catch { /* reported below */ }
+  if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') || (!u.hostname && !u.searchParams.get('host')) || u.pathname.length < 2) {
+    ctx.addIssue({ code: 'custom', message: 'the database URL (--database-url or CALLVAULT_DATABASE_URL) must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE' });
+    return z.NEVER;
+  }
+  return value;
+});
+
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
+  /** postgres:// URL of the catalog database; absent: the embedded SQLite catalog in the data directory. */
+  databaseUrl: databaseUrlSchema.optional(),
   listen: listenSchema.default({ host: '127.0.0.1', port: DEFAULT_PORT }),
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -118,6 +132,7 @@ export class ConfigError extends Error {}
 export function loadConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): Config {
   const raw = {
     dataDir: flags.data ?? env.CALLVAULT_DATA,
+    databaseUrl: flags['database-url'] ?? (env.CALLVAULT_DATABASE_URL || undefined),
     listen: flags.listen ?? env.CALLVAULT_LISTEN,
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
     tlsKey: flags['tls-key'] ?? env.CALLVAULT_TLS_KEY,

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { base32Decode, totpCode } from '../../src/access/totp.ts';
 import type { Role } from '../../src/access/policy.ts';
-import { initArchive, openArchive, type Archive } from '../../src/cli/archive.ts';
+import type { Archive } from '../../src/cli/archive.ts';
 import { startServer, type Running } from '../../src/cli/server.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { initTestArchive, openTestArchive, releaseTestArchive } from './catalog.ts';
 
 export interface TestServer {
   url: string;
@@ -21,8 +22,8 @@ export interface TestServer {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const root = await mkdtemp(join(tmpdir(), 'callvault-test-'));
   const dir = join(root, 'data');
-  await initArchive(dir);
-  const archive = await openArchive(dir);
+  await initTestArchive(dir); // SQLite, or a fresh PostgreSQL database (CALLVAULT_TEST_CATALOG=postgres)
+  const archive = await openTestArchive(dir);
   const config = loadConfig({ data: dir, listen: '127.0.0.1:0' }, env);
   const logs: string[] = [];
   const logStream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
@@ -34,6 +35,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async close() {
       await running.close();
       await archive.close();
+      await releaseTestArchive(dir);
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -41,7 +43,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 
 /** The archive in `dir` opened again and served on loopback (a restart), logging nowhere. */
 export async function reopenServer(dir: string): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
-  const archive = await openArchive(dir);
+  const archive = await openTestArchive(dir);
   const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');

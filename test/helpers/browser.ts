@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { totpCode } from '../../src/access/totp.ts';
-import { initArchive, openArchive } from '../../src/cli/archive.ts';
+import { initTestArchive, openTestArchive, releaseTestArchive } from './catalog.ts';
 import { startServer } from '../../src/cli/server.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Person, TestServer } from './archive.ts';
@@ -46,8 +46,8 @@ export interface AppServer extends TestServer {
 export async function startAppServer(env: Record<string, string> = {}): Promise<AppServer> {
   const rootDir = await mkdtemp(join(tmpdir(), 'callvault-browser-'));
   const dir = join(rootDir, 'data');
-  await initArchive(dir);
-  const archive = await openArchive(dir);
+  await initTestArchive(dir);
+  const archive = await openTestArchive(dir);
   const port = await freePort();
   const appUrl = `http://localhost:${port}`;
   const config = loadConfig({ data: dir, listen: `127.0.0.1:${port}`, 'public-url': appUrl }, env);
@@ -59,6 +59,7 @@ export async function startAppServer(env: Record<string, string> = {}): Promise<
     async close() {
       await running.close();
       await archive.close();
+      await releaseTestArchive(dir);
       await rm(rootDir, { recursive: true, force: true });
     },
   };

@@ -3,8 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { catalogEnv, catalogFor, TEST_CATALOG } from './catalog.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO_ROOT, 'bin', 'callvault.js');
@@ -41,11 +42,20 @@ export interface CliProcess {
   waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
 }
 
+/** The data directory a command line names (--data DIR, or CALLVAULT_DATA), absolute. */
+function dataDirOf(args: string[], opts: CliOptions): string | undefined {
+  const i = args.indexOf('--data');
+  const given = i >= 0 ? args[i + 1] : args.find((a) => a.startsWith('--data='))?.slice('--data='.length) ?? opts.env?.CALLVAULT_DATA;
+  return given === undefined ? undefined : resolve(opts.cwd ?? REPO_ROOT, given);
+}
+
 /** Starts `node bin/callvault.js ...args` (or another command, with `command`). */
 export function startCli(args: string[], opts: CliOptions & { command?: string } = {}): CliProcess {
   const command = opts.command ?? process.execPath;
   const argv = opts.command ? args : [BIN, ...args];
-  const child = spawn(command, argv, { cwd: opts.cwd ?? REPO_ROOT, env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  // On the PostgreSQL test catalog, the archive's database goes with its data directory.
+  const env = { ...catalogEnv(dataDirOf(args, opts)), ...opts.env };
+  const child = spawn(command, argv, { cwd: opts.cwd ?? REPO_ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let errOut = '';
   const listeners = new Set<() => void>();
@@ -86,6 +96,11 @@ export function startCli(args: string[], opts: CliOptions & { command?: string }
 
 /** Runs the command to completion. */
 export async function runCli(args: string[], opts: CliOptions & { command?: string } = {}): Promise<CliResult> {
+  // A new archive on the PostgreSQL test catalog gets a fresh database of its own.
+  const dir = dataDirOf(args, opts);
+  // (Unless the test names the catalog itself: --database-url, or CALLVAULT_DATABASE_URL, '' for none.)
+  const ownCatalog = args.some((a) => a.startsWith('--database-url')) || opts.env?.CALLVAULT_DATABASE_URL !== undefined;
+  if (TEST_CATALOG === 'postgres' && dir !== undefined && !opts.command && !ownCatalog && (args[0] === 'init' || args[0] === 'start')) await catalogFor(dir);
   const p = startCli(args, opts);
   const timeoutMs = opts.timeoutMs ?? 20_000;
   let timer: NodeJS.Timeout | undefined;

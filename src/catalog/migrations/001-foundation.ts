@@ -1,8 +1,11 @@
 import type { Kysely } from 'kysely';
-import { refuse } from './guards.ts';
+import { binary, commitOrderKey } from '../dialect.ts';
+import { numberInCommitOrder, refuse } from './guards.ts';
 
-// Types are chosen to exist in both SQLite and PostgreSQL.
+// Types are chosen to exist in both SQLite and PostgreSQL; where they differ (binary values, the
+// audit sequence) the dialect helpers choose.
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const blob = binary(db);
   await db.schema.createTable('recordings')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('external_call_id', 'text')
@@ -14,11 +17,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('codec', 'text', (c) => c.notNull())
     .addColumn('sample_rate', 'integer', (c) => c.notNull())
     .addColumn('channels', 'integer', (c) => c.notNull())
-    .addColumn('caller_sealed', 'blob')
-    .addColumn('callee_sealed', 'blob')
-    .addColumn('caller_index', 'blob')
-    .addColumn('callee_index', 'blob')
-    .addColumn('header', 'blob', (c) => c.notNull())
+    .addColumn('caller_sealed', blob)
+    .addColumn('callee_sealed', blob)
+    .addColumn('caller_index', blob)
+    .addColumn('callee_index', blob)
+    .addColumn('header', blob, (c) => c.notNull())
     .addColumn('blob_key', 'text', (c) => c.notNull().unique())
     .addColumn('payload_size', 'bigint', (c) => c.notNull())
     .addColumn('plaintext_size', 'bigint', (c) => c.notNull())
@@ -38,7 +41,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('role', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('password_hash', 'text')
-    .addColumn('totp_sealed', 'blob')
+    .addColumn('totp_sealed', blob)
     .addColumn('totp_last_step', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
@@ -48,7 +51,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('used_at', 'bigint')
-    .addColumn('pending_totp_sealed', 'blob')
+    .addColumn('pending_totp_sealed', blob)
     .execute();
 
   await db.schema.createTable('sessions')
@@ -71,7 +74,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   await db.schema.createTable('audit_events')
-    .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('seq', ...commitOrderKey(db))
     .addColumn('at', 'bigint', (c) => c.notNull())
     .addColumn('actor_type', 'text', (c) => c.notNull())
     .addColumn('actor_id', 'text')
@@ -85,6 +88,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('source', 'text')
     .addColumn('details', 'text')
     .execute();
+  await numberInCommitOrder(db, 'audit_events', 'seq');
   await db.schema.createIndex('audit_object').on('audit_events').columns(['object_id', 'seq']).execute();
 
   // The audit table is append-only: the catalog itself refuses updates and deletes.

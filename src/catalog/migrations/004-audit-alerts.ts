@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
+import { serialKey } from '../dialect.ts';
 import { refuse } from './guards.ts';
 
 // Alerts on unusual access, for auditors.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createTable('audit_alerts')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', ...serialKey(db))
     .addColumn('at', 'bigint', (c) => c.notNull())
     .addColumn('rule', 'text', (c) => c.notNull())
     .addColumn('actor_type', 'text', (c) => c.notNull())

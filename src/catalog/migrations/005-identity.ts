@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { binary } from '../dialect.ts';
 
 // Identity and need-to-know access: people carry roles and care-unit scopes (and, for agents,
 // the agent id their calls carry); second factors beyond TOTP (passkeys, recovery codes);
@@ -30,7 +31,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createTable('passkeys')
     .addColumn('id', 'text', (c) => c.primaryKey()) // the credential id, base64url
     .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
-    .addColumn('public_key', 'blob', (c) => c.notNull()) // COSE key
+    .addColumn('public_key', binary(db), (c) => c.notNull()) // COSE key
     .addColumn('counter', 'bigint', (c) => c.notNull())
     .addColumn('transports', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('name', 'text', (c) => c.notNull())
