@@ -35,6 +35,8 @@ Usage: callvault <command> [options]
   audit extract --data DIR (--phone N | --personnummer P) [--format json|html] [--out FILE]
                             a patient's log extract: every access to their calls
   audit alerts --data DIR   alerts raised on unusual access (plays per hour, working hours, denials)
+  seed --data DIR --calls N [--days D]   a synthetic catalog (metadata only, flagged synthetic)
+                            for benchmarks and demos
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)
@@ -54,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'user': return await verbs.user(args);
       case 'export': return await verbs.exportVerb(args);
       case 'openapi': return await verbs.openapi(args);
+      case 'seed': return await verbs.seed(args);
       case 'simulate': return await verbs.simulate(args);
       case 'audit': return await verbs.audit(args);
       case undefined: case 'help': case '--help': case '-h':

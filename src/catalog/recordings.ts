@@ -28,7 +28,7 @@ export interface ListFilter {
 }
 
 /** The flags a recording can carry (ingest and recovery set them; search filters on them). */
-export const RECORDING_FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned'] as const;
+export const RECORDING_FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned', 'synthetic'] as const;
 export type RecordingFlag = (typeof RECORDING_FLAGS)[number];
 
 /** Counts stop here: "10,000 or more" is what a person needs to know to narrow the search. */

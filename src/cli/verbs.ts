@@ -12,6 +12,7 @@ import { baseUrl, loadConfig, witnessDirOf, type Config } from '../config/config
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
+import { seedCatalog } from '../catalog/seed.ts';
 import { initArchive, isFreeForArchive, openArchive, type Archive } from './archive.ts';
 import { err, out, UsageError } from './output.ts';
 import { describeRoutes, enrollUrl, startServer } from './server.ts';
@@ -176,6 +177,27 @@ export async function exportVerb(args: string[]): Promise<number> {
   const bytes = await withArchive(c, (a) => exportRecording(a, id, String(values.out), operator()));
   out(`Wrote ${bytes} bytes to ${values.out}: a standard age file; decrypt it with: age -d -i ${c.dataDir}/keys/archive-identity.txt ${values.out}`);
   return 0;
+}
+
+/** callvault seed --calls N: a synthetic catalog (metadata only) for benchmarks and demos. */
+export async function seed(args: string[]): Promise<number> {
+  const { values } = flags(args, { calls: { type: 'string' }, days: { type: 'string' } });
+  const calls = Number(values.calls);
+  const days = values.days === undefined ? undefined : Number(values.days);
+  if (!Number.isSafeInteger(calls) || calls < 1 || calls > 100_000_000) throw new UsageError('usage: callvault seed --data DIR --calls N [--days D]  (N from 1 to 100000000)');
+  if (days !== undefined && (!Number.isSafeInteger(days) || days < 1 || days > 36_500)) throw new UsageError('--days is a whole number of days, 1 to 36500');
+  const c = config(values);
+  return withArchive(c, async (a) => {
+    const tty = process.stdout.isTTY;
+    const r = await seedCatalog(a.db, a.blindIndex, {
+      calls, days,
+      onProgress: (done) => { if (tty) process.stdout.write(`\rseeded ${done.toLocaleString('en')} of ${calls.toLocaleString('en')} calls`); },
+    });
+    if (tty) process.stdout.write('\n');
+    await a.audit.record({ action: 'catalog.seeded', actor: operator(), outcome: 'success', details: { calls: r.calls } });
+    out(`Seeded ${r.calls} synthetic calls (metadata only, flagged synthetic) in ${r.seconds.toFixed(1)} s: ${Math.round(r.calls / r.seconds)} calls/s.`);
+    return 0;
+  });
 }
 
 export async function openapi(args: string[]): Promise<number> {

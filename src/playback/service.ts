@@ -89,6 +89,8 @@ export interface ListQuery {
 
 export function createPlayback(deps: PlaybackDeps) {
   function open(r: Recording): OpenedRecording {
+    // Synthetic rows (callvault seed) carry metadata only: there is nothing to open.
+    if (r.header.length === 0) throw new HttpError(410, 'this record has no audio (a synthetic call from callvault seed)');
     return openRecording({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id });
   }
 
@@ -147,6 +149,10 @@ export function createPlayback(deps: PlaybackDeps) {
 
     async get(p: Principal, id: string, info: RequestInfo): Promise<RecordingDetail> {
       const r = await findPermitted(p, 'recordings:view', id, info);
+      if (r.header.length === 0) {
+        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info });
+        return { ...summary(r), caller: null, callee: null };
+      }
       const opened = open(r);
       let detail: RecordingDetail;
       try {

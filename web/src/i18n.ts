@@ -102,6 +102,7 @@ const STRINGS = {
   'flag.journal_damaged': { en: 'Journal damaged', sv: 'Skadad journal' },
   'flag.audio_ended_early': { en: 'Audio ended early', sv: 'Ljudet tog slut i förtid' },
   'flag.abandoned': { en: 'Abandoned upload', sv: 'Övergiven uppladdning' },
+  'flag.synthetic': { en: 'Synthetic (no audio)', sv: 'Syntetiskt (inget ljud)' },
 
   'rec.title': { en: 'Call', sv: 'Samtal' },
   'rec.titleAt': { en: 'Call of {at}', sv: 'Samtal {at}' },

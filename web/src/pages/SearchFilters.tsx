@@ -17,7 +17,7 @@ export interface Filters {
 
 export const EMPTY_FILTERS: Filters = { from: '', to: '', careUnit: '', agent: '', caller: '', direction: '', minSeconds: '', maxSeconds: '', flag: '' };
 
-export const FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned'] as const;
+export const FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned', 'synthetic'] as const;
 
 export const flagKey = (f: string) => `flag.${f}` as Key;
 

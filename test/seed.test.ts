@@ -1,0 +1,67 @@
+// callvault seed: a synthetic catalog that search runs on like a real one, on whichever catalog
+// the test run uses (SQLite, or PostgreSQL in the second pass).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { seedCatalog } from '../src/catalog/seed.ts';
+import { enrollPerson, sendAs, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { runCli } from './helpers/cli.ts';
+
+describe('callvault seed', () => {
+  let s: TestServer;
+  let nurse: SessionCreds;
+  before(async () => {
+    s = await startTestServer();
+    nurse = await signIn(s, await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['*'] }));
+  });
+  after(() => s.close());
+
+  it('fills the catalog with calls spread over the years, regions, queues, agents and repeat callers', async () => {
+    const r = await seedCatalog(s.archive.db, s.archive.blindIndex, { calls: 30_000, days: 365, seed: 7, now: Date.parse('2026-11-25T00:00:00Z') });
+    assert.equal(r.calls, 30_000);
+    const rows = await s.archive.db.selectFrom('recordings').select(['started_at', 'care_unit', 'agent_id', 'direction', 'duration_ms', 'caller_index', 'flags']).execute();
+    assert.equal(rows.length, 30_000);
+    assert.ok(rows.every((x) => x.flags === '["synthetic"]'));
+    assert.ok(new Set(rows.map((x) => x.care_unit)).size >= 50, 'regions times queues');
+    assert.ok(new Set(rows.map((x) => x.agent_id)).size > 1000);
+    const inbound = rows.filter((x) => x.direction === 'inbound').length / rows.length;
+    assert.ok(inbound > 0.88 && inbound < 0.96, String(inbound));
+    const durations = rows.map((x) => x.duration_ms).sort((a, b) => a - b);
+    const median = durations[durations.length >> 1]!;
+    assert.ok(median > 180_000 && median < 300_000, `median ${median} ms`);
+    const times = rows.map((x) => x.started_at);
+    assert.ok(Math.min(...times) >= Date.parse('2025-11-25T00:00:00Z') && Math.max(...times) < Date.parse('2026-11-26T00:00:00Z'));
+    const hours = new Array(24).fill(0);
+    for (const t of times) hours[new Date(t).getUTCHours()]++;
+    assert.ok(hours[9] > 3 * hours[3], 'busy mornings, quiet nights');
+    const perCaller = new Map<string, number>();
+    for (const x of rows) perCaller.set(Buffer.from(x.caller_index!).toString('hex'), (perCaller.get(Buffer.from(x.caller_index!).toString('hex')) ?? 0) + 1);
+    assert.ok(Math.max(...perCaller.values()) > 5, 'some callers call again and again');
+  });
+
+  it('is searchable through the API like real calls, by caller number too; playing says there is no audio', async () => {
+    const res = await sendAs(s, nurse, 'GET', `/api/v1/recordings?careUnit=${encodeURIComponent('1177 Skåne Barn')}&limit=5`);
+    assert.equal(res.status, 200);
+    const page = (await res.json()) as { items: Array<{ id: string; careUnit: string; flags: string[] }>; count: { value: number } };
+    assert.ok(page.count.value > 50);
+    assert.ok(page.items.every((i) => i.careUnit === '1177 Skåne Barn' && i.flags.includes('synthetic')));
+    const byCaller = (await (await sendAs(s, nurse, 'GET', '/api/v1/recordings?caller=%2B46701000000')).json()) as { count: { value: number } };
+    assert.ok(byCaller.count.value > 0, 'the most frequent made-up caller is found by number');
+    const id = page.items[0]!.id;
+    assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}`)).status, 200);
+    assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}/audio`)).status, 410);
+    assert.equal((await sendAs(s, nurse, 'GET', '/api/v1/recordings?flag=synthetic&limit=1')).status, 200);
+  });
+
+  it('the CLI seeds, prints its rate, audits the seeding, and refuses nonsense', async () => {
+    await s.running.close();
+    const ok = await runCli(['seed', '--data', s.dir, '--calls', '2000']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Seeded 2000 synthetic calls .* calls\/s/);
+    for (const bad of [['--calls', '0'], ['--calls', 'many'], ['--calls', '10', '--days', '0']]) {
+      const r = await runCli(['seed', '--data', s.dir, ...bad]);
+      assert.equal(r.code, 2, bad.join(' '));
+    }
+    const seeded = await s.archive.db.selectFrom('audit_events').select('details').where('action', '=', 'catalog.seeded').execute();
+    assert.equal(seeded.length, 1);
+  });
+});
