@@ -65,3 +65,30 @@ describe('callvault seed', () => {
     assert.equal(seeded.length, 1);
   });
 });
+
+describe('calls per day', () => {
+  let s: TestServer;
+  before(async () => { s = await startTestServer(); });
+  after(() => s.close());
+
+  it('counts per day from the daily counts the catalog keeps, equal to counting the calls; within scope', async () => {
+    const now = Date.parse('2026-11-25T00:00:00Z');
+    await seedCatalog(s.archive.db, s.archive.blindIndex, { calls: 20_000, days: 60, seed: 3, now });
+    const from = now - 30 * 86_400_000;
+    const unit = '1177 Gotland Sjukvårdsrådgivning';
+    const nurse = await signIn(s, await enrollPerson(s, 'gotland', { roles: ['supervisor'], careUnits: [unit] }));
+    const res = await sendAs(s, nurse, 'GET', `/api/v1/recordings/per-day?from=${new Date(from).toISOString()}&to=${new Date(now).toISOString()}`);
+    assert.equal(res.status, 200);
+    const { days } = (await res.json()) as { days: Array<{ day: string; calls: number }> };
+    const rows = await s.archive.db.selectFrom('recordings').select('started_at').where('care_unit', '=', unit).where('started_at', '>=', from).where('started_at', '<', now).execute();
+    const expected = new Map<string, number>();
+    for (const r of rows) { const d = new Date(r.started_at).toISOString().slice(0, 10); expected.set(d, (expected.get(d) ?? 0) + 1); }
+    assert.deepEqual(days, [...expected].sort((a, b) => a[0].localeCompare(b[0])).map(([day, calls]) => ({ day, calls })));
+    assert.ok(days.length >= 28);
+    const agent = await signIn(s, await enrollPerson(s, 'agent', { roles: ['agent'], agentId: 'agent-0007' }));
+    const own = (await (await sendAs(s, agent, 'GET', `/api/v1/recordings/per-day?from=${new Date(from).toISOString()}&to=${new Date(now).toISOString()}`)).json()) as { days: Array<{ calls: number }> };
+    const ownCount = (await s.archive.db.selectFrom('recordings').select('id').where('agent_id', '=', 'agent-0007').where('started_at', '>=', from).where('started_at', '<', now).execute()).length;
+    assert.equal(own.days.reduce((n, d) => n + d.calls, 0), ownCount, 'an agent counts only their own calls');
+    assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/per-day?from=${new Date(now).toISOString()}&to=${new Date(from).toISOString()}`)).status, 400);
+  });
+});

@@ -16,6 +16,7 @@ import * as m003 from './migrations/003-audit-merkle.ts';
 import * as m004 from './migrations/004-audit-alerts.ts';
 import * as m005 from './migrations/005-identity.ts';
 import * as m006 from './migrations/006-archive-binding.ts';
+import * as m007 from './migrations/007-daily-counts.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '004-audit-alerts': m004,
   '005-identity': m005,
   '006-archive-binding': m006,
+  '007-daily-counts': m007,
 };
 
 class StaticMigrations implements MigrationProvider {

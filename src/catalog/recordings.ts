@@ -25,7 +25,11 @@ export interface ListFilter {
   minDurationMs?: number;
   maxDurationMs?: number;
   flag?: RecordingFlag;
+  /** Count erased calls too (calls received, as the daily counts do). */
+  includeErased?: boolean;
 }
+
+const DAY = 86_400_000;
 
 /** The flags a recording can carry (ingest and recovery set them; search filters on them). */
 export const RECORDING_FLAGS = ['truncated_by_crash', 'interrupted_by_shutdown', 'journal_damaged', 'audio_ended_early', 'abandoned', 'synthetic'] as const;
@@ -51,6 +55,11 @@ export interface RecordingRepo {
   /** A recording that has not been erased. */
   get(id: string): Promise<Recording | undefined>;
   list(filter: ListFilter): Promise<RecordingPage>;
+  /**
+   * Calls per UTC day in [from, to) within the scope (optionally one care unit): from the
+   * daily counts where the scope is care units (or all), else counted from the calls.
+   */
+  perDay(f: { scope: RecordingScope; now: number; from: number; to: number; careUnit?: string }): Promise<Array<{ day: string; calls: number }>>;
   /** How many recordings match the filter (the cursor aside), up to COUNT_CAP. */
   count(filter: ListFilter): Promise<{ value: number; capped: boolean }>;
 }
@@ -60,7 +69,7 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
   function filtered(f: ListFilter) {
     const scope = f.scope;
     if (scope.kind === 'some' && scope.careUnits.length === 0 && scope.agentId === null && scope.grantsOf === null) return null;
-    let q = db.selectFrom('recordings').where('erased_at', 'is', null);
+    let q = f.includeErased ? db.selectFrom('recordings') : db.selectFrom('recordings').where('erased_at', 'is', null);
     if (scope.kind === 'some') {
       q = q.where((eb) => eb.or([
         ...(scope.careUnits.length > 0 ? [eb('care_unit', 'in', scope.careUnits)] : []),
@@ -105,6 +114,33 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
       const rows = await page.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(f.limit + 1).execute();
       const items = rows.slice(0, f.limit);
       return { items, next: rows.length > f.limit ? encodeCursor(items[items.length - 1]!) : null };
+    },
+    async perDay(f) {
+      const from = Math.floor(f.from / DAY);
+      const to = Math.ceil(f.to / DAY);
+      const scope = f.scope;
+      const byDay = new Map<number, number>();
+      const add = (rows: Array<{ day: number | string; calls: number | string | null }>) => {
+        for (const r of rows) byDay.set(Number(r.day), (byDay.get(Number(r.day)) ?? 0) + Number(r.calls ?? 0));
+      };
+      // Care units (or all of them): from the daily counts.
+      const units = scope.kind === 'all' ? null : scope.careUnits;
+      if (units === null || units.length > 0) {
+        let q = db.selectFrom('recordings_per_day').select(['day', (eb) => eb.fn.sum<number>('calls').as('calls')]).where('day', '>=', from).where('day', '<', to);
+        if (units) q = q.where('care_unit', 'in', units);
+        if (f.careUnit) q = q.where('care_unit', '=', f.careUnit);
+        add(await q.groupBy('day').execute());
+      }
+      // Own calls and break-glass grants outside those units: counted from the calls themselves.
+      if (scope.kind === 'some' && (scope.agentId !== null || scope.grantsOf !== null)) {
+        let q = filtered({ scope: { ...scope, careUnits: [] }, now: f.now, limit: 0, careUnit: f.careUnit, from: from * DAY, to: to * DAY, includeErased: true });
+        if (q !== null) {
+          if (units && units.length > 0) q = q.where('care_unit', 'not in', units);
+          const day = sql<number>`started_at / ${sql.lit(DAY)}`;
+          add(await q.select([day.as('day'), (eb) => eb.fn.countAll<number>().as('calls')]).groupBy(day).execute());
+        }
+      }
+      return [...byDay].sort((x, y) => x[0] - y[0]).map(([d, calls]) => ({ day: new Date(d * DAY).toISOString().slice(0, 10), calls }));
     },
     async count(f) {
       const q = filtered(f);

@@ -188,8 +188,15 @@ export interface ArchiveBindingTable {
   bound_at: number;
 }
 
+export interface RecordingsPerDayTable {
+  day: number; // UTC day: started_at / 86,400,000
+  care_unit: string;
+  calls: number;
+}
+
 export interface Database {
   recordings: RecordingTable;
+  recordings_per_day: RecordingsPerDayTable;
   uploads: UploadTable;
   users: UserTable;
   enrollments: EnrollmentTable;

@@ -26,6 +26,7 @@ const listQuery = z.strictObject({
   maxDurationMs: z.coerce.number().int().min(0).optional(),
   flag: z.enum(RECORDING_FLAGS).optional(),
 });
+const perDayQuery = z.strictObject({ from: isoDate, to: isoDate, careUnit: z.string().max(64).optional() });
 const waveformQuery = z.strictObject({ points: z.coerce.number().int().min(10).max(4000).default(800) });
 
 const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });
@@ -48,6 +49,12 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller, agent, direction, minDurationMs, maxDurationMs, flag',
       responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)' },
       handler: ({ principal, query, requestId, source }) => playback.list(principal, query, { requestId, source }),
+    }),
+    defineRoute({
+      method: 'GET', url: '/api/v1/recordings/per-day', policy: { permission: 'recordings:list' }, tag: 'recordings', query: perDayQuery,
+      summary: 'Calls per UTC day in [from, to) within your scope (at most 366 days), optionally for one care unit',
+      responses: { 200: '{ days: [{ day, calls }] }', 400: 'bad range' },
+      handler: ({ principal, query, requestId, source }) => playback.perDay(principal, query, { requestId, source }),
     }),
     defineRoute({
       method: 'GET', url: '/api/v1/recordings/:id', policy: { permission: 'recordings:view' }, tag: 'recordings', params: idParams,

@@ -147,6 +147,17 @@ export function createPlayback(deps: PlaybackDeps) {
       return { items, next: page.next, ...(count ? { count } : {}) };
     },
 
+    /** Calls per day in [from, to) within the principal's scope (a summary, audited as a listing). */
+    async perDay(p: Principal, q: { from: string; to: string; careUnit?: string }, info: RequestInfo) {
+      const from = Date.parse(q.from);
+      const to = Date.parse(q.to);
+      if (!(to > from) || to - from > 366 * 86_400_000) throw new HttpError(400, 'from must be before to, at most 366 days apart');
+      const days = await deps.recordings.perDay({ scope: recordingScope(p, 'recordings:list'), now: (deps.now ?? Date.now)(), from, to, careUnit: q.careUnit });
+      await deps.audit.record({ action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
+        details: { perDay: true, filters: { careUnit: q.careUnit ?? null, from: q.from, to: q.to }, count: days.reduce((n, d) => n + d.calls, 0) } });
+      return { days };
+    },
+
     async get(p: Principal, id: string, info: RequestInfo): Promise<RecordingDetail> {
       const r = await findPermitted(p, 'recordings:view', id, info);
       if (r.header.length === 0) {
