@@ -46,7 +46,12 @@ export async function createCheckpointer(deps: { db: Kysely<Database>; signingKe
     if (tree.size === 0 || (last && last.size >= tree.size)) return null;
     const root = tree.root();
     const note = signCheckpoint({ origin: deps.origin, size: tree.size, rootHash: root, privateKey: deps.signingKey, keyName: deps.origin });
-    await deps.db.insertInto('audit_checkpoints').values({ size: tree.size, root, note, created_at: now() }).execute();
+    // Several nodes on one catalog each run a checkpointer: the first to record a size signs it,
+    // the others find it taken and leave it (the note would be the same bytes: Ed25519 is
+    // deterministic and the log is one).
+    const taken = await deps.db.insertInto('audit_checkpoints').values({ size: tree.size, root, note, created_at: now() })
+      .onConflict((oc) => oc.column('size').doNothing()).executeTakeFirst();
+    if (Number(taken.numInsertedOrUpdatedRows ?? 0n) !== 1) return null;
     // The witness copy: a new file each time, never overwritten.
     await writeFile(join(deps.witnessDir, witnessFileName(tree.size)), note, { flag: 'wx', mode: 0o400 });
     return { size: tree.size, note };
