@@ -17,7 +17,8 @@ import type { NewRecording } from './schema.ts';
 import { CatalogInputError } from './text-guard.ts';
 
 const TABLES = ['api_keys', 'archive_binding', 'audit_alerts', 'audit_checkpoints', 'audit_events', 'auth_challenges', 'auth_throttle',
-  'break_glass', 'enrollments', 'passkeys', 'recordings', 'recovery_codes', 'sessions', 'uploads', 'users'];
+  'break_glass', 'enrollments', 'passkeys', 'recordings', 'recordings_per_day', 'recovery_codes', 'sessions', 'uploads', 'users'];
+const MIGRATIONS = ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding', '007-daily-counts'];
 
 interface Opened {
   db: Catalog;
@@ -74,11 +75,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const tables = (await db.introspection.getTables()).map((t) => t.name).filter((t) => !t.startsWith('kysely_')).sort();
       assert.deepEqual(tables, TABLES);
       const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db);
-      assert.deepEqual(applied.rows.map((r) => r.name), ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding']);
+      assert.deepEqual(applied.rows.map((r) => r.name), MIGRATIONS);
       await migrate(db);
       const again = await c.reopen();
       await again.destroy();
-      assert.equal((await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db)).rows.length, 6);
+      assert.equal((await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db)).rows.length, MIGRATIONS.length);
     });
 
     it('the audit log is append-only: UPDATE and DELETE (and TRUNCATE) are refused by the catalog itself', async () => {
