@@ -21,8 +21,12 @@ export interface BlobWriter {
 }
 
 export interface BlobStore {
-  /** Starts a new object under a fresh random key. */
-  create(): Promise<BlobWriter>;
+  /**
+   * Starts a new object under a fresh random key or, when copying an object from another
+   * store (migration), under that object's `key`: an unfinished temporary of the same key is
+   * replaced, and committing replaces a committed object of that key.
+   */
+  create(key?: string): Promise<BlobWriter>;
   /**
    * Reopens an object that was being written when the process stopped (never committed),
    * cut to `size` bytes (what is known durable), to continue or commit it.

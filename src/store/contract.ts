@@ -154,6 +154,26 @@ export function blobStoreContract(name: string, target: ContractTarget): void {
       await short.abort();
     });
 
+    it('creates an object under a given key (a copy from another store), replacing an unfinished one', async () => {
+      const store = await target.fresh();
+      const key = randomBytes(16).toString('hex');
+      const unfinished = await store.create(key);
+      assert.equal(unfinished.key, key);
+      await unfinished.write(randomBytes(777));
+      await unfinished.flush();
+      const data = randomBytes(70_000);
+      const w = await store.create(key);
+      assert.equal(w.key, key);
+      await w.write(data);
+      await w.commit();
+      assert.deepEqual(await store.read(key, 0, data.length), data);
+      const again = await store.create(key);
+      await again.write(data.subarray(0, 10));
+      await again.commit();
+      assert.equal(await store.size(key), 10);
+      for (const bad of ['../../etc/passwd', key.toUpperCase(), '']) await assert.rejects(store.create(bad), BlobNotFoundError, bad);
+    });
+
     it('stores an empty object', async () => {
       const store = await target.fresh();
       const w = await store.create();

@@ -43,8 +43,9 @@ class FsBlobWriter implements BlobWriter {
     this.#tmp = join(root, TMP, `${this.key}.partial`);
   }
 
-  async openFile(): Promise<void> {
-    this.#fh = await open(this.#tmp, 'wx', 0o600);
+  /** A random key's temporary must be new; a given key's (a copy) replaces any left by an interrupted copy. */
+  async openFile(replace: boolean): Promise<void> {
+    this.#fh = await open(this.#tmp, replace ? 'w' : 'wx', 0o600);
   }
 
   async reopenFile(size: number): Promise<void> {
@@ -142,9 +143,10 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
   }
 
   return {
-    async create() {
-      const w = new FsBlobWriter(root);
-      await w.openFile();
+    async create(key) {
+      if (key !== undefined) assertBlobKey(key);
+      const w = new FsBlobWriter(root, key);
+      await w.openFile(key !== undefined);
       return w;
     },
 
