@@ -37,6 +37,9 @@ Usage: callvault <command> [options]
   audit alerts --data DIR   alerts raised on unusual access (plays per hour, working hours, denials)
   seed --data DIR --calls N [--days D]   a synthetic catalog (metadata only, flagged synthetic)
                             for benchmarks and demos
+  migrate --data DIR --to-database-url URL
+                            move the archive's catalog to PostgreSQL (or another PostgreSQL
+                            database), verifying every row; resumable; stop the server first
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)
@@ -59,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'seed': return await verbs.seed(args);
       case 'simulate': return await verbs.simulate(args);
       case 'audit': return await verbs.audit(args);
+      case 'migrate': return await verbs.migrate(args);
       case undefined: case 'help': case '--help': case '-h':
         out(HELP);
         return verb === undefined ? 2 : 0;

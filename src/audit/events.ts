@@ -37,6 +37,7 @@ export const AUDIT_ACTIONS = {
   'audit.searched': 'audit events were read (filters and result count in details)',
   'audit.verified': 'the audit log was verified on request (result in details)',
   'audit.extract_produced': "a patient's log extract was produced (PDL 8 kap. 5 §)",
+  'archive.migrated': "an operator moved the archive to another catalog or blob store, every row and object verified (from, to and counts in details; written in the archive's new catalog)",
   'catalog.seeded': 'an operator filled the catalog with synthetic calls (metadata only) for a benchmark or demo',
   'ingest.started': 'an upload was created',
   'ingest.completed': 'an upload was sealed and filed as a recording',

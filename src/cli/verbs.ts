@@ -14,6 +14,7 @@ import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
 import { seedCatalog } from '../catalog/seed.ts';
 import { initArchive, isFreeForArchive, openArchive, type Archive } from './archive.ts';
+import { lockDataDir } from './lock.ts';
 import { err, out, UsageError } from './output.ts';
 import { describeRoutes, enrollUrl, startServer } from './server.ts';
 
@@ -83,7 +84,17 @@ export async function enrollLink(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Serves as the data directory's one serving process: migrate refuses to run meanwhile (lock.ts). */
 async function serveUntilSignal(a: Archive, c: Config): Promise<number> {
+  const lock = lockDataDir(c.dataDir, 'serve');
+  try {
+    return await serveLockedUntilSignal(a, c);
+  } finally {
+    lock.release();
+  }
+}
+
+async function serveLockedUntilSignal(a: Archive, c: Config): Promise<number> {
   const running = await startServer(a, c);
   out(`callvault is listening on ${baseUrl(c)} (API under /api/v1, liveness at /healthz). Stop with Ctrl-C.`);
   await new Promise<void>((resolve) => {
@@ -209,6 +220,7 @@ export async function openapi(args: string[]): Promise<number> {
 
 export { simulate } from '../simulate/verb.ts';
 export { user } from './user-verb.ts';
+export { migrate } from './migrate-verb.ts';
 
 /** callvault audit verify | proof SEQ | checkpoint */
 export async function audit(args: string[]): Promise<number> {

@@ -1,0 +1,78 @@
+// One process at a time works on a data directory as its owner: `serve` (and `start`) while
+// serving, `migrate` while moving the archive. The lock is a file, DATA/callvault.lock, created
+// exclusively (O_EXCL) and naming its holder (process id, host, verb, since when).
+// Invariants:
+//  - a lock whose holder is a process of this host that no longer runs (killed, crashed) is
+//    taken over; a lock of another host is never taken over (that process cannot be checked);
+//  - a holder removes only its own lock.
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ArchiveError } from './archive.ts';
+
+export interface DataDirLock {
+  release(): void;
+}
+
+interface Holder {
+  pid: number;
+  host: string;
+  verb: string;
+  since: string;
+}
+
+export const lockFileOf = (dir: string) => join(dir, 'callvault.lock');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readHolder(file: string): Holder | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Holder;
+  } catch {
+    return null; // gone meanwhile, being written this instant, or cut short by a crash
+  }
+}
+
+/** An unreadable lock file is someone's being written now, unless it is older than a few seconds. */
+function oldUnreadable(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs > 5000;
+  } catch {
+    return true; // gone: try again
+  }
+}
+
+/** Takes the data directory's lock for `verb`, or throws naming who holds it and what to do. */
+export function lockDataDir(dir: string, verb: string): DataDirLock {
+  const file = lockFileOf(dir);
+  const me: Holder = { pid: process.pid, host: hostname(), verb, since: new Date().toISOString() };
+  const text = `${JSON.stringify(me)}\n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = readHolder(file);
+    const stale = holder === null ? oldUnreadable(file) : holder.host === me.host && !alive(holder.pid);
+    if (!stale || attempt > 0) {
+      const who = holder ? `callvault ${holder.verb} (process ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another callvault process';
+      throw new ArchiveError(`${dir} is in use by ${who}; stop it first. If no callvault process is running, remove ${file}`);
+    }
+    rmSync(file, { force: true });
+  }
+  return {
+    release() {
+      const holder = readHolder(file);
+      if (holder && holder.pid === me.pid && holder.host === me.host && holder.since === me.since) rmSync(file, { force: true });
+    },
+  };
+}

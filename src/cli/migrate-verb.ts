@@ -1,0 +1,109 @@
+// callvault migrate: moves an archive to a PostgreSQL catalog (or another one), while no
+// server is serving it. Wiring only: the use case is migrate.ts.
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { callvaultConnections } from '../catalog/activity.ts';
+import { CatalogCopyError } from '../catalog/copy.ts';
+import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
+import { loadConfig } from '../config/config.ts';
+import { BlobCopyError } from '../store/copy.ts';
+import { ArchiveError, openArchive, type Archive } from './archive.ts';
+import { lockDataDir } from './lock.ts';
+import { migrateArchive, type CatalogTarget, type MigrationResult } from './migrate.ts';
+import { out, UsageError } from './output.ts';
+import { createMigrationDisplay } from './progress-bar.ts';
+
+const USAGE = 'usage: callvault migrate --data DIR [--database-url SOURCE_URL] --to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args, strict: true, allowPositionals: false,
+      options: { data: { type: 'string' }, 'database-url': { type: 'string' }, 'to-database-url': { type: 'string' } },
+    }).values;
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
+/** The target database URL, checked without ever repeating it (it may carry a password). */
+function targetUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let u: URL | undefined;
+  try { u = new URL(value); } catch { /* reported below */ }
+  if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') || (!u.hostname && !u.searchParams.get('host')) || u.pathname.length < 2) {
+    throw new UsageError(`--to-database-url must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n${USAGE}`);
+  }
+  return value;
+}
+
+/** The same database named twice (the password and options aside). */
+function sameDatabase(a: string, b: string): boolean {
+  const key = (s: string) => {
+    const u = new URL(s);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  };
+  return key(a) === key(b);
+}
+
+/** A server (or any callvault process) connected to the catalog would keep writing to the old copy. */
+async function refuseIfInUse(url: string, which: string): Promise<void> {
+  const n = await callvaultConnections(url);
+  if (n > 0) {
+    throw new ArchiveError(`${n} callvault connection(s) are open to the ${which} catalog ${describeDatabaseUrl(url)}: ` +
+      'stop every callvault server using it, then run migrate again');
+  }
+}
+
+async function openTarget(url: string): Promise<Catalog> {
+  try {
+    return await openCatalog({ url });
+  } catch (e) {
+    if (e instanceof CatalogError) throw new ArchiveError(e.message, { cause: e });
+    throw e;
+  }
+}
+
+function report(r: MigrationResult, to: string): void {
+  if (r.alreadyCopied) out('An earlier run had copied and verified everything; the archive is now switched.');
+  if (r.catalog) out(`Catalog: ${r.catalog.tables.length} tables, ${r.catalog.tables.reduce((n, t) => n + t.rows, 0)} rows, every table's row count and digest equal to the source's.`);
+  out(`The archive in its data directory now uses the PostgreSQL catalog ${to}.`);
+  out('From now on give every callvault command that database (with its password), as --database-url URL or CALLVAULT_DATABASE_URL.');
+  out('The old catalog was left as it was; keep it until you have checked the archive (callvault audit verify), then remove it.');
+}
+
+export async function migrate(args: string[]): Promise<number> {
+  const values = parse(args);
+  const to = targetUrl(values['to-database-url']);
+  if (!to) throw new UsageError(`nothing to migrate to\n${USAGE}`);
+  const c = loadConfig({ data: values.data, 'database-url': values['database-url'] });
+  if (c.databaseUrl && sameDatabase(c.databaseUrl, to)) throw new UsageError('the target database is the archive\'s own catalog; give another, empty database');
+  const lock = lockDataDir(c.dataDir, 'migrate');
+  let source: Archive | undefined;
+  let target: Catalog | undefined;
+  const display = createMigrationDisplay(process.stdout);
+  try {
+    if (c.databaseUrl) await refuseIfInUse(c.databaseUrl, 'source');
+    await refuseIfInUse(to, 'target');
+    source = await openArchive(c.dataDir, c);
+    target = await openTarget(to);
+    const toCatalog: CatalogTarget = { db: target, dialect: 'postgres', name: describeDatabaseUrl(to) };
+    const result = await migrateArchive({
+      source: { dir: c.dataDir, db: source.db, catalog: source.catalog, store: source.store, blobs: 'fs' },
+      toCatalog,
+      actor: { type: 'operator', id: userInfo().username, role: 'operator' },
+      progress: display,
+    });
+    display.done();
+    report(result, toCatalog.name);
+    return 0;
+  } catch (e) {
+    display.done();
+    if (e instanceof CatalogCopyError || e instanceof BlobCopyError) throw new ArchiveError(`migration stopped, nothing switched: ${e.message}`, { cause: e });
+    throw e;
+  } finally {
+    await target?.destroy();
+    await source?.close();
+    lock.release();
+  }
+}

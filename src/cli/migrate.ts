@@ -1,0 +1,146 @@
+// Moving an archive to another catalog and/or blob store (callvault migrate): copy everything,
+// verify everything, audit it, then switch the data directory's marker to the new places.
+// Invariants:
+//  - the source is only read, never changed or emptied: until the marker is switched the
+//    archive is exactly where it was, and after, the old copy is still there to fall back to;
+//  - the marker is switched only after every table matched by count and digest and every
+//    object was read back from the target with its source's size and SHA-256;
+//  - the migration's audit event is written in the catalog the archive uses from then on,
+//    after the copy was verified, and names the migration, so a run after an interruption
+//    between the event and the switch recognizes its finished copy instead of copying again;
+//  - calls in flight are not migrated half-way: migrate waits for them to be filed.
+import type { Actor } from '../audit/events.ts';
+import { createAuditLog } from '../audit/log.ts';
+import { copyCatalog, type CatalogCopyReport, type TableProgress } from '../catalog/copy.ts';
+import type { Catalog } from '../catalog/db.ts';
+import type { CatalogDialect } from '../catalog/dialect.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+import { copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport } from '../store/copy.ts';
+import { ArchiveError } from './archive.ts';
+import { beginMigration, endMigration, switchMarker, type MarkerChange, type MigrationState } from './migration-state.ts';
+
+export type BlobKind = 'fs' | 's3';
+
+export interface MigrationSource {
+  dir: string;
+  db: Catalog;
+  catalog: CatalogDialect;
+  store: BlobStore;
+  blobs: BlobKind;
+}
+
+export interface CatalogTarget {
+  db: Catalog;
+  dialect: CatalogDialect;
+  /** Described without a password. */
+  name: string;
+}
+
+export interface StoreTarget {
+  store: BlobStore;
+  kind: BlobKind;
+  name: string;
+}
+
+export interface MigrationProgress {
+  phase(text: string): void;
+  table(p: TableProgress): void;
+  blobs(p: BlobCopyProgress): void;
+}
+
+export interface MigrationRequest {
+  source: MigrationSource;
+  toCatalog?: CatalogTarget;
+  toStore?: StoreTarget;
+  actor: Actor;
+  progress: MigrationProgress;
+}
+
+export interface MigrationResult {
+  resumed: boolean;
+  /** An earlier run had already copied and verified everything; this one only switched. */
+  alreadyCopied: boolean;
+  catalog?: CatalogCopyReport;
+  blobs?: BlobCopyReport;
+}
+
+const count = async (db: Catalog, table: 'uploads' | 'audit_events') =>
+  Number((await db.selectFrom(table).select((e) => e.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+/** Calls in flight have temporaries and a journal no copy can carry over: they are filed first. */
+async function refuseCallsInFlight(db: Catalog): Promise<void> {
+  const n = await count(db, 'uploads');
+  if (n > 0) {
+    throw new ArchiveError(`${n} call(s) are still in flight (not yet filed); serve the archive until they have ended ` +
+      '(a start files calls a crash or a stop interrupted), stop it, then run migrate again');
+  }
+}
+
+/** The audit event of this migration, if an earlier run already wrote it (the copy is done). */
+async function finishedEvent(db: Catalog, state: MigrationState): Promise<{ auditEntries: number } | null> {
+  const row = await db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated')
+    .where('details', 'like', `%"migration":"${state.id}"%`).executeTakeFirst();
+  return row ? JSON.parse(row.details ?? '{}') as { auditEntries: number } : null;
+}
+
+/** Objects the catalog refers to (live recordings with audio), and those of erased recordings, which are not carried over. */
+async function blobKeysOf(db: Catalog): Promise<{ required: string[]; erased: Set<string> }> {
+  const rows = await db.selectFrom('recordings').select(['blob_key', 'erased_at', 'flags']).execute();
+  const required: string[] = [];
+  const erased = new Set<string>();
+  for (const r of rows) {
+    if (r.erased_at !== null) erased.add(r.blob_key);
+    else if (!(JSON.parse(r.flags) as string[]).includes('synthetic')) required.push(r.blob_key); // synthetic calls have no audio
+  }
+  return { required, erased };
+}
+
+async function copyStore(req: MigrationRequest, to: StoreTarget): Promise<BlobCopyReport> {
+  req.progress.phase(`listing the objects of the blob store`);
+  const { required, erased } = await blobKeysOf(req.source.db);
+  const listed: string[] = [];
+  for await (const key of req.source.store.list()) if (!erased.has(key)) listed.push(key);
+  const plan = await planBlobCopy(req.source.store, required, listed);
+  req.progress.phase(`copying ${plan.keys.length} objects to ${to.name}, verifying each`);
+  return copyBlobs(req.source.store, to.store, plan, { onProgress: (p) => req.progress.blobs(p) });
+}
+
+export async function migrateArchive(req: MigrationRequest): Promise<MigrationResult> {
+  const { source, toCatalog, toStore } = req;
+  if (!toCatalog && !toStore) throw new ArchiveError('nothing to migrate to: give --to-database-url, --to-blob-url or both');
+  const { state, resumed } = beginMigration(source.dir, { catalog: toCatalog?.name, blobs: toStore?.name });
+  // From now on the archive's catalog is the target's, if it moves.
+  const next = toCatalog?.db ?? source.db;
+  const change: MarkerChange = { ...(toCatalog ? { catalog: toCatalog.dialect } : {}), ...(toStore ? { blobs: toStore.kind } : {}) };
+  const done = await finishedEvent(next, state);
+  if (done) {
+    if (toCatalog && done.auditEntries !== await count(source.db, 'audit_events')) {
+      throw new ArchiveError('the archive was used after an earlier run of this migration finished its copy, so the copy is out of date; ' +
+        `remove ${source.dir}/migration.json and migrate again into an empty database`);
+    }
+    switchMarker(source.dir, change);
+    endMigration(source.dir);
+    return { resumed, alreadyCopied: true };
+  }
+  await refuseCallsInFlight(source.db);
+  const result: MigrationResult = { resumed, alreadyCopied: false };
+  if (toCatalog) {
+    req.progress.phase(`copying the catalog to ${toCatalog.name}`);
+    result.catalog = await copyCatalog(source.db, toCatalog.db, { onProgress: (p) => req.progress.table(p) });
+  }
+  if (toStore) result.blobs = await copyStore(req, toStore);
+  const auditEntries = await count(source.db, 'audit_events');
+  await createAuditLog(next).record({
+    action: 'archive.migrated', actor: req.actor, outcome: 'success',
+    details: {
+      migration: state.id, auditEntries,
+      catalog: { from: source.catalog, to: toCatalog?.dialect ?? source.catalog },
+      blobs: { from: source.blobs, to: toStore?.kind ?? source.blobs },
+      rows: result.catalog?.tables.reduce((n, t) => n + t.rows, 0) ?? null,
+      objects: result.blobs?.objects ?? null, bytes: result.blobs?.bytes ?? null,
+    },
+  });
+  switchMarker(source.dir, change);
+  endMigration(source.dir);
+  return result;
+}
