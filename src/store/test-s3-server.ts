@@ -1,0 +1,49 @@
+// A real S3-compatible server for tests: @20minutes/s3rver (a maintained fork of s3rver) on
+// 127.0.0.1, keeping its objects in a temporary directory. A test server, never for production:
+// it checks access key ids, not part sizes, and has no ListParts, ListMultipartUploads or
+// AbortMultipartUpload, none of which the S3 blob store needs. Its signature check is off: it
+// signs bucket-level requests (HeadBucket, ListObjectsV2) without the trailing slash that the
+// AWS SDK v3 sends and signs, so every such request would fail as SignatureDoesNotMatch.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
+
+export const TEST_BUCKET = 'callvault-test';
+/** s3rver's fixed test credentials. */
+export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface TestS3 {
+  endpoint: string;
+  port: number;
+  directory: string;
+  /** Stops answering (connections are refused), keeping every object. */
+  stop(): Promise<void>;
+  /** Answers again on the same port, from the same objects. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestS3(): Promise<TestS3> {
+  const directory = await mkdtemp(join(tmpdir(), 'cv-s3-'));
+  let server: S3rver | null = null;
+  let port = 0;
+  const start = async () => {
+    const s = new S3rver({ address: '127.0.0.1', port, directory, silent: true, allowMismatchedSignatures: true, configureBuckets: [{ name: TEST_BUCKET }] });
+    port = (await s.run()).port;
+    server = s;
+  };
+  const stop = async () => {
+    const s = server;
+    server = null;
+    if (s) await s.close();
+  };
+  await start();
+  return {
+    endpoint: `http://127.0.0.1:${port}`, port, directory, start, stop,
+    async close() {
+      await stop();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
