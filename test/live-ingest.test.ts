@@ -278,8 +278,13 @@ describe('journal rotation', () => {
       await sleep(5); // let a rotation run between rounds
     }
     assert.ok(s.running.journal.generation > 2, `generation ${s.running.journal.generation}: the journal rotated`);
-    const files = await readdir(join(s.dir, 'ingest'));
-    assert.ok(files.filter((f) => f.startsWith('journal-')).length <= 2, `old files retired: ${files.join(', ')}`);
+    if (s.running.journal.kind === 'file') {
+      const files = await readdir(join(s.dir, 'ingest'));
+      assert.ok(files.filter((f) => f.startsWith('journal-')).length <= 2, `old files retired: ${files.join(', ')}`);
+    } else {
+      const gens = await s.archive.db.selectFrom('ingest_journal').select('gen').distinct().execute();
+      assert.ok(gens.length <= 2, `old generations retired: ${gens.map((g) => g.gen).join(', ')}`);
+    }
     } finally {
       await s.running.close();
       await s.archive.close();
@@ -332,16 +337,28 @@ describe('a journal altered on disk', () => {
       const res = await tusPatch(s.url, key, id, i * 8000, audio.subarray(i * 8000, (i + 1) * 8000));
       assert.equal(res.status, 204);
     }
+    const kind = s.running.journal.kind;
     await s.running.close();
-    await s.archive.close();
-    // Someone with write access swaps the 2nd and 3rd records' bytes, keeping the frames valid.
-    const dir = join(s.dir, 'ingest');
-    const file = join(dir, (await readdir(dir)).find((f) => f.startsWith('journal-'))!);
-    const { records } = decodeRecords(await readFile(file));
-    const deltas = records.filter((r) => r.type === RECORD.delta);
-    assert.equal(deltas.length, 3);
-    const forged = records.map((r) => (r === deltas[1] ? { ...r, payload: deltas[2]!.payload } : r));
-    await writeFile(file, Buffer.concat(forged.map(encodeRecord)));
+    // Someone with write access swaps the 2nd and 3rd records' bytes, keeping the frames valid:
+    // in the journal file (embedded default) or the journal table (PostgreSQL).
+    if (kind === 'file') {
+      await s.archive.close();
+      const dir = join(s.dir, 'ingest');
+      const file = join(dir, (await readdir(dir)).find((f) => f.startsWith('journal-'))!);
+      const { records } = decodeRecords(await readFile(file));
+      const deltas = records.filter((r) => r.type === RECORD.delta);
+      assert.equal(deltas.length, 3);
+      const forged = records.map((r) => (r === deltas[1] ? { ...r, payload: deltas[2]!.payload } : r));
+      await writeFile(file, Buffer.concat(forged.map(encodeRecord)));
+    } else {
+      const rows = await s.archive.db.selectFrom('ingest_journal').select(['seq', 'record']).where('upload_id', '=', id).orderBy('seq').execute();
+      const records = rows.map((r) => ({ seq: r.seq, record: decodeRecords(Buffer.from(r.record)).records[0]! }));
+      const deltas = records.filter((r) => r.record.type === RECORD.delta);
+      assert.equal(deltas.length, 3);
+      await s.archive.db.updateTable('ingest_journal').set({ record: encodeRecord({ ...deltas[1]!.record, payload: deltas[2]!.record.payload }) })
+        .where('seq', '=', deltas[1]!.seq).execute();
+      await s.archive.close();
+    }
     const { archive, close } = await reopenServer(s.dir);
     try {
       const r = (await archive.recordings.get(id))!;

@@ -17,6 +17,7 @@ import * as m004 from './migrations/004-audit-alerts.ts';
 import * as m005 from './migrations/005-identity.ts';
 import * as m006 from './migrations/006-archive-binding.ts';
 import * as m007 from './migrations/007-daily-counts.ts';
+import * as m008 from './migrations/008-ingest-nodes.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '005-identity': m005,
   '006-archive-binding': m006,
   '007-daily-counts': m007,
+  '008-ingest-nodes': m008,
 };
 
 class StaticMigrations implements MigrationProvider {

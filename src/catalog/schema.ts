@@ -52,6 +52,26 @@ export interface UploadTable {
   caller_index: Uint8Array | null;
   callee_index: Uint8Array | null;
   resumes_recording: number; // 1 when this upload continues a recording filed after a crash
+  node_id: string | null; // the node receiving it (PostgreSQL catalog); null on the embedded default
+}
+
+/** A serving process over the catalog (PostgreSQL). Its lease is renewed as it works. */
+export interface IngestNodeTable {
+  id: string; // CALLVAULT_NODE_ID, or the host name
+  incarnation: string; // random per start: an older process under the same name is fenced off
+  started_at: number;
+  seen_at: number; // lease renewed; past the lease, another node may adopt its uploads
+  stopped_at: number | null;
+  clean: Generated<number>; // 1: it stopped cleanly (its calls are interrupted, not crashed)
+}
+
+/** The ingest journal on PostgreSQL: sealed records, readable by any node (journal.ts format). */
+export interface IngestJournalTable {
+  seq: Generated<number>;
+  node_id: string;
+  gen: number;
+  upload_id: string;
+  record: Uint8Array;
 }
 
 export interface UserTable {
@@ -198,6 +218,8 @@ export interface Database {
   recordings: RecordingTable;
   recordings_per_day: RecordingsPerDayTable;
   uploads: UploadTable;
+  ingest_nodes: IngestNodeTable;
+  ingest_journal: IngestJournalTable;
   users: UserTable;
   enrollments: EnrollmentTable;
   sessions: SessionTable;

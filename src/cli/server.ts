@@ -20,15 +20,13 @@ import { buildServer } from '../http/server.ts';
 import { pageRoutes } from '../http/pages.ts';
 import { uploadRoutes } from '../ingest/routes.ts';
 import { createUploadService, type UploadService } from '../ingest/uploads.ts';
-import { Journal, journalFiles } from '../ingest/journal.ts';
-import { createReopener, recoverUploads, type RecoveryReport } from '../ingest/recovery.ts';
-import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { IngestJournal } from '../ingest/journal.ts';
+import { createReopener, type RecoveryReport } from '../ingest/recovery.ts';
 import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
 import type { Archive } from './archive.ts';
+import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 
 export class ListenError extends Error {}
 
@@ -40,7 +38,8 @@ export interface Running {
   alerts: AlertEngine;
   checkpointer: Checkpointer;
   recovery: RecoveryReport;
-  journal: Journal;
+  journal: IngestJournal;
+  ingest: IngestRuntime;
   routes: RouteDef[];
   uploads: UploadService;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
@@ -66,14 +65,15 @@ export interface RouteOptions {
   alertRules?: AlertRules;
 }
 
-export function allRoutes(a: Archive, config: Config, journal: Journal, opts: RouteOptions = {}): { routes: RouteDef[]; uploads: UploadService } {
+export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime, 'journal' | 'nodeId' | 'takeOver'>, opts: RouteOptions = {}): { routes: RouteDef[]; uploads: UploadService } {
   const onError = opts.onError ?? (() => undefined);
   const base = opts.base ?? (() => baseUrl(config));
+  const { journal, nodeId, takeOver } = ingest;
   const uploads = createUploadService({
-    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal,
+    db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal, nodeId, takeOver,
     keyActive: (keyId) => a.apiKeys.isActive(keyId), onError,
     archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs: config.uploadIdleSeconds * 1000,
-    journalRotateBytes: config.journalRotateBytes, reopenFiled: createReopener({ ...recoveryDeps(a), journal }),
+    journalRotateBytes: config.journalRotateBytes, reopenFiled: createReopener({ ...recoveryDeps(a), journal, nodeId }),
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
@@ -108,21 +108,18 @@ export function describeRoutes(): RouteDef[] {
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
-  // Uploads left in flight by the last run are filed first, up to their last durable byte.
-  const journalDir = join(a.dir, 'ingest');
-  const cleanMarker = join(journalDir, 'clean-shutdown');
-  const before = (await journalFiles(journalDir)).map((f) => f.gen);
-  const recovery = await recoverUploads(recoveryDeps(a), journalDir, { cleanShutdown: existsSync(cleanMarker) });
-  await rm(cleanMarker, { force: true });
-  const journal = await Journal.open(journalDir);
-  // Journal files still describing kept uploads stay for an operator; so do their objects.
-  const kept = await a.db.selectFrom('uploads').select(['id', 'blob_key']).execute();
-  if (kept.length === 0) await journal.retire(before);
-  await a.store.cleanOrphans(new Set(kept.map((k) => k.blob_key)));
+  // Uploads left in flight by the last run (or by nodes that are gone) are filed first, up to
+  // their last durable byte.
   // Background failures go to the server's log (bound late: the server is built from these routes).
   const onError = (what: string, err: unknown) => app.log.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message } }, `${what} failed`);
+  const ingest = await startIngest(a, config, recoveryDeps(a), (err) => {
+    // Another node adopts this node's calls: stop taking any, fail closed. Restart the node to take calls again.
+    uploads.relinquish();
+    onError('holding this node\'s lease', err);
+  });
+  const { journal, recovery } = ingest;
   let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
-  const { routes, uploads } = allRoutes(a, config, journal, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env) });
+  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env) });
   const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
   await checkpointer.checkpoint();
 
@@ -147,11 +144,17 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     uploads.sweep().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'upload sweep failed'));
   }, 60_000);
   sweeper.unref();
+  // Calls of nodes that are gone are adopted here, so their clients can go on (shared catalog only).
+  const adopter = ingest.leaseMs === null ? null : setInterval(() => {
+    ingest.adoptGone().catch((err) => onError('adopting the calls of a node that is gone', err));
+  }, Math.max(250, ingest.leaseMs / 2));
+  adopter?.unref();
   return {
-    app, routes, uploads, recovery, journal, checkpointer, alerts,
+    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts,
     async close() {
       clearInterval(sweeper);
       clearInterval(checkpoints);
+      if (adopter) clearInterval(adopter);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a
       // grace period, close whatever connection is still open.
       const closed = app.close();
@@ -162,12 +165,11 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
       } finally {
         clearTimeout(grace);
       }
-      await journal.close();
       await alerts.settled();
       await checkpointer.checkpoint(); // the last events of this run are checkpointed too
-      // Everything acknowledged is in the journal: the next start files what was in flight
-      // as interrupted by a shutdown, not by a crash.
-      await writeFile(cleanMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });
+      // Everything acknowledged is in the journal: what was in flight is filed as interrupted
+      // by a shutdown, not by a crash (at the next start, or at once by another node).
+      await ingest.close();
     },
   };
 }

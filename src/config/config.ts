@@ -1,8 +1,10 @@
 // One schema for configuration: parsed once at start, fails fast with every problem named.
 // There are no secret defaults: keys live in the data directory, created by `callvault init`.
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
+import { BlobUrlError, parseBlobUrl } from '../store/s3-url.ts';
 
 export const DEFAULT_PORT = 8750;
 
@@ -84,11 +86,27 @@ const databaseUrlSchema = z.string().transform((value, ctx) => {
   return value;
 });
 
+// The S3-compatible blob store (scale-out); without it the blobs are in DATA/blobs. Credentials
+// come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never from the URL, and messages never
+// repeat the URL.
+const blobUrlSchema = z.string().transform((value, ctx) => {
+  try {
+    parseBlobUrl(value);
+  } catch (e) {
+    if (!(e instanceof BlobUrlError)) throw e;
+    ctx.addIssue({ code: 'custom', message: `the blob store URL (--blob-url or CALLVAULT_BLOB_URL) ${e.message}` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
   /** postgres:// URL of the catalog database; absent: the embedded SQLite catalog in the data directory. */
   databaseUrl: databaseUrlSchema.optional(),
+  /** s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&forcePathStyle=true; absent: DATA/blobs. */
+  blobUrl: blobUrlSchema.optional(),
   listen: listenSchema.default({ host: '127.0.0.1', port: DEFAULT_PORT }),
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -99,6 +117,11 @@ export const configSchema = z.object({
   uploadIdleSeconds: z.coerce.number().int().positive().default(3600),
   /** The ingest journal starts a new file past this size (at least 256 KiB per call in flight). */
   journalRotateBytes: z.coerce.number().int().min(4096).default(64 * 1024 * 1024),
+  /** This node's name among several over one PostgreSQL catalog: unique per serving process, stable across its restarts. */
+  nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'the node name (CALLVAULT_NODE_ID) must be 1 to 64 letters, digits, dots, dashes or underscores')
+    .default(() => hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'node'),
+  /** A node that has not renewed its lease for this long is gone: other nodes adopt its calls in flight. */
+  nodeLeaseSeconds: z.coerce.number().min(1).max(3600).default(15),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
   oidc: oidcSchema.optional(),
 }).superRefine((c, ctx) => {
@@ -133,6 +156,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
   const raw = {
     dataDir: flags.data ?? env.CALLVAULT_DATA,
     databaseUrl: flags['database-url'] ?? (env.CALLVAULT_DATABASE_URL || undefined),
+    blobUrl: flags['blob-url'] ?? (env.CALLVAULT_BLOB_URL || undefined),
     listen: flags.listen ?? env.CALLVAULT_LISTEN,
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
     tlsKey: flags['tls-key'] ?? env.CALLVAULT_TLS_KEY,
@@ -141,6 +165,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     maxUploadBytes: env.CALLVAULT_MAX_UPLOAD_BYTES,
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,
     journalRotateBytes: env.CALLVAULT_JOURNAL_ROTATE_BYTES,
+    nodeId: flags['node-id'] ?? (env.CALLVAULT_NODE_ID || undefined),
+    nodeLeaseSeconds: env.CALLVAULT_NODE_LEASE_SECONDS,
     logLevel: env.CALLVAULT_LOG_LEVEL,
     // Any CALLVAULT_OIDC_* variable turns single sign-on on, and then the required ones must be there.
     oidc: Object.keys(env).some((k) => k.startsWith('CALLVAULT_OIDC_')) ? {

@@ -105,13 +105,41 @@ export async function* readJournal(dir: string): AsyncGenerator<JournalRecord & 
   }
 }
 
-interface Waiter {
+/** The id of the upload a record is about, read from its encoded head (encodeRecordParts). */
+export function recordUploadId(head: Buffer): string {
+  return head.toString('hex', 9, 25);
+}
+
+/**
+ * Where acknowledged bytes become durable. Two adapters: files in the data directory (Journal,
+ * the embedded default) and a catalog table any node can read (CatalogJournal, PostgreSQL).
+ */
+export interface IngestJournal {
+  readonly kind: 'file' | 'catalog';
+  readonly generation: number;
+  /** Bytes in the current generation, durable or pending. */
+  readonly size: number;
+  /** Bytes waiting for the next flush. */
+  readonly backlog: number;
+  readonly stats: { flushes: number; records: number };
+  /** Resolves once `record` (one encoded record, whole or as head and payload) and everything before it is durable. */
+  append(record: Buffer | readonly Buffer[]): Promise<void>;
+  /** Resolves once everything appended so far is durable. */
+  sync(): Promise<void>;
+  /** Starts the next generation; returns those before it (to retire once every call is rebased). */
+  rotate(): Promise<number[]>;
+  retire(gens: number[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
 }
 
 /** The append side, with group commit. */
-export class Journal {
+export class Journal implements IngestJournal {
+  readonly kind = 'file';
   readonly dir: string;
   #fh: FileHandle;
   #gen: number;

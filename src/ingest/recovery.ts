@@ -9,10 +9,10 @@ import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import { pseudonymOfIndex } from '../catalog/blind-index.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
-import { encodeRecord, readJournal, RECORD, type Journal } from './journal.ts';
+import { encodeRecord, RECORD, type IngestJournal, type JournalRecord } from './journal.ts';
 import { JOURNAL_BASE, JOURNAL_DELTA, journalAad, type Live } from './uploads.ts';
 
 const SYSTEM: Actor = { type: 'system', id: 'recovery' };
@@ -36,6 +36,18 @@ export interface RecoveryReport {
   dropped: string[];
   /** Uploads whose journal was damaged beyond filing: their row and ciphertext are kept. */
   kept: string[];
+}
+
+/**
+ * Removes the temporary object of a call in flight that recovery did not go on with. On a
+ * shared store no sweep can tell it from another node's temporaries, so it goes here.
+ */
+async function discardTemporary(store: BlobStore, key: string): Promise<void> {
+  try {
+    await (await store.reopen(key, 0)).abort();
+  } catch (err) {
+    if (!(err instanceof BlobNotFoundError)) throw err;
+  }
 }
 
 function declaration(u: UploadRow): AudioDeclaration {
@@ -69,14 +81,25 @@ async function inspectFiled(store: BlobStore, row: { id: string; header: Uint8Ar
   return { inspector, size, lastChunk: Buffer.from(lastChunk) };
 }
 
-/** Files every upload left in flight. Run before serving, before the blob store's orphan sweep. */
-export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opts: { cleanShutdown: boolean }): Promise<RecoveryReport> {
+/** What recovery files: uploads left in flight, the journal records that cover them, and how each stopped. */
+export interface RecoverySource {
+  rows: UploadRow[];
+  records: AsyncIterable<JournalRecord>;
+  /** Whether the process receiving `u` stopped cleanly (interrupted) rather than crashed. */
+  cleanShutdown: (u: UploadRow) => boolean;
+}
+
+/**
+ * Files uploads left in flight (by this process's last run, or by a node that died). Run before
+ * serving them again, and before the blob store's orphan sweep.
+ */
+export async function recoverUploads(deps: RecoveryDeps, source: RecoverySource): Promise<RecoveryReport> {
   const now = deps.now ?? Date.now;
-  const rows = await deps.db.selectFrom('uploads').selectAll().execute();
+  const { rows } = source;
   const report: RecoveryReport = { recovered: [], dropped: [], kept: [] };
   if (rows.length === 0) return report;
   const trails = new Map<string, Trail>(rows.map((r) => [r.id, { base: null, deltas: [] }]));
-  for await (const r of readJournal(journalDir)) {
+  for await (const r of source.records) {
     const t = trails.get(r.uploadId);
     if (!t) continue;
     if (r.type === RECORD.base) {
@@ -87,8 +110,8 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
     }
   }
   const identity = deps.archiveIdentity();
-  const flag = opts.cleanShutdown ? 'interrupted_by_shutdown' : 'truncated_by_crash';
   for (const u of rows) {
+    const flag = source.cleanShutdown(u) ? 'interrupted_by_shutdown' : 'truncated_by_crash';
     const t = trails.get(u.id)!;
     const chunks = t.base?.chunks ?? 0;
     // The sealer continues right after the chunks known durable; `opened` opens the journal records.
@@ -132,7 +155,8 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
         await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
         await deps.audit.record({ action: 'ingest.rejected', actor: SYSTEM, outcome: 'failure', object: { type: 'upload', id: u.id }, careUnit: u.care_unit, details: { reason: 'the process stopped before any byte was durable' } }, trx);
       });
-      report.dropped.push(u.id); // its temporary object goes with the orphan sweep that follows recovery
+      await discardTemporary(deps.store, u.blob_key);
+      report.dropped.push(u.id);
       continue;
     }
     // With chunks known durable, their object goes on; with none, nothing of it is relied on and
@@ -143,6 +167,7 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
     if (sealed.length) await writer.write(sealed);
     await writer.write(sealer.finish());
     await writer.commit();
+    if (writer.key !== u.blob_key) await discardTemporary(deps.store, u.blob_key);
     const complete = u.length !== null && total === u.length;
     const { inspector } = await inspectFiled(deps.store, { id: u.id, header: u.header, blob_key: writer.key }, identity, declaration(u));
     const flags = [...(complete ? [] : [flag]), ...(damaged ? ['journal_damaged'] : [])];
@@ -170,7 +195,7 @@ export async function recoverUploads(deps: RecoveryDeps, journalDir: string, opt
  * a new temporary object with the stored chunks, the last chunk's plaintext pending again,
  * and the audio inspector brought up to date. The client sees one upload, one recording.
  */
-export function createReopener(deps: RecoveryDeps & { journal: Journal }) {
+export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; nodeId?: string | null }) {
   const now = deps.now ?? Date.now;
   return async (id: string, keyId: string): Promise<Live | null> => {
     const r = await deps.recordings.get(id);
@@ -193,6 +218,7 @@ export function createReopener(deps: RecoveryDeps & { journal: Journal }) {
       codec: decl.codec, sample_rate: decl.sampleRate ?? null, channels: decl.channels ?? null, external_call_id: r.external_call_id,
       started_at: r.started_at, direction: r.direction, care_unit: r.care_unit, agent_id: r.agent_id, caller_sealed: r.caller_sealed,
       callee_sealed: r.callee_sealed, caller_index: r.caller_index, callee_index: r.callee_index, resumes_recording: 1,
+      node_id: deps.nodeId ?? null,
     };
     // Reopening decrypts what was stored: it is audited, with the upload it becomes, in one transaction.
     await deps.db.transaction().execute(async (trx) => {

@@ -20,7 +20,7 @@ import { HttpError } from '../http/errors.ts';
 import type { BlobStore, BlobWriter } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
-import { encodeRecord, encodeRecordParts, RECORD, type Journal } from './journal.ts';
+import { encodeRecord, encodeRecordParts, RECORD, type IngestJournal } from './journal.ts';
 import type { UploadMetadata } from './metadata.ts';
 
 export const FIELD_CALLER = 'caller';
@@ -59,7 +59,14 @@ export interface UploadDeps {
   store: BlobStore;
   audit: AuditLog;
   blindIndex: BlindIndex;
-  journal: Journal;
+  journal: IngestJournal;
+  /** This node's name when several nodes share the catalog (PostgreSQL); null on the embedded default. */
+  nodeId?: string | null;
+  /**
+   * An upload this process does not hold: adopted from a node that is gone (true, it is then
+   * filed and resumable), 423 while its node lives, false when there is none for this key.
+   */
+  takeOver?: (id: string, keyId: string) => Promise<boolean>;
   archiveRecipient: string;
   maxUploadBytes: number;
   idleMs: number;
@@ -101,6 +108,11 @@ export interface UploadService {
   readonly active: number;
   /** Ends request bodies and stops; uploads stay in the catalog and the journal for recovery. */
   close(): Promise<void>;
+  /**
+   * This node lost its lease (another node adopts its calls): forgets every upload in memory at
+   * once, ending their bodies, touching neither the catalog nor the store; takes no new uploads.
+   */
+  relinquish(): void;
 }
 
 const lengthError = (max: number) => new HttpError(413, `Upload-Length exceeds the maximum of ${max} bytes`);
@@ -247,6 +259,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
   async function find(id: string, keyId: string): Promise<Live | null> {
     const u = uploads.get(id);
     if (u) return u.row.key_id === keyId ? u : null;
+    await deps.takeOver?.(id, keyId);
     if (!deps.reopenFiled) return null;
     const reopened = await deps.reopenFiled(id, keyId);
     if (reopened) uploads.set(id, reopened);
@@ -273,7 +286,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         external_call_id: meta.callId ?? null, started_at: meta.startedAt, direction: meta.direction, care_unit: meta.careUnit,
         agent_id: meta.agentId ?? null, caller_sealed: field(FIELD_CALLER, meta.caller), callee_sealed: field(FIELD_CALLEE, meta.callee),
         caller_index: meta.caller ? deps.blindIndex.phone(meta.caller) : null, callee_index: meta.callee ? deps.blindIndex.phone(meta.callee) : null,
-        resumes_recording: 0,
+        resumes_recording: 0, node_id: deps.nodeId ?? null,
       };
       try {
         await writer.write(sealer.payloadPrefix);
@@ -304,6 +317,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         await deps.journal.sync(); // report only what is durable
         return { offset: u.offset, length: u.length, expiresAt: u.lastActivity + deps.idleMs };
       }
+      await deps.takeOver?.(id, keyId);
       const done = await deps.recordings.get(id);
       if (!done || done.ingest_key_id !== keyId) return null;
       const flags = JSON.parse(done.flags) as string[];
@@ -388,6 +402,16 @@ export function createUploadService(deps: UploadDeps): UploadService {
         });
       }
       return idle.length;
+    },
+
+    relinquish() {
+      closing = true;
+      for (const u of uploads.values()) {
+        u.discarded = true;
+        u.abortBody?.();
+        u.sealer.destroy();
+      }
+      uploads.clear();
     },
 
     async close() {

@@ -1,0 +1,98 @@
+// Adoption (PostgreSQL, several nodes): the calls in flight on a node that died are recovered by
+// another node, up to their last acknowledged byte, and their clients go on there (tus resume).
+// A node is gone when it stopped, or has not renewed its lease for `leaseMs`. Claiming its
+// uploads and fencing it off (its row marked stopped, so its journal can commit nothing more)
+// happen in one catalog transaction, under the catalog's writer lock: two nodes never adopt the
+// same call, and the old node never acknowledges a byte after its call was adopted.
+import type { Kysely } from 'kysely';
+import type { Database, UploadRow } from '../catalog/schema.ts';
+import { HttpError } from '../http/errors.ts';
+import { readCatalogJournal } from './catalog-journal.ts';
+import type { RecoveryReport, RecoverySource } from './recovery.ts';
+
+export interface AdoptionDeps {
+  db: Kysely<Database>;
+  /** This node's name. */
+  nodeId: string;
+  leaseMs: number;
+  recover: (source: RecoverySource) => Promise<RecoveryReport>;
+  now?: () => number;
+}
+
+export interface Adoption {
+  /**
+   * Claims and files the uploads of nodes that are gone; with `own`, also those this node's
+   * name had in flight before this process started (its earlier run); `previousClean` says
+   * whether that run stopped cleanly.
+   */
+  adopt(opts?: { own?: boolean; previousClean?: boolean; uploadId?: string }): Promise<RecoveryReport>;
+  /**
+   * For a request about an upload this process does not hold: adopts it when its node is gone
+   * (true), answers 423 while its node is alive, false when no such upload belongs to `keyId`.
+   */
+  takeOver(id: string, keyId: string): Promise<boolean>;
+}
+
+type Claimable = UploadRow & { seen_at: number | null; stopped_at: number | null; clean: number | null };
+
+export function createAdoption(deps: AdoptionDeps): Adoption {
+  const now = deps.now ?? Date.now;
+  const gone = (r: Claimable, t: number) => r.seen_at === null || r.stopped_at !== null || r.seen_at < t - deps.leaseMs;
+
+  async function claim(opts: { own?: boolean; previousClean?: boolean; uploadId?: string }): Promise<{ rows: UploadRow[]; clean: Set<string> }> {
+    return deps.db.transaction().execute(async (trx) => {
+      const t = now();
+      let q = trx.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
+        .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
+        .where('uploads.node_id', 'is not', null);
+      if (opts.uploadId !== undefined) q = q.where('uploads.id', '=', opts.uploadId);
+      const candidates = (await q.execute()) as Claimable[];
+      const taken = candidates.filter((r) => (r.node_id === deps.nodeId ? opts.own === true : gone(r, t)));
+      const clean = new Set<string>();
+      const fenced = new Set<string>();
+      const rows: UploadRow[] = [];
+      for (const { seen_at: _seen, stopped_at: stopped, clean: stoppedCleanly, ...r } of taken) {
+        const res = await trx.updateTable('uploads').set({ node_id: deps.nodeId }).where('id', '=', r.id).where('node_id', '=', r.node_id).executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) continue;
+        if (r.node_id === deps.nodeId) {
+          if (opts.previousClean === true) clean.add(r.id);
+        } else {
+          if (stopped !== null && stoppedCleanly === 1) clean.add(r.id);
+          fenced.add(r.node_id!);
+        }
+        rows.push({ ...r, node_id: deps.nodeId });
+      }
+      // A node taken for dead that was only slow finds its lease gone at its next commit.
+      for (const node of fenced) await trx.updateTable('ingest_nodes').set({ stopped_at: t }).where('id', '=', node).where('stopped_at', 'is', null).execute();
+      return { rows, clean };
+    });
+  }
+
+  async function adopt(opts: { own?: boolean; previousClean?: boolean; uploadId?: string } = {}): Promise<RecoveryReport> {
+    const { rows, clean } = await claim(opts);
+    if (rows.length === 0) return { recovered: [], dropped: [], kept: [] };
+    const report = await deps.recover({
+      rows,
+      records: readCatalogJournal(deps.db, rows.map((r) => r.id)),
+      cleanShutdown: (u) => clean.has(u.id),
+    });
+    const done = [...report.recovered.map((r) => r.id), ...report.dropped];
+    for (let i = 0; i < done.length; i += 200) await deps.db.deleteFrom('ingest_journal').where('upload_id', 'in', done.slice(i, i + 200)).execute();
+    return report;
+  }
+
+  return {
+    adopt,
+    async takeOver(id, keyId) {
+      const row = await deps.db.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
+        .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
+        .where('uploads.id', '=', id).executeTakeFirst() as Claimable | undefined;
+      if (!row || row.key_id !== keyId || row.node_id === null) return false;
+      if (row.node_id === deps.nodeId || !gone(row, now())) {
+        throw new HttpError(423, 'this call is being received by another node; try again in a moment', { 'retry-after': '1' });
+      }
+      const report = await adopt({ uploadId: id });
+      return report.recovered.some((r) => r.id === id);
+    },
+  };
+}
