@@ -45,7 +45,9 @@ Usage: callvault <command> [options]
                             stream simulated live calls at real rate (demo and load test)
 
 The data directory can also be given as CALLVAULT_DATA. The catalog is DATA/catalog.sqlite
-unless --database-url postgres://... (or CALLVAULT_DATABASE_URL) names a PostgreSQL database.`;
+unless --database-url postgres://... (or CALLVAULT_DATABASE_URL) names a PostgreSQL database.
+The recordings are in DATA/blobs unless --blob-url s3://... (or CALLVAULT_BLOB_URL) names
+an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).`;
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;

@@ -25,6 +25,7 @@ const COMMON = {
   'tls-key': { type: 'string' },
   'public-url': { type: 'string' },
   'database-url': { type: 'string' },
+  'blob-url': { type: 'string' },
 } as const;
 
 function flags<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals = 0) {
@@ -71,7 +72,7 @@ export async function init(args: string[]): Promise<number> {
   const { values } = flags(args, { admin: { type: 'string' } });
   const c = config(values);
   await initArchive(c.dataDir, c);
-  out(`Created callvault archive in ${c.dataDir} (${c.databaseUrl ? 'PostgreSQL' : 'SQLite'} catalog, local sealed blob store, keys in ${c.dataDir}/keys).`);
+  out(`Created callvault archive in ${c.dataDir} (${c.databaseUrl ? 'PostgreSQL' : 'SQLite'} catalog, ${c.blobUrl ? 'S3-compatible' : 'local'} sealed blob store, keys in ${c.dataDir}/keys).`);
   out('Back up the keys folder separately from the data: without keys/archive-identity.txt no recording can be opened.');
   await withArchive(c, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
   return 0;
@@ -108,7 +109,7 @@ async function serveLockedUntilSignal(a: Archive, c: Config): Promise<number> {
 }
 
 export async function serve(args: string[]): Promise<number> {
-  const { values } = flags(args, {});
+  const { values } = flags(args, { 'node-id': { type: 'string' } });
   const c = config(values);
   const a = await openArchive(c.dataDir, c);
   try {
