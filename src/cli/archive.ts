@@ -17,6 +17,8 @@ import { createRecordingRepo, type RecordingRepo } from '../catalog/recordings.t
 import { createLocalKeys, loadLocalKeys, type KeyProvider } from '../keys/local.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { createFsBlobStore } from '../store/fs.ts';
+import { createS3BlobStore } from '../store/s3.ts';
+import { describeLocation, parseBlobUrl } from '../store/s3-url.ts';
 
 export interface Archive {
   dir: string;
@@ -24,6 +26,8 @@ export interface Archive {
   /** Where the catalog lives: DATA/catalog.sqlite, or a PostgreSQL database. */
   catalog: CatalogDialect;
   store: BlobStore;
+  /** Where the sealed payloads live: DATA/blobs, or an S3-compatible bucket. */
+  blobs: BlobKind;
   keys: KeyProvider;
   audit: AuditLog;
   accounts: Accounts;
@@ -50,10 +54,25 @@ export function isFreeForArchive(dir: string): boolean {
   return !existsSync(dir) || (statSync(dir).isDirectory() && readdirSync(dir).length === 0);
 }
 
-/** Where an archive's catalog is: nothing for the embedded SQLite file, or a PostgreSQL URL. */
+/** Where an archive's catalog and blobs are: nothing for the embedded defaults, or URLs. */
 export interface CatalogChoice {
   /** postgres:// URL (--database-url, CALLVAULT_DATABASE_URL); absent: DATA/catalog.sqlite. */
   databaseUrl?: string | undefined;
+  /** s3:// URL (--blob-url, CALLVAULT_BLOB_URL); absent: the local blob store DATA/blobs. */
+  blobUrl?: string | undefined;
+}
+
+export type BlobKind = 'fs' | 's3';
+
+/** The blob store of a choice; an S3 bucket that cannot be used is an ArchiveError naming it. */
+async function openBlobStore(dir: string, choice: CatalogChoice): Promise<BlobStore> {
+  if (!choice.blobUrl) return createFsBlobStore(paths(dir).blobs);
+  const location = parseBlobUrl(choice.blobUrl); // validated by the configuration already
+  try {
+    return await createS3BlobStore(location);
+  } catch (e) {
+    throw new ArchiveError(`${(e as Error).message}; check --blob-url (or CALLVAULT_BLOB_URL) and the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`, { cause: e });
+  }
 }
 
 async function openArchiveCatalog(dir: string, choice: CatalogChoice): Promise<Catalog> {
@@ -93,7 +112,8 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
   const p = paths(dir);
   try {
     mkdirSync(p.keys, { mode: 0o700 });
-    mkdirSync(p.blobs, { mode: 0o700 });
+    if (!choice.blobUrl) mkdirSync(p.blobs, { mode: 0o700 });
+    else await (await openBlobStore(dir, choice)).close(); // the bucket is there and takes these credentials
     const recipient = createLocalKeys(p.keys);
     const db = await openArchiveCatalog(dir, choice);
     try {
@@ -101,7 +121,7 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
     } finally {
       await db.destroy();
     }
-    const marker = { format: 1, createdAt: new Date().toISOString(), archiveRecipient: recipient, catalog: choice.databaseUrl ? 'postgres' : 'sqlite' };
+    const marker = { format: 1, createdAt: new Date().toISOString(), archiveRecipient: recipient, catalog: choice.databaseUrl ? 'postgres' : 'sqlite', blobs: choice.blobUrl ? 's3' : 'fs' };
     writeFileSync(p.marker, `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   } catch (e) {
     // Leave the directory as it was found (empty), so that init can simply be run again.
@@ -110,17 +130,22 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
   }
 }
 
-/** The catalog an archive's marker (DATA/callvault.json) names; archives from before PostgreSQL say none: SQLite. */
-function markedCatalog(dir: string): CatalogDialect {
-  let marker: { catalog?: unknown };
+/**
+ * The catalog and blob store an archive's marker (DATA/callvault.json) names; archives from
+ * before PostgreSQL and S3 say none: SQLite and the local blob store.
+ */
+function marked(dir: string): { catalog: CatalogDialect; blobs: BlobKind } {
+  let marker: { catalog?: unknown; blobs?: unknown };
   try {
-    marker = JSON.parse(readFileSync(paths(dir).marker, 'utf8')) as { catalog?: unknown };
+    marker = JSON.parse(readFileSync(paths(dir).marker, 'utf8')) as { catalog?: unknown; blobs?: unknown };
   } catch (e) {
     throw new ArchiveError(`${paths(dir).marker} cannot be read: ${(e as Error).message}`);
   }
   const c = marker.catalog ?? 'sqlite';
   if (c !== 'sqlite' && c !== 'postgres') throw new ArchiveError(`${paths(dir).marker} names an unknown catalog ${JSON.stringify(c)}`);
-  return c;
+  const b = marker.blobs ?? 'fs';
+  if (b !== 'fs' && b !== 's3') throw new ArchiveError(`${paths(dir).marker} names an unknown blob store ${JSON.stringify(b)}`);
+  return { catalog: c, blobs: b };
 }
 
 export async function openArchive(dir: string, choice: CatalogChoice = {}): Promise<Archive> {
@@ -131,13 +156,20 @@ export async function openArchive(dir: string, choice: CatalogChoice = {}): Prom
   if ((statSync(dir).mode & 0o077) !== 0) {
     throw new ArchiveError(`${dir} is readable by other users; fix it with: chmod 700 ${dir}`);
   }
-  const catalog = markedCatalog(dir);
+  const { catalog, blobs } = marked(dir);
   if (catalog === 'postgres' && !choice.databaseUrl) {
     throw new ArchiveError(`${dir} keeps its catalog in PostgreSQL; give its database with --database-url or CALLVAULT_DATABASE_URL`);
   }
   if (catalog === 'sqlite' && choice.databaseUrl) {
     throw new ArchiveError(`${dir} keeps its catalog in SQLite (${p.catalog}), but a PostgreSQL database was given ` +
       '(--database-url or CALLVAULT_DATABASE_URL); an archive stays with the catalog it was created with');
+  }
+  if (blobs === 's3' && !choice.blobUrl) {
+    throw new ArchiveError(`${dir} keeps its recordings in an S3-compatible bucket; give it with --blob-url or CALLVAULT_BLOB_URL`);
+  }
+  if (blobs === 'fs' && choice.blobUrl) {
+    throw new ArchiveError(`${dir} keeps its recordings in the local blob store (${p.blobs}), but an S3 bucket was given ` +
+      `(${describeLocation(parseBlobUrl(choice.blobUrl))} by --blob-url or CALLVAULT_BLOB_URL); an archive stays with the blob store it was created with`);
   }
   const keys = loadLocalKeys(p.keys);
   const db = await openArchiveCatalog(dir, choice);
@@ -147,13 +179,19 @@ export async function openArchive(dir: string, choice: CatalogChoice = {}): Prom
     await db.destroy();
     throw e;
   }
-  const store = await createFsBlobStore(p.blobs);
+  let store: BlobStore;
+  try {
+    store = await openBlobStore(dir, choice);
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
   const audit = createAuditLog(db);
   const sessions = createSessions({ db, audit });
   const accounts = createAccounts({ db, audit, sessions, box: createSecretBox(keys.secretsKey()), throttle: createThrottle(db) });
   const recordings = createRecordingRepo(db);
   return {
-    dir, db, catalog, store, keys, audit, accounts, sessions, recordings,
+    dir, db, catalog, store, blobs, keys, audit, accounts, sessions, recordings,
     users: createUsers({ db, audit, accounts, sessions }),
     breakGlass: createBreakGlass({ db, audit, recordings }),
     apiKeys: createApiKeys(db, audit),

@@ -16,7 +16,7 @@ function parse(args: string[]) {
     return parseArgs({
       args, allowPositionals: true, strict: true,
       options: {
-        data: { type: 'string' }, 'public-url': { type: 'string' }, listen: { type: 'string' }, 'database-url': { type: 'string' },
+        data: { type: 'string' }, 'public-url': { type: 'string' }, listen: { type: 'string' }, 'database-url': { type: 'string' }, 'blob-url': { type: 'string' },
         role: { type: 'string', multiple: true }, unit: { type: 'string', multiple: true }, agent: { type: 'string' },
       },
     });
@@ -29,7 +29,7 @@ export async function user(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest);
   const c = loadConfig({ ...(values.data ? { data: values.data } : {}), ...(values['public-url'] ? { 'public-url': values['public-url'] } : {}), ...(values.listen ? { listen: values.listen } : {}),
-    ...(values['database-url'] ? { 'database-url': values['database-url'] } : {}) });
+    ...(values['database-url'] ? { 'database-url': values['database-url'] } : {}), ...(values['blob-url'] ? { 'blob-url': values['blob-url'] } : {}) });
   const actor: Actor = { type: 'operator', id: userInfo().username, role: 'operator' };
   const roles = (values.role ?? []).map((r) => {
     if (!isRole(r)) throw new UsageError(`unknown role "${r}"; roles are administrator, supervisor, agent, auditor, privacy_officer`);
