@@ -5,7 +5,6 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
 import { BlobUrlError, parseBlobUrl } from '../store/s3-url.ts';
-import { BlobUrlError, parseBlobUrl } from '../store/s3-url.ts';
 
 export const DEFAULT_PORT = 8750;
 
@@ -101,27 +100,11 @@ const blobUrlSchema = z.string().transform((value, ctx) => {
   return value;
 });
 
-// The S3-compatible blob store (scale-out); without it the blobs are in DATA/blobs. Credentials
-// come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never from the URL, and messages never
-// repeat the URL.
-const blobUrlSchema = z.string().transform((value, ctx) => {
-  try {
-    parseBlobUrl(value);
-  } catch (e) {
-    if (!(e instanceof BlobUrlError)) throw e;
-    ctx.addIssue({ code: 'custom', message: `the blob store URL (--blob-url or CALLVAULT_BLOB_URL) ${e.message}` });
-    return z.NEVER;
-  }
-  return value;
-});
-
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
   /** postgres:// URL of the catalog database; absent: the embedded SQLite catalog in the data directory. */
   databaseUrl: databaseUrlSchema.optional(),
-  /** s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&forcePathStyle=true; absent: DATA/blobs. */
-  blobUrl: blobUrlSchema.optional(),
   /** s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&forcePathStyle=true; absent: DATA/blobs. */
   blobUrl: blobUrlSchema.optional(),
   listen: listenSchema.default({ host: '127.0.0.1', port: DEFAULT_PORT }),
@@ -173,7 +156,6 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
   const raw = {
     dataDir: flags.data ?? env.CALLVAULT_DATA,
     databaseUrl: flags['database-url'] ?? (env.CALLVAULT_DATABASE_URL || undefined),
-    blobUrl: flags['blob-url'] ?? (env.CALLVAULT_BLOB_URL || undefined),
     blobUrl: flags['blob-url'] ?? (env.CALLVAULT_BLOB_URL || undefined),
     listen: flags.listen ?? env.CALLVAULT_LISTEN,
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
