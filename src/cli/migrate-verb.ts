@@ -15,6 +15,15 @@ import { createMigrationDisplay } from './progress-bar.ts';
 
 const USAGE = 'usage: callvault migrate --data DIR [--database-url SOURCE_URL] --to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
 
+/** CALLVAULT_MIGRATE_BATCH_ROWS: catalog rows copied per transaction (default 1000). */
+function batchRows(): number | undefined {
+  const v = process.env.CALLVAULT_MIGRATE_BATCH_ROWS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 100_000) throw new UsageError('CALLVAULT_MIGRATE_BATCH_ROWS is a whole number of rows, 1 to 100000');
+  return n;
+}
+
 function parse(args: string[]) {
   try {
     return parseArgs({
@@ -93,6 +102,7 @@ export async function migrate(args: string[]): Promise<number> {
       toCatalog,
       actor: { type: 'operator', id: userInfo().username, role: 'operator' },
       progress: display,
+      batchRows: batchRows(),
     });
     display.done();
     report(result, toCatalog.name);

@@ -54,6 +54,8 @@ export interface MigrationRequest {
   toStore?: StoreTarget;
   actor: Actor;
   progress: MigrationProgress;
+  /** Catalog rows per batch (one target transaction each). */
+  batchRows?: number;
 }
 
 export interface MigrationResult {
@@ -126,7 +128,7 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
   const result: MigrationResult = { resumed, alreadyCopied: false };
   if (toCatalog) {
     req.progress.phase(`copying the catalog to ${toCatalog.name}`);
-    result.catalog = await copyCatalog(source.db, toCatalog.db, { onProgress: (p) => req.progress.table(p) });
+    result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, onProgress: (p) => req.progress.table(p) });
   }
   if (toStore) result.blobs = await copyStore(req, toStore);
   const auditEntries = await count(source.db, 'audit_events');

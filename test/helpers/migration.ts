@@ -1,0 +1,84 @@
+// An archive worth migrating: real recordings uploaded over tus and sealed, people enrolled,
+// plays and sign-ins in the audit log and a signed checkpoint (catalog and witness), closed.
+import { cp, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { openArchive, type Archive } from '../../src/cli/archive.ts';
+import { startServer, type Running } from '../../src/cli/server.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { makeWav, sineWaveS16 } from '../../src/ingest/wav.ts';
+import { enrollSupervisor, ingestKey, signIn, startTestServer, type Person } from './archive.ts';
+import { copyTestArchive, createTestDatabase, dropTestDatabase, releaseTestArchive } from './catalog.ts';
+import { recordingIdOf, tusUpload } from './tus.ts';
+
+export interface Pristine {
+  dir: string;
+  /** Recording id -> the WAV uploaded. */
+  wavs: Map<string, Buffer>;
+  /** A supervisor who has not signed in yet (a TOTP step is accepted once per person). */
+  listener: Person;
+}
+
+export async function buildArchive(root: string): Promise<Pristine> {
+  const s = await startTestServer();
+  const wavs = new Map<string, Buffer>();
+  const key = await ingestKey(s);
+  const first = await enrollSupervisor(s, 'nurse');
+  const listener = await enrollSupervisor(s, 'nurse2');
+  for (const [i, seconds] of [2, 11, 1].entries()) {
+    const wav = makeWav({ codec: 'pcm_s16le', sampleRate: 8000, channels: 1, samples: sineWaveS16({ sampleRate: 8000, seconds, hz: 300 + 100 * i }) });
+    const url = await tusUpload(s.url, key, wav, { startedAt: `2026-11-2${i}T08:30:00+01:00`, direction: 'inbound', careUnit: `unit-${i}`, caller: `070-123 45 6${i}` }, { chunkSize: 64_000 });
+    wavs.set(recordingIdOf(url), wav);
+  }
+  const session = await signIn(s, first);
+  for (const id of wavs.keys()) {
+    const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
+    await res.arrayBuffer();
+  }
+  await s.running.checkpointer.checkpoint();
+  // Closing signs a checkpoint of the last entries too.
+  await s.running.close();
+  await s.archive.close();
+  const dir = join(root, 'pristine');
+  await copyTestArchive(s.dir, dir);
+  await cp(`${s.dir}-witness`, `${dir}-witness`, { recursive: true });
+  await releaseTestArchive(s.dir);
+  await rm(dirname(s.dir), { recursive: true, force: true });
+  return { dir, wavs, listener };
+}
+
+/** A copy of the pristine archive (directory, witness and catalog) at `root/name`. */
+export async function copyOf(p: Pristine, root: string, name: string): Promise<string> {
+  const dir = join(root, name);
+  await copyTestArchive(p.dir, dir);
+  await cp(`${p.dir}-witness`, `${dir}-witness`, { recursive: true });
+  return dir;
+}
+
+const targets: string[] = [];
+
+/** An empty PostgreSQL database to migrate into, dropped by dropTargets. */
+export async function targetDatabase(): Promise<string> {
+  const url = await createTestDatabase();
+  targets.push(url);
+  return url;
+}
+
+export async function dropTargets(): Promise<void> {
+  for (const url of targets.splice(0)) await dropTestDatabase(url);
+}
+
+/** The archive in `dir` opened with its new catalog and served on loopback. */
+export async function serveWith(dir: string, databaseUrl: string): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
+  const archive = await openArchive(dir, { databaseUrl });
+  const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
+  const addr = running.app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('server has no address');
+  return {
+    archive, running, url: `http://127.0.0.1:${addr.port}`,
+    async close() {
+      await running.close();
+      await archive.close();
+    },
+  };
+}
