@@ -1,5 +1,7 @@
-// Alerts on unusual access: rules evaluated on every audit event as it is recorded. A rule that
-// fires writes an alert record (for auditors), a log line, and a webhook call if configured.
+// Alerts on unusual access: rules evaluated on every audit event as it is recorded, counting
+// from the shared audit log (so several nodes, and restarts, see the same windows). A rule that
+// fires writes an alert record (for auditors), a log line, and a webhook call if configured;
+// the same rule fires once per actor and window across all nodes.
 // Alerts carry actors, rules and counts: never phone numbers, never audio.
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
@@ -39,57 +41,70 @@ export interface AlertEngine {
 }
 
 export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRules; log: (line: Record<string, unknown>) => void; fetch?: typeof fetch }): AlertEngine {
-  const windows = new Map<string, number[]>();
-  const recent = new Map<string, number>(); // rule|actor -> last alert time (one alert per rule and actor per window)
   let work: Promise<void> = Promise.resolve();
 
-  function hits(key: string, at: number, spanMs: number): number {
-    const list = (windows.get(key) ?? []).filter((t) => at - t < spanMs);
-    list.push(at);
-    windows.set(key, list);
-    return list.length;
+  /**
+   * The actor's events in the window, counted from the shared audit log: every node over the
+   * catalog sees the same count, and a restart forgets nothing.
+   */
+  async function count(e: AuditEvent, at: number, spanMs: number, match: { action?: string; outcome: AuditEvent['outcome'] }): Promise<number> {
+    let q = deps.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('actor_type', '=', e.actor.type).where('at', '>', at - spanMs).where('at', '<=', at).where('outcome', '=', match.outcome);
+    q = e.actor.id === null ? q.where('actor_id', 'is', null) : q.where('actor_id', '=', e.actor.id);
+    if (match.action) q = q.where('action', '=', match.action);
+    return Number((await q.executeTakeFirst())?.n ?? 0);
   }
 
-  function raise(a: Alert, at: number, quietMs: number): void {
-    const key = `${a.rule}|${a.actorType}|${a.actorId}`;
-    const last = recent.get(key);
-    if (last !== undefined && at - last < quietMs) return;
-    recent.set(key, at);
-    deps.log({ alert: a.rule, actorType: a.actorType, actorId: a.actorId, summary: a.summary });
-    work = work.then(async () => {
-      await deps.db.insertInto('audit_alerts').values({ at, rule: a.rule, actor_type: a.actorType, actor_id: a.actorId, summary: a.summary, details: JSON.stringify(a.details) }).execute();
-      if (deps.rules.webhook) {
-        try {
-          const res = await (deps.fetch ?? fetch)(deps.rules.webhook, {
-            method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
-            body: JSON.stringify({ source: 'callvault', at: new Date(at).toISOString(), ...a }),
-          });
-          if (!res.ok) deps.log({ alertWebhook: 'failed', status: res.status });
-        } catch (err) {
-          deps.log({ alertWebhook: 'failed', error: (err as Error).name });
-        }
+  /** Stores the alert unless the same rule fired for the same actor within `quietMs` (on any node), then logs and sends it. */
+  async function raise(a: Alert, at: number, quietMs: number): Promise<void> {
+    const stored = await deps.db.transaction().execute(async (trx) => {
+      if (quietMs > 0) {
+        let q = trx.selectFrom('audit_alerts').select('id').where('rule', '=', a.rule).where('actor_type', '=', a.actorType).where('at', '>', at - quietMs);
+        q = a.actorId === null ? q.where('actor_id', 'is', null) : q.where('actor_id', '=', a.actorId);
+        if (await q.limit(1).executeTakeFirst()) return false;
       }
-    }).catch((err) => deps.log({ alertStore: 'failed', error: (err as Error).message }));
+      await trx.insertInto('audit_alerts').values({ at, rule: a.rule, actor_type: a.actorType, actor_id: a.actorId, summary: a.summary, details: JSON.stringify(a.details) }).execute();
+      return true;
+    });
+    if (!stored) return;
+    deps.log({ alert: a.rule, actorType: a.actorType, actorId: a.actorId, summary: a.summary });
+    if (!deps.rules.webhook) return;
+    try {
+      const res = await (deps.fetch ?? fetch)(deps.rules.webhook, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+        body: JSON.stringify({ source: 'callvault', at: new Date(at).toISOString(), ...a }),
+      });
+      if (!res.ok) deps.log({ alertWebhook: 'failed', status: res.status });
+    } catch (err) {
+      deps.log({ alertWebhook: 'failed', error: (err as Error).name });
+    }
   }
+
+  async function evaluate(e: AuditEvent, at: number): Promise<void> {
+    const actor = { actorType: e.actor.type, actorId: e.actor.id };
+    if (e.action === 'recording.played' && e.outcome === 'success') {
+      const n = await count(e, at, 3600_000, { action: 'recording.played', outcome: 'success' });
+      if (n > deps.rules.playsPerHour) await raise({ rule: 'plays_per_hour', ...actor, summary: `${n} plays within an hour (limit ${deps.rules.playsPerHour})`, details: { plays: n } }, at, 3600_000);
+    }
+    if (e.outcome === 'denied') {
+      const n = await count(e, at, 600_000, { outcome: 'denied' });
+      if (n >= deps.rules.denialsPer10Min) await raise({ rule: 'repeated_denials', ...actor, summary: `${n} denials within ten minutes`, details: { denials: n, action: e.action } }, at, 600_000);
+    }
+    const wh = deps.rules.workingHours;
+    if (wh && ACCESS.has(e.action) && e.actor.type === 'user') {
+      const h = hourIn(at, wh.timeZone);
+      if (h < wh.from || h >= wh.to) await raise({ rule: 'outside_working_hours', ...actor, summary: `access at ${String(h).padStart(2, '0')}:xx ${wh.timeZone}, outside ${wh.from}-${wh.to}`, details: { hour: h, action: e.action } }, at, 3600_000);
+    }
+    if (e.action === 'access.break_glass') await raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
+  }
+
+  const RELEVANT = (e: AuditEvent) => e.outcome === 'denied' || e.action === 'access.break_glass' || (ACCESS.has(e.action) && (e.action === 'recording.played' || deps.rules.workingHours !== null));
 
   return {
     observe(e, at) {
-      const actor = { actorType: e.actor.type, actorId: e.actor.id };
-      const who = `${e.actor.type}:${e.actor.id}`;
-      if (e.action === 'recording.played' && e.outcome === 'success') {
-        const n = hits(`plays|${who}`, at, 3600_000);
-        if (n > deps.rules.playsPerHour) raise({ rule: 'plays_per_hour', ...actor, summary: `${n} plays within an hour (limit ${deps.rules.playsPerHour})`, details: { plays: n } }, at, 3600_000);
-      }
-      if (e.outcome === 'denied') {
-        const n = hits(`denials|${who}`, at, 600_000);
-        if (n >= deps.rules.denialsPer10Min) raise({ rule: 'repeated_denials', ...actor, summary: `${n} denials within ten minutes`, details: { denials: n, action: e.action } }, at, 600_000);
-      }
-      const wh = deps.rules.workingHours;
-      if (wh && ACCESS.has(e.action) && e.actor.type === 'user') {
-        const h = hourIn(at, wh.timeZone);
-        if (h < wh.from || h >= wh.to) raise({ rule: 'outside_working_hours', ...actor, summary: `access at ${String(h).padStart(2, '0')}:xx ${wh.timeZone}, outside ${wh.from}-${wh.to}`, details: { hour: h, action: e.action } }, at, 3600_000);
-      }
-      if (e.action === 'access.break_glass') raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
+      if (!RELEVANT(e)) return;
+      // In order, off the request's path; a failure is logged, never thrown at the audit log.
+      work = work.then(() => evaluate(e, at)).catch((err) => deps.log({ alertStore: 'failed', error: (err as Error).message }));
     },
     settled: () => work,
   };

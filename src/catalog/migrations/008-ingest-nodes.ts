@@ -25,6 +25,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
   await db.schema.createIndex('ingest_journal_upload').on('ingest_journal').columns(['upload_id', 'seq']).execute();
   await db.schema.createIndex('ingest_journal_node_gen').on('ingest_journal').columns(['node_id', 'gen']).execute();
+  // Alert rules count an actor's recent events from the shared log (every node sees the same).
+  await db.schema.createIndex('audit_actor_at').on('audit_events').columns(['actor_id', 'at']).execute();
+  await db.schema.createIndex('audit_alerts_rule_actor').on('audit_alerts').columns(['rule', 'actor_id', 'at']).execute();
 }
 
 export async function down(): Promise<void> {
