@@ -53,3 +53,29 @@ describe('audit alerts', () => {
     assert.match(cli.stdout, /plays_per_hour/);
   });
 });
+
+describe('audit alerts over several nodes', () => {
+  it('count from the shared log: plays spread over two nodes (or a restart) reach the limit, and the alert fires once', async () => {
+    const { createAlertEngine, DEFAULT_RULES } = await import('../src/audit/alerts.ts');
+    const s = await startTestServer();
+    try {
+      const rules = { ...DEFAULT_RULES, playsPerHour: 3 };
+      const lines: Array<Record<string, unknown>> = [];
+      // Two engines over one catalog, as on two nodes (or before and after a restart).
+      const nodes = [createAlertEngine({ db: s.archive.db, rules, log: (l) => lines.push(l) }), createAlertEngine({ db: s.archive.db, rules, log: (l) => lines.push(l) })];
+      const actor = { type: 'user' as const, id: 'a'.repeat(32), role: 'supervisor' };
+      for (let i = 0; i < 6; i++) {
+        const event = { action: 'recording.played' as const, actor, outcome: 'success' as const, object: { type: 'recording' as const, id: 'b'.repeat(32) }, careUnit: 'unit-a', details: { start: 0, end: 10 } };
+        await s.archive.audit.record(event);
+        nodes[i % 2]!.observe(event, Date.now());
+        await nodes[i % 2]!.settled();
+      }
+      const rows = await s.archive.db.selectFrom('audit_alerts').selectAll().where('rule', '=', 'plays_per_hour').execute();
+      assert.equal(rows.length, 1, 'one alert, though each node saw only three plays');
+      assert.match(rows[0]!.summary, /^4 plays within an hour/);
+      assert.equal(lines.filter((l) => l.alert === 'plays_per_hour').length, 1);
+    } finally {
+      await s.close();
+    }
+  });
+});
