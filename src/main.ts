@@ -37,9 +37,9 @@ Usage: callvault <command> [options]
   audit alerts --data DIR   alerts raised on unusual access (plays per hour, working hours, denials)
   seed --data DIR --calls N [--days D]   a synthetic catalog (metadata only, flagged synthetic)
                             for benchmarks and demos
-  migrate --data DIR --to-database-url URL
-                            move the archive's catalog to PostgreSQL (or another PostgreSQL
-                            database), verifying every row; resumable; stop the server first
+  migrate --data DIR [--to-database-url URL] [--to-blob-url URL]
+                            move the archive to a PostgreSQL catalog and/or an S3-compatible
+                            bucket, verifying every row and object; resumable; stop servers first
   openapi                   print the OpenAPI document of the API
   simulate --url URL --key KEY --calls N --concurrency C --duration S [--codec pcmu|pcma] [--care-unit X]
                             stream simulated live calls at real rate (demo and load test)

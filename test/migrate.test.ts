@@ -56,7 +56,7 @@ describe('callvault migrate', () => {
     assert.doesNotMatch(marker, /Sekr3tPassw0rd/);
     assert.equal(existsSync(join(dir, 'migration.json')), false);
 
-    const s = await serveWith(dir, target);
+    const s = await serveWith(dir, { databaseUrl: target });
     try {
       const session = await signIn({ url: s.url } as TestServer, pristine.listener);
       for (const [id, wav] of pristine.wavs) {

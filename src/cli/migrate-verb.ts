@@ -1,19 +1,25 @@
-// callvault migrate: moves an archive to a PostgreSQL catalog (or another one), while no
-// server is serving it. Wiring only: the use case is migrate.ts.
+// callvault migrate: moves an archive to a PostgreSQL catalog and/or an S3-compatible blob
+// store (or from one to another), while no server is serving it. Wiring only: the use case is
+// migrate.ts. Nothing it prints carries a password (database URLs are described without it;
+// blob URLs never carry credentials).
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { callvaultConnections } from '../catalog/activity.ts';
 import { CatalogCopyError } from '../catalog/copy.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
 import { loadConfig } from '../config/config.ts';
+import type { BlobStore } from '../store/blob-store.ts';
 import { BlobCopyError } from '../store/copy.ts';
+import { createS3BlobStore } from '../store/s3.ts';
+import { BlobUrlError, describeLocation, parseBlobUrl, type S3Location } from '../store/s3-url.ts';
 import { ArchiveError, openArchive, type Archive } from './archive.ts';
 import { lockDataDir } from './lock.ts';
-import { migrateArchive, type CatalogTarget, type MigrationResult } from './migrate.ts';
+import { migrateArchive, type CatalogTarget, type MigrationResult, type StoreTarget } from './migrate.ts';
 import { out, UsageError } from './output.ts';
 import { createMigrationDisplay } from './progress-bar.ts';
 
-const USAGE = 'usage: callvault migrate --data DIR [--database-url SOURCE_URL] --to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
+const USAGE = 'usage: callvault migrate --data DIR [--database-url URL] [--blob-url URL] ' +
+  '[--to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE] [--to-blob-url s3://BUCKET[/PREFIX]?endpoint=URL]  (at least one --to-)';
 
 /** CALLVAULT_MIGRATE_BATCH_ROWS: catalog rows copied per transaction (default 1000). */
 function batchRows(): number | undefined {
@@ -28,7 +34,10 @@ function parse(args: string[]) {
   try {
     return parseArgs({
       args, strict: true, allowPositionals: false,
-      options: { data: { type: 'string' }, 'database-url': { type: 'string' }, 'to-database-url': { type: 'string' } },
+      options: {
+        data: { type: 'string' }, 'database-url': { type: 'string' }, 'blob-url': { type: 'string' },
+        'to-database-url': { type: 'string' }, 'to-blob-url': { type: 'string' },
+      },
     }).values;
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n${USAGE}`);
@@ -45,6 +54,19 @@ function targetUrl(value: string | undefined): string | undefined {
   }
   return value;
 }
+
+function targetBlobUrl(value: string | undefined): S3Location | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseBlobUrl(value);
+  } catch (e) {
+    if (e instanceof BlobUrlError) throw new UsageError(`--to-blob-url ${e.message}\n${USAGE}`);
+    throw e;
+  }
+}
+
+/** The same bucket and prefix at the same place. */
+const sameBucket = (a: S3Location, b: S3Location) => a.bucket === b.bucket && a.prefix === b.prefix && a.endpoint === b.endpoint;
 
 /** The same database named twice (the password and options aside). */
 function sameDatabase(a: string, b: string): boolean {
@@ -64,6 +86,15 @@ async function refuseIfInUse(url: string, which: string): Promise<void> {
   }
 }
 
+async function openTargetStore(location: S3Location): Promise<BlobStore> {
+  try {
+    return await createS3BlobStore(location);
+  } catch (e) {
+    throw new ArchiveError(`the target blob store ${describeLocation(location)} cannot be used: ${(e as Error).message}; ` +
+      'check --to-blob-url and the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY', { cause: e });
+  }
+}
+
 async function openTarget(url: string): Promise<Catalog> {
   try {
     return await openCatalog({ url });
@@ -73,45 +104,53 @@ async function openTarget(url: string): Promise<Catalog> {
   }
 }
 
-function report(r: MigrationResult, to: string): void {
+function report(r: MigrationResult, to: { catalog?: string; blobUrl?: string }): void {
   if (r.alreadyCopied) out('An earlier run had copied and verified everything; the archive is now switched.');
   if (r.catalog) out(`Catalog: ${r.catalog.tables.length} tables, ${r.catalog.tables.reduce((n, t) => n + t.rows, 0)} rows, every table's row count and digest equal to the source's.`);
-  out(`The archive in its data directory now uses the PostgreSQL catalog ${to}.`);
-  out('From now on give every callvault command that database (with its password), as --database-url URL or CALLVAULT_DATABASE_URL.');
-  out('The old catalog was left as it was; keep it until you have checked the archive (callvault audit verify), then remove it.');
+  if (r.blobs) out(`Blobs: ${r.blobs.objects} objects (${r.blobs.bytes} bytes), ${r.blobs.copied} copied now${r.blobs.replaced ? ` (${r.blobs.replaced} found damaged in the target and copied again)` : ''}, every one read back with the source's size and SHA-256.`);
+  out('The archive is switched. From now on give every callvault command:');
+  if (to.catalog) out(`  --database-url URL (or CALLVAULT_DATABASE_URL): the PostgreSQL catalog ${to.catalog}, with its password`);
+  if (to.blobUrl) out(`  --blob-url '${to.blobUrl}' (or CALLVAULT_BLOB_URL), with the bucket's credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+  out('The old copy was left as it was; keep it until you have checked the archive (callvault audit verify), then remove it.');
 }
 
 export async function migrate(args: string[]): Promise<number> {
   const values = parse(args);
   const to = targetUrl(values['to-database-url']);
-  if (!to) throw new UsageError(`nothing to migrate to\n${USAGE}`);
-  const c = loadConfig({ data: values.data, 'database-url': values['database-url'] });
-  if (c.databaseUrl && sameDatabase(c.databaseUrl, to)) throw new UsageError('the target database is the archive\'s own catalog; give another, empty database');
+  const toBlobs = targetBlobUrl(values['to-blob-url']);
+  if (!to && !toBlobs) throw new UsageError(`nothing to migrate to\n${USAGE}`);
+  const c = loadConfig({ data: values.data, 'database-url': values['database-url'], 'blob-url': values['blob-url'] });
+  if (to && c.databaseUrl && sameDatabase(c.databaseUrl, to)) throw new UsageError('the target database is the archive\'s own catalog; give another, empty database');
+  if (toBlobs && c.blobUrl && sameBucket(parseBlobUrl(c.blobUrl), toBlobs)) throw new UsageError('the target blob store is the archive\'s own; give another, empty bucket or prefix');
   const lock = lockDataDir(c.dataDir, 'migrate');
   let source: Archive | undefined;
   let target: Catalog | undefined;
+  let store: BlobStore | undefined;
   const display = createMigrationDisplay(process.stdout);
   try {
     if (c.databaseUrl) await refuseIfInUse(c.databaseUrl, 'source');
-    await refuseIfInUse(to, 'target');
+    if (to) await refuseIfInUse(to, 'target');
     source = await openArchive(c.dataDir, c);
-    target = await openTarget(to);
-    const toCatalog: CatalogTarget = { db: target, dialect: 'postgres', name: describeDatabaseUrl(to) };
+    target = to ? await openTarget(to) : undefined;
+    store = toBlobs ? await openTargetStore(toBlobs) : undefined;
+    const toCatalog: CatalogTarget | undefined = target && to ? { db: target, dialect: 'postgres', name: describeDatabaseUrl(to) } : undefined;
+    const toStore: StoreTarget | undefined = store && toBlobs ? { store, kind: 's3', name: describeLocation(toBlobs) } : undefined;
     const result = await migrateArchive({
-      source: { dir: c.dataDir, db: source.db, catalog: source.catalog, store: source.store, blobs: 'fs' },
-      toCatalog,
+      source: { dir: c.dataDir, db: source.db, catalog: source.catalog, store: source.store, blobs: source.blobs },
+      toCatalog, toStore,
       actor: { type: 'operator', id: userInfo().username, role: 'operator' },
       progress: display,
       batchRows: batchRows(),
     });
     display.done();
-    report(result, toCatalog.name);
+    report(result, { catalog: toCatalog?.name, blobUrl: values['to-blob-url'] });
     return 0;
   } catch (e) {
     display.done();
     if (e instanceof CatalogCopyError || e instanceof BlobCopyError) throw new ArchiveError(`migration stopped, nothing switched: ${e.message}`, { cause: e });
     throw e;
   } finally {
+    await store?.close();
     await target?.destroy();
     await source?.close();
     lock.release();

@@ -15,11 +15,9 @@ import { copyCatalog, type CatalogCopyReport, type TableProgress } from '../cata
 import type { Catalog } from '../catalog/db.ts';
 import type { CatalogDialect } from '../catalog/dialect.ts';
 import type { BlobStore } from '../store/blob-store.ts';
-import { copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport } from '../store/copy.ts';
-import { ArchiveError } from './archive.ts';
+import { checkTargetStore, copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport } from '../store/copy.ts';
+import { ArchiveError, type BlobKind } from './archive.ts';
 import { beginMigration, endMigration, switchMarker, type MarkerChange, type MigrationState } from './migration-state.ts';
-
-export type BlobKind = 'fs' | 's3';
 
 export interface MigrationSource {
   dir: string;
@@ -103,6 +101,7 @@ async function copyStore(req: MigrationRequest, to: StoreTarget): Promise<BlobCo
   const listed: string[] = [];
   for await (const key of req.source.store.list()) if (!erased.has(key)) listed.push(key);
   const plan = await planBlobCopy(req.source.store, required, listed);
+  await checkTargetStore(to.store, plan);
   req.progress.phase(`copying ${plan.keys.length} objects to ${to.name}, verifying each`);
   return copyBlobs(req.source.store, to.store, plan, { onProgress: (p) => req.progress.blobs(p) });
 }

@@ -130,6 +130,17 @@ export async function planBlobCopy(source: BlobStore, required: Iterable<string>
   return { keys: present, sizes, totalBytes: present.reduce((n, k) => n + sizes.get(k)!, 0) };
 }
 
+/**
+ * Refuses a target that holds objects the source does not have: it belongs to another archive
+ * (or to something else), and the archives would be mixed. Objects of an earlier, interrupted
+ * copy are the source's own, and welcome.
+ */
+export async function checkTargetStore(target: BlobStore, plan: BlobPlan): Promise<void> {
+  for await (const key of target.list()) {
+    if (!plan.sizes.has(key)) throw new BlobCopyError('the target blob store holds objects this archive does not have; give migrate an empty bucket or prefix');
+  }
+}
+
 /** Runs `fn` over `items`, at most `limit` at a time; the first failure stops new work and is thrown. */
 async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

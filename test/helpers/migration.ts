@@ -3,7 +3,7 @@
 import { cp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { openArchive, type Archive } from '../../src/cli/archive.ts';
+import { openArchive, type Archive, type CatalogChoice } from '../../src/cli/archive.ts';
 import { startServer, type Running } from '../../src/cli/server.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { makeWav, sineWaveS16 } from '../../src/ingest/wav.ts';
@@ -68,9 +68,9 @@ export async function dropTargets(): Promise<void> {
   for (const url of targets.splice(0)) await dropTestDatabase(url);
 }
 
-/** The archive in `dir` opened with its new catalog and served on loopback. */
-export async function serveWith(dir: string, databaseUrl: string): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
-  const archive = await openArchive(dir, { databaseUrl });
+/** The archive in `dir` opened with its new catalog (and blob store) and served on loopback. */
+export async function serveWith(dir: string, choice: CatalogChoice): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
+  const archive = await openArchive(dir, choice);
   const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');

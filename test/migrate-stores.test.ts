@@ -1,0 +1,168 @@
+// Moving an archive's recordings between blob stores, and the copiers' own guarantees: the
+// archive moves to PostgreSQL and a real S3-compatible server (on loopback) in one run and plays
+// from the bucket; interrupted copies complete when run again; a target that does not keep what
+// it is given, a damaged object, a changed row and a foreign target are all caught.
+import assert from 'node:assert/strict';
+import { mkdtemp, open as openFile, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
+import { verifyAuditLog } from '../src/audit/verify.ts';
+import { copyCatalog, verifyCopy } from '../src/catalog/copy.ts';
+import { openCatalog } from '../src/catalog/db.ts';
+import { migrateArchive, type MigrationProgress } from '../src/cli/migrate.ts';
+import type { BlobStore } from '../src/store/blob-store.ts';
+import { checkTargetStore, copyBlobs, planBlobCopy } from '../src/store/copy.ts';
+import { createFsBlobStore } from '../src/store/fs.ts';
+import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { signIn, type TestServer } from './helpers/archive.ts';
+import { openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
+import { runCli } from './helpers/cli.ts';
+import { buildArchive, copyOf, dropTargets, serveWith, targetDatabase, type Pristine } from './helpers/migration.ts';
+
+const quiet: MigrationProgress = { phase() {}, table() {}, blobs() {} };
+
+/** A store that fails to start its `n`th new object: a copy killed midway. */
+function failingAfter(store: BlobStore, n: number): BlobStore {
+  let made = 0;
+  return { ...store, create: (key) => (++made > n ? Promise.reject(new Error('injected failure')) : store.create(key)) };
+}
+
+/** A store that flips a bit of everything written to it: it does not keep what it is given. */
+function flipping(store: BlobStore): BlobStore {
+  return {
+    ...store,
+    async create(key) {
+      const w = await store.create(key);
+      return {
+        get key() { return w.key; },
+        get size() { return w.size; },
+        write(data: Uint8Array | readonly Uint8Array[]) {
+          const parts = (data instanceof Uint8Array ? [data] : [...data]).map((p) => Buffer.from(p));
+          if (parts[0]?.length) parts[0][0]! ^= 1;
+          return w.write(parts);
+        },
+        flush: () => w.flush(),
+        commit: () => w.commit(),
+        abort: () => w.abort(),
+      };
+    },
+  };
+}
+
+describe('migrating blobs and what the copiers guarantee', () => {
+  let root: string;
+  let pristine: Pristine;
+  let s3: TestS3;
+  const saved = { ...process.env };
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'callvault-migrate-stores-'));
+    s3 = await startTestS3();
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
+    pristine = await buildArchive(root);
+  });
+  after(async () => {
+    process.env = saved;
+    await dropTargets();
+    await releaseTestArchivesUnder(root);
+    await s3.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('moves catalog and recordings to PostgreSQL and S3 in one run; the archive plays from the bucket and verifies', async () => {
+    const dir = await copyOf(pristine, root, 'to-s3');
+    const target = await targetDatabase();
+    const blobUrl = `s3://${TEST_BUCKET}/moved?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    const r = await runCli(['migrate', '--data', dir, '--to-database-url', target, '--to-blob-url', blobUrl], {
+      env: { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /Blobs: 3 objects .*every one read back/);
+    assert.match(r.stdout, /--blob-url 's3:\/\/callvault-test\/moved/);
+    assert.doesNotMatch(r.stdout + r.stderr, /S3RVER/);
+    // The recordings play from the bucket: the local blob folder is moved away.
+    await rm(join(dir, 'blobs'), { recursive: true });
+    const s = await serveWith(dir, { databaseUrl: target, blobUrl });
+    try {
+      assert.equal(s.archive.blobs, 's3');
+      const session = await signIn({ url: s.url } as TestServer, pristine.listener);
+      for (const [id, wav] of pristine.wavs) {
+        const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(wav), `recording ${id} plays from the bucket as uploaded`);
+      }
+      const report = await verifyAuditLog({ db: s.archive.db, vkey: auditVerifierKey(logOrigin(s.archive.keys.archiveRecipient), s.archive.keys.auditSigningKey()), witnessDir: `${dir}-witness` });
+      assert.deepEqual(report.problems, []);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('copies objects again after an interruption, replaces a damaged one, and refuses a target that does not keep them', async () => {
+    const a = await openTestArchive(pristine.dir);
+    const dest = await createFsBlobStore(join(root, 'dest-blobs'));
+    try {
+      const required = (await a.db.selectFrom('recordings').select('blob_key').execute()).map((r) => r.blob_key);
+      const plan = await planBlobCopy(a.store, required, []);
+      assert.equal(plan.keys.length, 3);
+      await assert.rejects(copyBlobs(a.store, failingAfter(dest, 1), plan, { concurrency: 1 }), /injected failure/);
+      const resumed = await copyBlobs(a.store, dest, plan);
+      assert.deepEqual({ objects: resumed.objects, copied: resumed.copied, replaced: resumed.replaced }, { objects: 3, copied: 2, replaced: 0 });
+      // A byte of one copied object goes bad on the target's disk: the next run finds and replaces it.
+      const key = plan.keys[1]!;
+      const fh = await openFile(join(root, 'dest-blobs', key.slice(0, 2), key.slice(2, 4), key), 'r+');
+      await fh.write(Buffer.from([0xff]), 0, 1, 100);
+      await fh.close();
+      const again = await copyBlobs(a.store, dest, plan);
+      assert.deepEqual({ copied: again.copied, replaced: again.replaced }, { copied: 1, replaced: 1 });
+      assert.deepEqual(await dest.read(key, 0, 200), await a.store.read(key, 0, 200));
+      // A store that changes what it is given fails the read-back, naming the object.
+      const other = await createFsBlobStore(join(root, 'flipping-blobs'));
+      await assert.rejects(copyBlobs(a.store, flipping(other), plan), /reads back from the target different from the source/);
+      // An object the catalog refers to but the source lacks stops everything before a copy.
+      await assert.rejects(planBlobCopy(a.store, [...required, 'f'.repeat(32)], []), /missing from the source blob store/);
+      // A target holding another archive's objects is refused.
+      const w = await dest.create();
+      await w.write(Buffer.from('not ours'));
+      await w.commit();
+      await assert.rejects(checkTargetStore(dest, plan), /holds objects this archive does not have/);
+    } finally {
+      await dest.close();
+      await a.close();
+    }
+  });
+
+  it('completes a catalog copy that failed midway, finds a changed row, and copies PostgreSQL back to SQLite', async () => {
+    const dir = await copyOf(pristine, root, 'interrupted');
+    const target = await targetDatabase();
+    const a = await openTestArchive(dir);
+    const db = await openCatalog({ url: target });
+    try {
+      const failing: MigrationProgress = { ...quiet, table(p) { if (p.table === 'audit_events' && p.done > 0) throw new Error('injected failure'); } };
+      const source = { dir, db: a.db, catalog: a.catalog, store: a.store, blobs: a.blobs };
+      const actor = { type: 'operator' as const, id: 'test' };
+      await assert.rejects(migrateArchive({ source, toCatalog: { db, dialect: 'postgres', name: 'target' }, actor, progress: failing, batchRows: 5 }), /injected failure/);
+      const partial = (await db.selectFrom('audit_events').select('seq').execute()).length;
+      assert.equal(partial, 5, 'one batch of the audit log was copied');
+      const done = await migrateArchive({ source, toCatalog: { db, dialect: 'postgres', name: 'target' }, actor, progress: quiet, batchRows: 5 });
+      assert.equal(done.resumed, true);
+      const events = done.catalog!.tables.find((t) => t.table === 'audit_events')!.rows;
+      assert.equal((await db.selectFrom('audit_events').select('seq').execute()).length, events + 1, 'every entry once, and the migration event');
+
+      const back = await openCatalog({ file: join(root, 'back.sqlite') });
+      try {
+        const report = await copyCatalog(db, back);
+        assert.ok(report.tables.every((t) => t.rows >= 0));
+        await back.updateTable('users').set({ username: 'someone-else' }).where('username', '=', 'nurse').execute();
+        await assert.rejects(verifyCopy(db, back), /does not match the source: users \(source 2 rows, target 2, contents differ\)/);
+      } finally {
+        await back.destroy();
+      }
+    } finally {
+      await db.destroy();
+      await a.close();
+    }
+    assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).catalog, 'postgres');
+  });
+});
