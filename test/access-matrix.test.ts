@@ -7,28 +7,58 @@ import { generateIdentity } from '../src/seal/index.ts';
 import { makeWav } from '../src/ingest/wav.ts';
 import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { describeRoutes } from '../src/cli/server.ts';
 
 type Who = 'agent' | 'otherAgent' | 'sameUnit' | 'otherUnit' | 'privacy' | 'anonymous' | 'expired' | 'disabled' | 'ingest' | 'auditor' | 'administrator';
-type Route = 'list' | 'view' | 'audio' | 'download' | 'export' | 'legalHold' | 'breakGlass' | 'erase';
+type Route = 'list' | 'perDay' | 'view' | 'audio' | 'waveform' | 'history' | 'download' | 'export' | 'legalHold' | 'breakGlass' | 'erase';
 
-// Expected status per route and principal; 'listed'/'unlisted' for the list route's content.
+// Each route of the table, by the method and path it is registered under: every registered
+// route tagged `recordings` must be here (checked below), so a new one cannot escape the matrix.
+const ROUTE_OF: Record<Route, string> = {
+  list: 'GET /api/v1/recordings',
+  perDay: 'GET /api/v1/recordings/per-day',
+  view: 'GET /api/v1/recordings/:id',
+  audio: 'GET /api/v1/recordings/:id/audio',
+  waveform: 'GET /api/v1/recordings/:id/waveform',
+  history: 'GET /api/v1/recordings/:id/history',
+  download: 'GET /api/v1/recordings/:id/download',
+  export: 'POST /api/v1/recordings/:id/export',
+  legalHold: 'POST /api/v1/recordings/:id/legal-hold',
+  breakGlass: 'POST /api/v1/recordings/:id/break-glass',
+  erase: 'POST /api/v1/recordings/:id/erase',
+};
+
+// Expected status per route and principal; 'listed'/'unlisted' for whether the list route's
+// items, or the per-day route's counts, include the recording.
 // 403* is a 403 that offers break-glass (code break_glass_available).
-const EXPECTED: Record<Who, Record<Route, number | 'listed' | 'unlisted' | '403*'>> = {
-  agent: { list: 'listed', view: 200, audio: 206, download: 403, export: 403, legalHold: 403, breakGlass: 409, erase: 403 },
-  otherAgent: { list: 'unlisted', view: '403*', audio: '403*', download: 403, export: 403, legalHold: 403, breakGlass: 201, erase: 403 },
-  sameUnit: { list: 'listed', view: 200, audio: 206, download: 200, export: 200, legalHold: 403, breakGlass: 409, erase: 403 },
-  otherUnit: { list: 'unlisted', view: '403*', audio: '403*', download: 404, export: 404, legalHold: 403, breakGlass: 201, erase: 403 },
-  privacy: { list: 'listed', view: 200, audio: 403, download: 403, export: 200, legalHold: 200, breakGlass: 403, erase: 200 },
-  anonymous: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  expired: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  disabled: { list: 401, view: 401, audio: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  ingest: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
-  auditor: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
-  administrator: { list: 403, view: 403, audio: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+type Want = number | 'listed' | 'unlisted' | '403*';
+const EXPECTED: Record<Who, Record<Route, Want>> = {
+  agent: { list: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherAgent: { list: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 201, erase: 403 },
+  sameUnit: { list: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 200, download: 200, export: 200, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherUnit: { list: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 404, download: 404, export: 404, legalHold: 403, breakGlass: 201, erase: 403 },
+  privacy: { list: 'listed', perDay: 'listed', view: 200, audio: 403, waveform: 403, history: 200, download: 403, export: 200, legalHold: 200, breakGlass: 403, erase: 200 },
+  anonymous: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  expired: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  disabled: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  ingest: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  auditor: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  administrator: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
 };
 // Break-glass comes late: a grant it makes changes what view and audio answer afterwards.
 // Erasure is last, and its positive control (the privacy officer) runs after every other row.
-const ROUTES: Route[] = ['list', 'view', 'audio', 'download', 'export', 'legalHold', 'breakGlass', 'erase'];
+const ROUTES: Route[] = ['list', 'perDay', 'view', 'audio', 'waveform', 'history', 'download', 'export', 'legalHold', 'breakGlass', 'erase'];
+const BODIES: Partial<Record<Route, (recipient: string) => unknown>> = {
+  export: (recipient) => ({ recipient }),
+  legalHold: () => ({ hold: false }),
+  erase: () => ({ basis: 'data_subject_request' }),
+  breakGlass: () => ({ reason: 'caller in acute distress, their nurse is away' }),
+};
+const QUERIES: Partial<Record<Route, string>> = {
+  list: `?careUnit=${encodeURIComponent('Unit A')}`,
+  perDay: '?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z',
+  waveform: '?points=50',
+};
 
 describe('access matrix over every route that touches a recording', () => {
   let s: TestServer;
@@ -73,18 +103,26 @@ describe('access matrix over every route that touches a recording', () => {
 
   async function ask(who: Who, route: Route): Promise<{ status: number; body: string }> {
     const h = creds.get(who)!;
-    const base = `${s.url}/api/v1/recordings`;
-    const json = { ...h, 'content-type': 'application/json' };
-    const res = await (route === 'list' ? fetch(`${base}?careUnit=${encodeURIComponent('Unit A')}`, { headers: h })
-      : route === 'view' ? fetch(`${base}/${id}`, { headers: h })
-        : route === 'audio' ? fetch(`${base}/${id}/audio`, { headers: { ...h, range: 'bytes=0-99' } })
-          : route === 'download' ? fetch(`${base}/${id}/download`, { headers: h })
-            : route === 'export' ? fetch(`${base}/${id}/export`, { method: 'POST', headers: json, body: JSON.stringify({ recipient }) })
-              : route === 'legalHold' ? fetch(`${base}/${id}/legal-hold`, { method: 'POST', headers: json, body: JSON.stringify({ hold: false }) })
-                : route === 'erase' ? fetch(`${base}/${id}/erase`, { method: 'POST', headers: json, body: JSON.stringify({ basis: 'data_subject_request' }) })
-                  : fetch(`${base}/${id}/break-glass`, { method: 'POST', headers: json, body: JSON.stringify({ reason: 'caller in acute distress, their nurse is away' }) }));
+    const [method, pattern] = ROUTE_OF[route].split(' ') as [string, string];
+    const url = `${s.url}${pattern.replace(':id', id)}${QUERIES[route] ?? ''}`;
+    const body = BODIES[route]?.(recipient);
+    const headers = { ...h, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(route === 'audio' ? { range: 'bytes=0-99' } : {}) };
+    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     return { status: res.status, body: route === 'download' || route === 'audio' || route === 'export' ? (res.ok ? `${(await res.arrayBuffer()).byteLength} bytes` : await res.text()) : await res.text() };
   }
+
+  /** Whether a successful list or per-day answer counts the recording. */
+  function includes(route: Route, body: string): boolean {
+    if (route === 'perDay') return (JSON.parse(body) as { days: Array<{ day: string; calls: number }> }).days.some((d) => d.day === '2026-11-25' && d.calls > 0);
+    return (JSON.parse(body) as { items: Array<{ id: string }> }).items.some((i) => i.id === id);
+  }
+
+  it('the table covers every registered route tagged recordings', () => {
+    const registered = s.running.routes.filter((r) => r.tag === 'recordings').map((r) => `${r.method} ${r.url}`);
+    assert.deepEqual([...registered].sort(), Object.values(ROUTE_OF).sort(), 'a recording route missing from (or stale in) the access matrix');
+    const documented = describeRoutes().filter((r) => r.tag === 'recordings').map((r) => `${r.method} ${r.url}`);
+    assert.deepEqual([...documented].sort(), Object.values(ROUTE_OF).sort(), 'a documented recording route missing from the access matrix');
+  });
 
   for (const who of Object.keys(EXPECTED) as Who[]) {
     it(`${who}: ${ROUTES.map((r) => `${r} ${EXPECTED[who][r]}`).join(', ')}`, async () => {
@@ -95,8 +133,7 @@ describe('access matrix over every route that touches a recording', () => {
         const where = `${who} ${route}: ${got.status} ${got.body.slice(0, 200)}`;
         if (want === 'listed' || want === 'unlisted') {
           assert.equal(got.status, 200, where);
-          const ids = (JSON.parse(got.body) as { items: Array<{ id: string }> }).items.map((i) => i.id);
-          assert.equal(ids.includes(id), want === 'listed', where);
+          assert.equal(includes(route, got.body), want === 'listed', where);
         } else if (want === '403*') {
           assert.equal(got.status, 403, where);
           assert.equal((JSON.parse(got.body) as { code?: string }).code, 'break_glass_available', where);
@@ -119,6 +156,11 @@ describe('access matrix over every route that touches a recording', () => {
     for (const who of ['otherUnit', 'otherAgent'] as const) {
       assert.equal((await ask(who, 'view')).status, 200, who);
       assert.equal((await ask(who, 'audio')).status, 206, who);
+      assert.equal((await ask(who, 'waveform')).status, 200, who);
+      const perDay = await ask(who, 'perDay');
+      assert.equal(perDay.status, 200, who);
+      assert.ok(includes('perDay', perDay.body), `${who}: a grant counts its recording in the calls per day`);
+      assert.equal((await ask(who, 'history')).status, who === 'otherUnit' ? 404 : 403, who);
       assert.equal((await ask(who, 'download')).status, who === 'otherUnit' ? 404 : 403, who);
     }
   });
