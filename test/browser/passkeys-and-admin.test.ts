@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { enrollAdmin, enrollPerson, type Person } from '../helpers/archive.ts';
-import { assertAppBuilt, axe, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer } from '../helpers/browser.ts';
+import { assertAppBuilt, axe, freshTotp, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer } from '../helpers/browser.ts';
 
 describe('passkeys and administration in the browser', () => {
   let s: AppServer;
@@ -113,6 +113,54 @@ describe('passkeys and administration in the browser', () => {
     await page.getByRole('button', { name: 'Enable nurse' }).click();
     await page.getByRole('button', { name: 'Disable nurse' }).waitFor();
     assert.equal((await s.archive.users.byUsername('nurse'))!.status, 'active');
+  });
+
+  it('asks the administrator for the second factor again when it is stale, then manages people and keys', async () => {
+    // User and key management need the second factor proven within 5 minutes.
+    const adminId = (await s.archive.users.byUsername(admin.username))!.id;
+    const stale = () => s.archive.db.updateTable('sessions').set({ step_up_at: Date.now() - 6 * 60_000 }).where('user_id', '=', adminId).execute();
+    const confirm = async () => {
+      const dialog = page.getByRole('dialog', { name: 'Confirm it is you' });
+      await dialog.waitFor();
+      await dialog.getByLabel('Authenticator code or recovery code').fill(await freshTotp(s, admin));
+      await dialog.getByRole('button', { name: 'Confirm' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+    };
+    await stale();
+    await page.getByRole('button', { name: 'Disable nurse' }).click();
+    await confirm();
+    await page.getByRole('button', { name: 'Enable nurse' }).waitFor();
+    assert.equal((await s.archive.users.byUsername('nurse'))!.status, 'disabled');
+    await stale();
+    await page.getByRole('button', { name: 'Enable nurse' }).click();
+    await confirm();
+    await page.getByRole('button', { name: 'Disable nurse' }).waitFor();
+    assert.equal((await s.archive.users.byUsername('nurse'))!.status, 'active');
+
+    // From inside the edit dialog: the step-up dialog opens over it, and saving goes through.
+    await stale();
+    await page.getByRole('button', { name: 'Edit nurse' }).click();
+    const edit = page.getByRole('dialog', { name: 'Roles and scope of nurse' });
+    await edit.getByLabel('Care units').fill('Akuten');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await confirm();
+    await edit.waitFor({ state: 'hidden' });
+    assert.deepEqual((await s.archive.users.byUsername('nurse'))!.careUnits, ['Akuten']);
+
+    await stale();
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('pbx-stale');
+    await page.getByRole('button', { name: 'Create the key' }).click();
+    await confirm();
+    assert.ok(await s.archive.apiKeys.verify(await page.locator('.secret-box p.secret').innerText()), 'the key was created after the step-up');
+    await stale();
+    await page.getByRole('button', { name: 'Revoke pbx-stale' }).click();
+    await confirm();
+    await page.getByRole('row', { name: /pbx-stale/ }).getByText(/^Revoked/).waitFor();
+    assert.equal(await page.getByText(/confirm your second factor again/).count(), 0, 'no raw server message');
+    await page.getByRole('link', { name: 'People' }).click();
+    await page.getByRole('heading', { level: 1, name: 'People' }).waitFor();
   });
 
   it('creates an API key (secret shown once) and revokes it; reads the settings', async () => {

@@ -6,6 +6,7 @@ import { announce } from '../announce';
 import { ErrorText, TextField, errorText } from '../components/Field';
 import { Page } from '../components/Page';
 import { Secret } from '../components/Secret';
+import { useStepUp } from '../components/StepUp';
 import { useLang } from '../context';
 import { dateTime } from '../format';
 
@@ -20,6 +21,7 @@ export function Keys() {
   const [rate, setRate] = useState('');
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  const withStepUp = useStepUp();
   const load = () => get<{ items: Key[] }>('/api/v1/keys').then((r) => setKeys(r.items), (e) => setError(errorText(t, e)));
   useEffect(() => { void load(); }, []);
 
@@ -29,9 +31,11 @@ export function Keys() {
     setError('');
     try {
       const ranges = allow.split(',').map((s) => s.trim()).filter(Boolean);
-      const r = await post<{ id: string; token: string }>('/api/v1/keys', {
+      // Key management needs the second factor proven within minutes: asked for here if stale.
+      const r = await withStepUp(() => post<{ id: string; token: string }>('/api/v1/keys', {
         name: name.trim(), scope: 'ingest', ...(ranges.length ? { allow: ranges } : {}), ...(rate.trim() ? { ratePerS: Number(rate) } : {}),
-      });
+      }));
+      if (!r) return;
       setCreated({ name: name.trim(), token: r.token });
       announce(t('keys.created', { name: name.trim() }));
       setName(''); setAllow(''); setRate('');
@@ -45,7 +49,7 @@ export function Keys() {
   const revoke = async (k: Key) => {
     if (!window.confirm(t('keys.confirmRevoke', { name: k.name }))) return;
     try {
-      await post(`/api/v1/keys/${k.id}/revoke`);
+      if (!(await withStepUp(async () => { await post(`/api/v1/keys/${k.id}/revoke`); return true; }))) return;
       announce(t('keys.revoked', { name: k.name }));
       await load();
     } catch (err) {

@@ -7,6 +7,7 @@ import { Dialog } from '../components/Dialog';
 import { ErrorText, TextField, errorText } from '../components/Field';
 import { Page } from '../components/Page';
 import { Secret } from '../components/Secret';
+import { useStepUp } from '../components/StepUp';
 import { useLang } from '../context';
 import type { Key } from '../i18n';
 import { dateTime } from '../format';
@@ -21,6 +22,7 @@ export function Users() {
   const [error, setError] = useState('');
   const [editing, setEditing] = useState<Editing>(null);
   const [link, setLink] = useState<{ username: string; url: string } | null>(null);
+  const withStepUp = useStepUp();
   const load = () => get<{ items: User[] }>('/api/v1/users').then((r) => setUsers(r.items), (e) => setError(errorText(t, e)));
   useEffect(() => { void load(); }, []);
 
@@ -28,8 +30,10 @@ export function Users() {
     if (what === 'reset-second-factor' && !window.confirm(t('users.confirmReset', { name: u.username }))) return;
     setError('');
     try {
-      const r = await post<{ enrollUrl?: string }>(`/api/v1/users/${u.id}/${what}`);
-      if (r?.enrollUrl) setLink({ username: u.username, url: r.enrollUrl });
+      // Managing people needs the second factor proven within minutes: asked for here if stale.
+      const done = await withStepUp(async () => ({ r: await post<{ enrollUrl?: string } | undefined>(`/api/v1/users/${u.id}/${what}`) }));
+      if (!done) return;
+      if (done.r?.enrollUrl) setLink({ username: u.username, url: done.r.enrollUrl });
       announce(t(`users.done.${what}` as Key, { name: u.username }));
       await load();
     } catch (e) {
@@ -87,6 +91,7 @@ function UserDialog(props: { editing: Editing; onClose: () => void; onSaved: (li
   const [a, setA] = useState<Assignment>({ roles: [], careUnits: '', agentId: '' });
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const withStepUp = useStepUp();
   useEffect(() => {
     setError('');
     if (e?.kind === 'edit') { setUsername(e.user.username); setA({ roles: e.user.roles, careUnits: e.user.careUnits.join(', '), agentId: e.user.agentId ?? '' }); }
@@ -99,11 +104,12 @@ function UserDialog(props: { editing: Editing; onClose: () => void; onSaved: (li
     setError('');
     try {
       if (e?.kind === 'edit') {
-        await api('PATCH', `/api/v1/users/${e.user.id}`, { body: toBody(a) });
+        if (!(await withStepUp(async () => { await api('PATCH', `/api/v1/users/${e.user.id}`, { body: toBody(a) }); return true; }))) return;
         announce(t('users.saved', { name: username }));
         props.onSaved();
       } else {
-        const r = await post<{ enrollUrl: string }>('/api/v1/users', { username: username.trim(), ...toBody(a) });
+        const r = await withStepUp(() => post<{ enrollUrl: string }>('/api/v1/users', { username: username.trim(), ...toBody(a) }));
+        if (!r) return;
         announce(t('users.invited', { name: username }));
         props.onSaved({ username: username.trim(), url: r.enrollUrl });
       }
