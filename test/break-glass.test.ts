@@ -54,7 +54,13 @@ describe('break-glass', () => {
     const minutes = (Date.parse(grant.expiresAt) - Date.now()) / 60_000;
     assert.ok(minutes > 59 && minutes <= 60, String(minutes));
     assert.equal((await send(s, outsider, 'POST', `/api/v1/recordings/${id}/break-glass`, { reason: 'patient called back, regular nurse unreachable' })).status, 409);
-    assert.equal((await send(s, outsider, 'GET', `/api/v1/recordings/${id}`)).status, 200);
+    const viewed = await send(s, outsider, 'GET', `/api/v1/recordings/${id}`);
+    assert.equal(viewed.status, 200);
+    assert.deepEqual(((await viewed.json()) as { allowed: string[] }).allowed, ['play'], 'the answer offers only what the grant opens');
+    const inScope = (await (await send(s, unitSupervisor, 'GET', `/api/v1/recordings/${id}`)).json()) as { allowed: string[] };
+    assert.deepEqual(inScope.allowed, ['play', 'download', 'export', 'history']);
+    const officer = (await (await send(s, privacy, 'GET', `/api/v1/recordings/${id}`)).json()) as { allowed: string[] };
+    assert.deepEqual(officer.allowed, ['export', 'legal_hold', 'erase', 'history']);
     const audio = await send(s, outsider, 'GET', `/api/v1/recordings/${id}/audio`);
     assert.equal(audio.status, 200);
     assert.deepEqual(Buffer.from(await audio.arrayBuffer()), wav);

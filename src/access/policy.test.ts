@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { can, mayBreakGlass, permittedRecordings, ROLES, type RecordingPermission, type UserPrincipal } from './policy.ts';
+import { can, mayBreakGlass, permittedRecordings, recordingActions, RECORDING_ACTIONS, ROLES, type RecordingPermission, type UserPrincipal } from './policy.ts';
 
 const UNITS = ['A', 'B', 'C'];
 const RECORDING_PERMISSIONS: RecordingPermission[] = ['recordings:list', 'recordings:view', 'recordings:play', 'recordings:download', 'recordings:export', 'recordings:delete', 'recordings:legal_hold'];
@@ -48,6 +48,23 @@ describe('access policy', () => {
       const got = permittedRecordings(p, 'recordings:play', rs);
       assert.deepEqual([...got].sort(), [...new Set(rs.filter((r) => r.care_unit === unit).map((r) => r.id))].sort());
     }));
+  });
+
+  it('the actions offered on a recording are exactly those the policy permits, and a grant adds only play', () => {
+    fc.assert(fc.property(person, recordings.filter((rs) => rs.length > 0), fc.boolean(), (p, rs, withGrant) => {
+      const r = rs[0]!;
+      const granted = new Set(withGrant ? [r.id] : []);
+      const actions = recordingActions(p, r, granted);
+      for (const [a, perm] of Object.entries(RECORDING_ACTIONS)) {
+        assert.equal(actions.includes(a as keyof typeof RECORDING_ACTIONS), permittedRecordings(p, perm, [r], granted).has(r.id), `${a} ${JSON.stringify(p.roles)}`);
+      }
+      const extra = recordingActions(p, r, granted).filter((a) => !recordingActions(p, r).includes(a));
+      assert.ok(extra.every((a) => a === 'play'), `a grant adds ${extra.join(', ')}`);
+    }));
+    const outsider: UserPrincipal = { kind: 'user', userId: 'u', username: 'u', roles: ['supervisor'], careUnits: ['B'], agentId: null, sessionHash: 'h', csrfToken: 't', stepUpAt: null, authMethod: 'x' };
+    const r = { id: 'r1', care_unit: 'A', agent_id: null };
+    assert.deepEqual(recordingActions(outsider, r, new Set(['r1'])), ['play'], 'break-glass: play only, never download or export');
+    assert.deepEqual(recordingActions({ ...outsider, careUnits: ['A'] }, r), ['play', 'download', 'export', 'history']);
   });
 
   it('anonymous and ingest keys reach nothing', () => {

@@ -161,6 +161,26 @@ export function permittedRecordings(p: Principal, permission: RecordingPermissio
   return new Set(recordings.filter((r) => inScope(scope, r, granted)).map((r) => r.id));
 }
 
+/** What can be done with one recording, by name, and the permission each needs. */
+export const RECORDING_ACTIONS = {
+  play: 'recordings:play',
+  download: 'recordings:download',
+  export: 'recordings:export',
+  legal_hold: 'recordings:legal_hold',
+  erase: 'recordings:delete',
+  history: 'recordings:history',
+} as const satisfies Record<string, RecordingPermission>;
+export type RecordingAction = keyof typeof RECORDING_ACTIONS;
+
+/**
+ * The actions the principal may take on this one recording (for a client to offer only those):
+ * each permission checked through permittedRecordings, so a break-glass grant yields playback
+ * and never download, export or erasure.
+ */
+export function recordingActions(p: Principal, r: RecordingRef, granted: ReadonlySet<string> = new Set()): RecordingAction[] {
+  return (Object.keys(RECORDING_ACTIONS) as RecordingAction[]).filter((a) => permittedRecordings(p, RECORDING_ACTIONS[a], [r], granted).has(r.id));
+}
+
 /**
  * Whether the principal may ask for break-glass access to this recording: they hold a role
  * that may break the glass, the recording is outside their regular scope, and no grant is live.

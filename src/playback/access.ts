@@ -1,7 +1,7 @@
 // Finding a recording for a principal, through the policy: the one gate every recording route
 // passes (playback, download, export, legal hold, erasure). A refusal is audited; its answer is
 // 404 unless the asker may break the glass, who learns that the recording exists.
-import { actorOf, mayBreakGlass, permittedRecordings, type Principal, type RecordingPermission } from '../access/policy.ts';
+import { actorOf, mayBreakGlass, permittedRecordings, recordingActions, type Principal, type RecordingAction, type RecordingPermission } from '../access/policy.ts';
 import { requireStepUp as requireFreshFactor } from '../access/routes.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
@@ -33,5 +33,11 @@ export function createRecordingAccess(deps: {
 
   const requireStepUp = (p: Principal) => requireFreshFactor(p, (deps.now ?? Date.now)());
 
-  return { findPermitted, requireStepUp };
+  /** What the principal may do with a recording they reached, as the policy decides (live grants included). */
+  async function allowedActions(p: Principal, r: Recording): Promise<RecordingAction[]> {
+    const granted = p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
+    return recordingActions(p, r, granted);
+  }
+
+  return { findPermitted, requireStepUp, allowedActions };
 }

@@ -59,7 +59,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
     defineRoute({
       method: 'GET', url: '/api/v1/recordings/:id', policy: { permission: 'recordings:view' }, tag: 'recordings', params: idParams,
       summary: "A recording's metadata, with caller and callee numbers",
-      responses: { 200: 'the recording', 403: 'outside your scope; break-glass available (code break_glass_available)', 404: 'not found (or not yours to see)' },
+      responses: { 200: 'the recording, with `allowed`: what you may do with it (play, download, export, legal_hold, erase, history)', 403: 'outside your scope; break-glass available (code break_glass_available)', 404: 'not found (or not yours to see)' },
       handler: ({ principal, params, requestId, source }) => playback.get(principal, params.id, { requestId, source }),
     }),
     defineRoute({

@@ -2,7 +2,7 @@
 // view, and each played byte range. Decryption needs the archive identity, which only this
 // service (and export) receives.
 import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
-import { actorOf, permittedRecordings, recordingScope, type Principal } from '../access/policy.ts';
+import { actorOf, permittedRecordings, recordingScope, type Principal, type RecordingAction } from '../access/policy.ts';
 import { createRecordingAccess, type RequestInfo } from './access.ts';
 import { sha256Hex } from '../lib/hash.ts';
 import type { TimelineEvent } from '../audit/timeline.ts';
@@ -40,6 +40,8 @@ export interface RecordingSummary {
 export interface RecordingDetail extends RecordingSummary {
   caller: string | null;
   callee: string | null;
+  /** What the asker may do with this recording (the policy's answer), for clients to offer only that. */
+  allowed: RecordingAction[];
 }
 
 export interface AudioStream {
@@ -94,7 +96,7 @@ export function createPlayback(deps: PlaybackDeps) {
     return openRecording({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id });
   }
 
-  const { findPermitted, requireStepUp } = createRecordingAccess(deps);
+  const { findPermitted, requireStepUp, allowedActions } = createRecordingAccess(deps);
 
   /** The catalog's header and the store's payload, checked to be whole. */
   async function payloadOf(r: Recording): Promise<AsyncIterable<Buffer>> {
@@ -160,15 +162,16 @@ export function createPlayback(deps: PlaybackDeps) {
 
     async get(p: Principal, id: string, info: RequestInfo): Promise<RecordingDetail> {
       const r = await findPermitted(p, 'recordings:view', id, info);
+      const allowed = await allowedActions(p, r);
       if (r.header.length === 0) {
         await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info });
-        return { ...summary(r), caller: null, callee: null };
+        return { ...summary(r), caller: null, callee: null, allowed };
       }
       const opened = open(r);
       let detail: RecordingDetail;
       try {
         const field = (label: string, sealed: Uint8Array | null) => (sealed ? opened.openField(label, Buffer.from(sealed)).toString() : null);
-        detail = { ...summary(r), caller: field(FIELD_CALLER, r.caller_sealed), callee: field(FIELD_CALLEE, r.callee_sealed) };
+        detail = { ...summary(r), caller: field(FIELD_CALLER, r.caller_sealed), callee: field(FIELD_CALLEE, r.callee_sealed), allowed };
       } finally {
         opened.destroy();
       }

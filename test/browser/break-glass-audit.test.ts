@@ -62,7 +62,11 @@ describe('break-glass and the audit trail in the browser', () => {
     await dialog.waitFor({ state: 'hidden' });
     await page.getByText(/Emergency access granted until/).first().waitFor();
     await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
-    assert.equal(await page.getByRole('button', { name: 'Download the audio' }).count(), 1, 'shown by permission; the server refuses it under break-glass');
+    // Break-glass opens playback only: the page offers nothing the grant does not allow.
+    await page.getByRole('region', { name: 'Listen' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Download the audio' }).count(), 0, 'no download under break-glass');
+    assert.equal(await page.getByRole('button', { name: 'Export as an age file' }).count(), 0, 'no export under break-glass');
+    assert.equal(await page.getByRole('region', { name: 'Access history' }).count(), 0, 'no access history under break-glass');
     await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.play());
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 0.3);
     await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.pause());

@@ -4,12 +4,13 @@
 import { useState } from 'preact/hooks';
 import { post, request } from '../api';
 import { announce } from '../announce';
-import { useLang, useSession } from '../context';
+import { useLang } from '../context';
 import type { Key } from '../i18n';
 import { navigate } from '../router';
 import { Dialog } from './Dialog';
 import { ErrorText, SelectField, TextField, errorText } from './Field';
 import { useStepUp } from './StepUp';
+import type { RecordingAction } from '../pages/Recording';
 
 const BASES = ['data_subject_request', 'retention', 'unlawful_recording', 'other'] as const;
 
@@ -24,9 +25,9 @@ function saveBlob(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 30_000);
 }
 
-export function PrivacyActions(props: { id: string; legalHold: boolean; onChanged: () => void }) {
+export function PrivacyActions(props: { id: string; legalHold: boolean; allowed: RecordingAction[]; onChanged: () => void }) {
   const { t } = useLang();
-  const { can } = useSession();
+  const can = (a: RecordingAction) => props.allowed.includes(a);
   const withStepUp = useStepUp();
   const [recipient, setRecipient] = useState('');
   const [basis, setBasis] = useState<string>('data_subject_request');
@@ -70,20 +71,20 @@ export function PrivacyActions(props: { id: string; legalHold: boolean; onChange
   return (
     <section class="card" aria-labelledby="privacy-title">
       <h2 id="privacy-title">{t('privacy.title')}</h2>
-      {can('recordings:legal_hold') ? (
+      {can('legal_hold') ? (
         <div class="buttons">
           <p>{t(props.legalHold ? 'privacy.held' : 'privacy.notHeld')}</p>
           <button type="button" class="secondary" disabled={busy} onClick={() => hold(!props.legalHold)}>{t(props.legalHold ? 'privacy.holdOff' : 'privacy.holdOn')}</button>
         </div>
       ) : null}
-      {can('recordings:export') ? (
+      {can('export') ? (
         <form onSubmit={exportFile}>
           <h3>{t('privacy.export')}</h3>
           <TextField label={t('privacy.recipient')} hint={t('privacy.recipientHint')} value={recipient} onValue={setRecipient} required pattern="age1[0-9a-z]{50,70}" autoCapitalize="none" spellcheck={false} />
           <button type="submit" class="secondary" disabled={busy}>{t('privacy.exportButton')}</button>
         </form>
       ) : null}
-      {can('recordings:delete') && !props.legalHold ? (
+      {can('erase') && !props.legalHold ? (
         <div class="buttons">
           <button type="button" class="danger" disabled={busy} onClick={() => setConfirming(true)}>{t('privacy.erase')}</button>
         </div>

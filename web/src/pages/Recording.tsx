@@ -9,14 +9,16 @@ import { Page } from '../components/Page';
 import { Player } from '../components/Player';
 import { PrivacyActions } from '../components/PrivacyActions';
 import { useStepUp } from '../components/StepUp';
-import { useLang, useSession } from '../context';
+import { useLang } from '../context';
 import { bytes, dateTime, duration } from '../format';
 import { Link, navigate } from '../router';
 import { RecordingHistory } from './RecordingHistory';
 import { flagKey } from './SearchFilters';
 import type { RecordingSummary } from './Search';
 
-interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null; legalHold: boolean }
+/** What the server says this person may do with this call (break-glass opens play only). */
+export type RecordingAction = 'play' | 'download' | 'export' | 'legal_hold' | 'erase' | 'history';
+interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null; legalHold: boolean; allowed: RecordingAction[] }
 
 type State = { kind: 'loading' } | { kind: 'ready'; rec: RecordingDetail } | { kind: 'breakGlass' } | { kind: 'error'; message: string };
 
@@ -33,7 +35,6 @@ function saveBlob(blob: Blob, name: string): void {
 
 export function Recording(props: { id: string }) {
   const { t, lang } = useLang();
-  const { can } = useSession();
   const withStepUp = useStepUp();
   const [state, setState] = useState<State>({ kind: 'loading' });
   const [dialog, setDialog] = useState(false);
@@ -100,16 +101,16 @@ export function Recording(props: { id: string }) {
       {state.kind === 'ready' ? (
         <>
           <Details rec={state.rec} />
-          {can('recordings:play') ? <Player id={props.id} channels={state.rec.channels} /> : null}
-          {can('recordings:download') ? (
+          {state.rec.allowed.includes('play') ? <Player id={props.id} channels={state.rec.channels} /> : null}
+          {state.rec.allowed.includes('download') ? (
             <div class="buttons">
               <button type="button" class="secondary" disabled={downloading} onClick={download}>{t('rec.download')}</button>
               <ErrorText>{downloadError}</ErrorText>
             </div>
           ) : null}
-          {can('recordings:legal_hold') || can('recordings:delete') || can('recordings:export')
-            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} onChanged={load} /> : null}
-          {can('recordings:history') ? <RecordingHistory id={props.id} /> : null}
+          {state.rec.allowed.some((a) => a === 'legal_hold' || a === 'erase' || a === 'export')
+            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} allowed={state.rec.allowed} onChanged={load} /> : null}
+          {state.rec.allowed.includes('history') ? <RecordingHistory id={props.id} /> : null}
         </>
       ) : null}
     </Page>
