@@ -49,7 +49,7 @@ describe('callvault migrate', () => {
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /recordings: 3 rows copied/);
     assert.match(r.stdout, /every table's row count and digest equal/);
-    assert.match(r.stdout, /--database-url URL or CALLVAULT_DATABASE_URL/);
+    assert.match(r.stdout, /--database-url URL \(or CALLVAULT_DATABASE_URL\)/);
     assert.doesNotMatch(r.stdout + r.stderr, /Sekr3tPassw0rd/);
     const marker = readFileSync(join(dir, 'callvault.json'), 'utf8');
     assert.equal(JSON.parse(marker).catalog, 'postgres');

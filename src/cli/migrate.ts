@@ -109,6 +109,7 @@ async function copyStore(req: MigrationRequest, to: StoreTarget): Promise<BlobCo
 export async function migrateArchive(req: MigrationRequest): Promise<MigrationResult> {
   const { source, toCatalog, toStore } = req;
   if (!toCatalog && !toStore) throw new ArchiveError('nothing to migrate to: give --to-database-url, --to-blob-url or both');
+  await refuseCallsInFlight(source.db);
   const { state, resumed } = beginMigration(source.dir, { catalog: toCatalog?.name, blobs: toStore?.name });
   // From now on the archive's catalog is the target's, if it moves.
   const next = toCatalog?.db ?? source.db;
@@ -123,13 +124,13 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
     endMigration(source.dir);
     return { resumed, alreadyCopied: true };
   }
-  await refuseCallsInFlight(source.db);
   const result: MigrationResult = { resumed, alreadyCopied: false };
+  // Objects first, the catalog last: its verification is then the last thing before the switch.
+  if (toStore) result.blobs = await copyStore(req, toStore);
   if (toCatalog) {
     req.progress.phase(`copying the catalog to ${toCatalog.name}`);
     result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, onProgress: (p) => req.progress.table(p) });
   }
-  if (toStore) result.blobs = await copyStore(req, toStore);
   const auditEntries = await count(source.db, 'audit_events');
   await createAuditLog(next).record({
     action: 'archive.migrated', actor: req.actor, outcome: 'success',

@@ -28,7 +28,7 @@ export function createMigrationDisplay(stream: ProgressStream, opts: { plainEver
   let open = false; // a bar is drawn on the current line
   let lastPlain = Number.NEGATIVE_INFINITY;
   const draw = (line: string) => {
-    const width = Math.max(20, (stream.columns ?? 120) - 1);
+    const width = Math.max(20, (stream.columns || 120) - 1); // a terminal of unknown size says 0
     stream.write(`\r${line.length > width ? line.slice(0, width) : line}\x1b[K`);
     open = true;
   };
