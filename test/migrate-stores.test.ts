@@ -165,4 +165,25 @@ describe('migrating blobs and what the copiers guarantee', () => {
     }
     assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).catalog, 'postgres');
   });
+
+  it('waits for calls in flight: refused before anything is written', async () => {
+    const dir = await copyOf(pristine, root, 'in-flight');
+    const a = await openTestArchive(dir);
+    const db = await openCatalog({ url: await targetDatabase() });
+    try {
+      await a.db.insertInto('uploads').values({
+        id: 'a'.repeat(32), key_id: 'k', created_at: Date.now(), length: null, header: new Uint8Array(1), payload_prefix: new Uint8Array(0), blob_key: 'b'.repeat(32),
+        codec: 'wav', sample_rate: null, channels: null, external_call_id: null, started_at: Date.now(), direction: 'inbound', care_unit: 'unit-a', agent_id: null,
+        caller_sealed: null, callee_sealed: null, caller_index: null, callee_index: null, resumes_recording: 0,
+      } as never).execute();
+      const source = { dir, db: a.db, catalog: a.catalog, store: a.store, blobs: a.blobs };
+      await assert.rejects(migrateArchive({ source, toCatalog: { db, dialect: 'postgres', name: 'target' }, actor: { type: 'operator', id: 'test' }, progress: quiet }),
+        /1 call\(s\) are still in flight .* serve the archive until they have ended/);
+      assert.equal((await db.selectFrom('archive_binding').select('archive_recipient').execute()).length, 0);
+      await assert.rejects(readFile(join(dir, 'migration.json')), /ENOENT/);
+    } finally {
+      await db.destroy();
+      await a.close();
+    }
+  });
 });
