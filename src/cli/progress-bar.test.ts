@@ -17,7 +17,7 @@ it('draws a bar in place on a terminal, one line per table', () => {
   d.table({ table: 'users', done: 2000, total: 2000 });
   d.done();
   const text = written.join('');
-  assert.match(text, /\r {2}users +\[#{12}\.{12}\] {2}50% {2}1,000\/2,000 rows\x1b\[K/);
+  assert.ok(text.includes(`\r  users                [${'#'.repeat(12)}${'.'.repeat(12)}]  50%  1,000/2,000 rows\u001b[K`), text);
   assert.equal(text.split('\n').length, 2, 'the finished table ends its line');
 });
 
