@@ -30,7 +30,8 @@ export async function accountCall<T>(fn: () => Promise<T>): Promise<T> {
 
 export function throttle(limiter: RateLimiter, key: string): void {
   const wait = limiter.hit(key);
-  if (wait > 0) throw new HttpError(429, 'too many attempts; wait and try again', { 'retry-after': String(wait) });
+  // Audited by the server, at most once a minute per address and route (code rate_limited).
+  if (wait > 0) throw new HttpError(429, 'too many attempts; wait and try again', { 'retry-after': String(wait) }, 'rate_limited');
 }
 
 /** Download, export, erasure, user management and factor changes need a fresh second factor. */

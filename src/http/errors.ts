@@ -4,6 +4,8 @@ export class HttpError extends Error {
   readonly headers: Record<string, string>;
   /** A machine-readable code for clients that act on it (step_up_required, break_glass_available). */
   readonly code: string | undefined;
+  /** The refusal is in the audit log already: the server does not record it again. */
+  audited = false;
   constructor(status: number, message: string, headers: Record<string, string> = {}, code?: string) {
     super(message);
     this.status = status;

@@ -1,6 +1,6 @@
 // The HTTP server: plumbing only (headers, authentication, policy, validation, errors).
 // Business logic lives in the services the route handlers call.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { AuditUnavailableError, type AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticate } from './authenticate.ts';
 import { HttpError } from './errors.ts';
+import { createEventSampler } from './rate-limit.ts';
 import type { RouteDef } from './routes.ts';
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
@@ -44,6 +45,14 @@ function securityHeaders(reply: FastifyReply, tls: boolean): void {
   if (tls) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
   reply.removeHeader('server');
   reply.removeHeader('x-powered-by');
+}
+
+/** Whether a request's token is the session's, compared in constant time (for equal lengths). */
+export function sameToken(given: string | string[] | undefined, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function zodMessage(where: string, err: z.ZodError): string {
@@ -125,9 +134,36 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       details: { route: req.routeOptions.url ?? null, status } }).catch((e: unknown) => req.log.error({ err: { name: (e as Error).name } }, 'audit of a rejected request failed'));
   };
 
-  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    const status = err instanceof HttpError ? err.status : err.statusCode;
+  // Refusals anyone can repeat at will are audited at most once a minute per address and
+  // route, each event with the count of refusals it stands for.
+  const sampler = createEventSampler({ windowMs: 60_000 });
+  const routeOf = (req: FastifyRequest) => req.routeOptions.url ?? null;
+  const tagOf = (req: FastifyRequest) => (req.routeOptions.config as { tag?: string } | undefined)?.tag;
+
+  // Refusals for want of a fresh second factor are audited here with their route, unless the
+  // service audited its own (recordings, with their care unit); so are sign-in routes over
+  // their rate, sampled.
+  const auditRefusal = async (req: FastifyRequest, err: HttpError): Promise<void> => {
+    if (err.audited) return;
+    if (err.code === 'step_up_required') {
+      const principal = principals.get(req) ?? { kind: 'anonymous' };
+      const policy = (req.routeOptions.config as { policy?: { permission?: string } } | undefined)?.policy;
+      await deps.audit.record({ action: tagOf(req) === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+        details: { route: routeOf(req), method: req.method, permission: policy?.permission ?? null, reason: 'step_up_required' } });
+    } else if (err.code === 'rate_limited') {
+      const count = sampler.take(`throttled\n${req.ip}\n${req.method} ${routeOf(req)}`);
+      if (count > 0) {
+        await deps.audit.record({ action: 'auth.throttled', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+          details: { route: routeOf(req), method: req.method, count } });
+      }
+    }
+  };
+
+  app.setErrorHandler(async (thrown: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = thrown instanceof HttpError ? thrown.status : thrown.statusCode;
     if (typeof status === 'number') await auditRejectedInput(req, status);
+    // A refusal that cannot be audited is answered as the audit log being down (503).
+    const err = thrown instanceof HttpError ? await auditRefusal(req, thrown).then(() => thrown, (e: unknown) => e as Error & { statusCode?: number; code?: string }) : thrown;
     if (err instanceof HttpError) {
       reply.headers(err.headers).code(err.status).type('application/json').send(err.code ? { error: err.message, code: err.code } : { error: err.message });
       return;
@@ -167,11 +203,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         let principal: Principal = { kind: 'anonymous' };
         if ('permission' in def.policy) {
           principal = await deps.authenticate(req);
+          const permission = def.policy.permission;
           if (principal.kind === 'anonymous') {
+            // Knocking on a recording's door without credentials leaves a trace too: the route
+            // pattern and the address, never the URL (its query may hold a phone number).
+            const count = def.tag === 'recordings' ? sampler.take(`anonymous\n${req.ip}\n${def.method} ${def.url}`) : 0;
+            if (count > 0) {
+              await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+                details: { route: def.url, method: req.method, permission, reason: 'unauthenticated', count } });
+            }
             throw new HttpError(401, 'sign in first, or send an API key as Authorization: Bearer');
           }
           // Every refusal by the policy, and every state change without the CSRF token, is audited.
-          const permission = def.policy.permission;
           const deny = (reason: string) => deps.audit.record({
             action: def.tag === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
             details: { route: def.url, method: req.method, permission, reason },
@@ -180,7 +223,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             await deny('permission');
             throw new HttpError(403, 'not permitted');
           }
-          if (principal.kind === 'user' && !SAFE_METHODS.has(req.method) && req.headers['x-csrf-token'] !== principal.csrfToken) {
+          if (principal.kind === 'user' && !SAFE_METHODS.has(req.method) && !sameToken(req.headers['x-csrf-token'], principal.csrfToken)) {
             await deny('csrf');
             throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
           }

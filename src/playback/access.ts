@@ -31,7 +31,17 @@ export function createRecordingAccess(deps: {
     throw notFound();
   }
 
-  const requireStepUp = (p: Principal) => requireFreshFactor(p, (deps.now ?? Date.now)());
+  /** Download, export, erasure and releasing a hold need a fresh second factor; a refusal is audited. */
+  async function requireStepUp(p: Principal, r: Recording, permission: RecordingPermission, info: RequestInfo): Promise<void> {
+    try {
+      requireFreshFactor(p, (deps.now ?? Date.now)());
+    } catch (err) {
+      await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id: r.id }, careUnit: r.care_unit, ...info,
+        details: { permission, found: true, reason: 'step_up_required' } });
+      if (err instanceof HttpError) err.audited = true;
+      throw err;
+    }
+  }
 
   /** What the principal may do with a recording they reached, as the policy decides (live grants included). */
   async function allowedActions(p: Principal, r: Recording): Promise<RecordingAction[]> {

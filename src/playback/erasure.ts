@@ -33,7 +33,7 @@ export function createErasure(deps: {
   return {
     async setLegalHold(p: Principal, id: string, hold: boolean, info: RequestInfo): Promise<{ id: string; legalHold: boolean }> {
       const r = await findPermitted(p, 'recordings:legal_hold', id, info);
-      if (!hold) requireStepUp(p); // releasing a hold opens the way to erasure
+      if (!hold) await requireStepUp(p, r, 'recordings:legal_hold', info); // releasing a hold opens the way to erasure
       await db.transaction().execute(async (trx) => {
         await trx.updateTable('recordings').set({ legal_hold: hold ? 1 : 0 }).where('id', '=', id).execute();
         await audit.record({ action: 'recording.legal_hold', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
@@ -44,7 +44,7 @@ export function createErasure(deps: {
 
     async erase(p: Principal, id: string, basis: ErasureBasis, info: RequestInfo): Promise<{ id: string; erasedAt: string }> {
       const r = await findPermitted(p, 'recordings:delete', id, info);
-      requireStepUp(p);
+      await requireStepUp(p, r, 'recordings:delete', info);
       if (r.legal_hold === 1) throw new HttpError(409, 'this recording is under legal hold; release the hold first');
       const t = now();
       await db.transaction().execute(async (trx) => {

@@ -256,7 +256,7 @@ export function createPlayback(deps: PlaybackDeps) {
     /** The whole audio as a file to keep: needs the download permission and a fresh step-up. */
     async download(p: Principal, id: string, info: RequestInfo): Promise<AudioStream & { fileName: string }> {
       const r = await findPermitted(p, 'recordings:download', id, info);
-      requireStepUp(p);
+      await requireStepUp(p, r, 'recordings:download', info);
       const a = await service.audio(p, id, (size) => ({ start: 0, end: size }), info, 'recording.downloaded');
       return { ...a, fileName: `${r.id}.${r.container === 'ogg' ? 'ogg' : 'wav'}` };
     },
@@ -268,7 +268,7 @@ export function createPlayback(deps: PlaybackDeps) {
      */
     async exportTo(p: Principal, id: string, recipient: string, info: RequestInfo): Promise<{ size: number; body: AsyncGenerator<Buffer>; fileName: string }> {
       const r = await findPermitted(p, 'recordings:export', id, info);
-      requireStepUp(p);
+      await requireStepUp(p, r, 'recordings:export', info);
       let header: Buffer;
       try {
         header = rewrapRecordingHeader({ header: Buffer.from(r.header), identity: deps.archiveIdentity(), recordingId: r.id, recipients: [recipient] });
