@@ -10,12 +10,13 @@ import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 import { describeRoutes } from '../src/cli/server.ts';
 
 type Who = 'agent' | 'otherAgent' | 'sameUnit' | 'otherUnit' | 'privacy' | 'anonymous' | 'expired' | 'disabled' | 'ingest' | 'auditor' | 'administrator';
-type Route = 'list' | 'perDay' | 'view' | 'audio' | 'waveform' | 'history' | 'download' | 'export' | 'legalHold' | 'breakGlass' | 'erase';
+type Route = 'list' | 'search' | 'perDay' | 'view' | 'audio' | 'waveform' | 'history' | 'download' | 'export' | 'legalHold' | 'breakGlass' | 'erase';
 
 // Each route of the table, by the method and path it is registered under: every registered
 // route tagged `recordings` must be here (checked below), so a new one cannot escape the matrix.
 const ROUTE_OF: Record<Route, string> = {
   list: 'GET /api/v1/recordings',
+  search: 'POST /api/v1/recordings/search',
   perDay: 'GET /api/v1/recordings/per-day',
   view: 'GET /api/v1/recordings/:id',
   audio: 'GET /api/v1/recordings/:id/audio',
@@ -33,22 +34,23 @@ const ROUTE_OF: Record<Route, string> = {
 // 403* is a 403 that offers break-glass (code break_glass_available).
 type Want = number | 'listed' | 'unlisted' | '403*';
 const EXPECTED: Record<Who, Record<Route, Want>> = {
-  agent: { list: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 409, erase: 403 },
-  otherAgent: { list: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 201, erase: 403 },
-  sameUnit: { list: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 200, download: 200, export: 200, legalHold: 403, breakGlass: 409, erase: 403 },
-  otherUnit: { list: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 404, download: 404, export: 404, legalHold: 403, breakGlass: 201, erase: 403 },
-  privacy: { list: 'listed', perDay: 'listed', view: 200, audio: 403, waveform: 403, history: 200, download: 403, export: 200, legalHold: 200, breakGlass: 403, erase: 200 },
-  anonymous: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  expired: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  disabled: { list: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
-  ingest: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
-  auditor: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
-  administrator: { list: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  agent: { list: 'listed', search: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherAgent: { list: 'unlisted', search: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 201, erase: 403 },
+  sameUnit: { list: 'listed', search: 'listed', perDay: 'listed', view: 200, audio: 206, waveform: 200, history: 200, download: 200, export: 200, legalHold: 403, breakGlass: 409, erase: 403 },
+  otherUnit: { list: 'unlisted', search: 'unlisted', perDay: 'unlisted', view: '403*', audio: '403*', waveform: '403*', history: 404, download: 404, export: 404, legalHold: 403, breakGlass: 201, erase: 403 },
+  privacy: { list: 'listed', search: 'listed', perDay: 'listed', view: 200, audio: 403, waveform: 403, history: 200, download: 403, export: 200, legalHold: 200, breakGlass: 403, erase: 200 },
+  anonymous: { list: 401, search: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  expired: { list: 401, search: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  disabled: { list: 401, search: 401, perDay: 401, view: 401, audio: 401, waveform: 401, history: 401, download: 401, export: 401, legalHold: 401, breakGlass: 401, erase: 401 },
+  ingest: { list: 403, search: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  auditor: { list: 403, search: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
+  administrator: { list: 403, search: 403, perDay: 403, view: 403, audio: 403, waveform: 403, history: 403, download: 403, export: 403, legalHold: 403, breakGlass: 403, erase: 403 },
 };
 // Break-glass comes late: a grant it makes changes what view and audio answer afterwards.
 // Erasure is last, and its positive control (the privacy officer) runs after every other row.
-const ROUTES: Route[] = ['list', 'perDay', 'view', 'audio', 'waveform', 'history', 'download', 'export', 'legalHold', 'breakGlass', 'erase'];
+const ROUTES: Route[] = ['list', 'search', 'perDay', 'view', 'audio', 'waveform', 'history', 'download', 'export', 'legalHold', 'breakGlass', 'erase'];
 const BODIES: Partial<Record<Route, (recipient: string) => unknown>> = {
+  search: () => ({ careUnit: 'Unit A', caller: '0701234567' }),
   export: (recipient) => ({ recipient }),
   legalHold: () => ({ hold: false }),
   erase: () => ({ basis: 'data_subject_request' }),

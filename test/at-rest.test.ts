@@ -50,7 +50,11 @@ describe('nothing sensitive at rest', () => {
     const id = recordingIdOf(url);
     const admin = await signIn(s, await enrollSupervisor(s));
     // Exercise every path that touches the number and the audio.
-    for (const path of [`/api/v1/recordings?caller=0701234567`, `/api/v1/recordings/${id}`, `/api/v1/recordings/${id}/audio`]) {
+    const found = await fetch(`${s.url}/api/v1/recordings/search`, {
+      method: 'POST', headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrf, 'content-type': 'application/json' }, body: JSON.stringify({ caller: '0701234567' }),
+    });
+    assert.equal(((await found.json()) as { items: unknown[] }).items.length, 1);
+    for (const path of [`/api/v1/recordings/${id}`, `/api/v1/recordings/${id}/audio`]) {
       const res = await fetch(s.url + path, { headers: { cookie: admin.cookie, range: 'bytes=1000-90000' } });
       assert.ok(res.ok, path);
       await res.arrayBuffer();

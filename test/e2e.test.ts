@@ -55,9 +55,12 @@ describe('ingest, sign-in and playback end to end', () => {
     const r = (await res.json()) as Record<string, unknown>;
     assert.equal(r.caller, '+46701234567');
     assert.equal(r.callee, '+46771117700');
-    const found = await fetch(`${s.url}/api/v1/recordings?caller=${encodeURIComponent('+46701234567')}`, { headers: { cookie: session.cookie } });
+    const search = (caller: string) => fetch(`${s.url}/api/v1/recordings/search`, {
+      method: 'POST', headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' }, body: JSON.stringify({ caller }),
+    });
+    const found = await search('+46701234567');
     assert.equal(((await found.json()) as { items: unknown[] }).items.length, 1);
-    const other = await fetch(`${s.url}/api/v1/recordings?caller=0701234568`, { headers: { cookie: session.cookie } });
+    const other = await search('0701234568');
     assert.equal(((await other.json()) as { items: unknown[] }).items.length, 0);
   });
 

@@ -67,6 +67,43 @@ describe('search, waveform, history, keys and settings', () => {
     assert.equal((await send(s, nurse, 'GET', '/api/v1/recordings?minDurationMs=-1')).status, 400);
   });
 
+  it('searches by caller number with POST (the number in the body, never the URL), same paging, validation and audit', async () => {
+    const post = async (c: SessionCreds, body: unknown) => {
+      const res = await send(s, c, 'POST', '/api/v1/recordings/search', body);
+      assert.equal(res.status, 200, JSON.stringify(body));
+      return (await res.json()) as { items: Array<{ id: string }>; next: string | null; count?: { value: number; capped: boolean } };
+    };
+    const byCaller = await post(nurse, { caller: '070-111 22 33' });
+    assert.deepEqual(byCaller.items.map((i) => i.id), [ids.short]);
+    assert.deepEqual(byCaller.count, { value: 1, capped: false });
+    assert.deepEqual((await post(nurse, { caller: '+46701112233', direction: 'outbound' })).items, []);
+    assert.deepEqual((await post(nurse, { agent: 'a-1', minDurationMs: 3000 })).items.map((i) => i.id), [ids.stereo]);
+    const paged = await post(nurse, { limit: 2 });
+    assert.deepEqual(paged.count, { value: 5, capped: false });
+    const rest = await post(nurse, { limit: 2, cursor: paged.next });
+    assert.equal(rest.count, undefined, 'paging on does not count again');
+    assert.deepEqual([...paged.items, ...rest.items].map((i) => i.id), (await search(nurse, 'limit=4')).items.map((i) => i.id));
+    assert.equal((await post(agent, {})).count?.value, 2, 'the same scope as the list');
+    const listed = await s.archive.db.selectFrom('audit_events').select(['details', 'patient_pseudonym']).where('action', '=', 'recordings.listed').orderBy('seq', 'desc').limit(20).execute();
+    const withCaller = listed.find((e) => JSON.parse(e.details!).filters.caller === true);
+    assert.ok(withCaller?.patient_pseudonym, 'a search by number is audited with the patient pseudonym');
+    assert.ok(!listed.some((e) => e.details!.includes('1112233')), 'the number itself is not in the log');
+    for (const bad of [{ caller: 'not a number' }, { flag: 'made_up' }, { minDurationMs: -1 }, { limit: '10' }, { callee: '0701112233' }, { cursor: 'x' }]) {
+      assert.equal((await send(s, nurse, 'POST', '/api/v1/recordings/search', bad)).status, 400, JSON.stringify(bad));
+    }
+    assert.equal((await send(s, auditor, 'POST', '/api/v1/recordings/search', {})).status, 403);
+  });
+
+  it('refuses a caller or callee number in the URL with an answer that says to search with POST', async () => {
+    for (const q of ['caller=0701112233', 'callee=%2B46701112233', 'careUnit=Norr&caller=x']) {
+      const res = await send(s, nurse, 'GET', `/api/v1/recordings?${q}`);
+      assert.equal(res.status, 400, q);
+      const body = (await res.json()) as { error: string; code: string };
+      assert.equal(body.code, 'number_in_url');
+      assert.match(body.error, /POST \/api\/v1\/recordings\/search/);
+    }
+  });
+
   it('draws a waveform per leg from the sealed audio, audited; not for those who may not play', async () => {
     const res = await send(s, nurse, 'GET', `/api/v1/recordings/${ids.stereo}/waveform?points=100`);
     assert.equal(res.status, 200);

@@ -44,7 +44,7 @@ describe('callvault seed', () => {
     const page = (await res.json()) as { items: Array<{ id: string; careUnit: string; flags: string[] }>; count: { value: number } };
     assert.ok(page.count.value > 50);
     assert.ok(page.items.every((i) => i.careUnit === '1177 Skåne Barn' && i.flags.includes('synthetic')));
-    const byCaller = (await (await sendAs(s, nurse, 'GET', '/api/v1/recordings?caller=%2B46701000000')).json()) as { count: { value: number } };
+    const byCaller = (await (await sendAs(s, nurse, 'POST', '/api/v1/recordings/search', { caller: '+46701000000' })).json()) as { count: { value: number } };
     assert.ok(byCaller.count.value > 0, 'the most frequent made-up caller is found by number');
     const id = page.items[0]!.id;
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}`)).status, 200);

@@ -1,4 +1,4 @@
-// /api/v1/recordings: list, metadata, audio with HTTP Range.
+// /api/v1/recordings: list and search, metadata, audio with HTTP Range.
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -9,23 +9,39 @@ import type { Playback } from './service.ts';
 import { ERASURE_BASES, type Erasure } from './erasure.ts';
 import type { BreakGlassService } from '../access/break-glass.ts';
 import { accountCall } from '../access/routes.ts';
+import { HttpError } from '../http/errors.ts';
 
 const idParams = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/, 'not a recording id') });
 const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
 
-const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+// The search filters, in a query string (GET) or a JSON body (POST). A phone number is never
+// taken from a URL (proxies and access logs keep query strings): search by number with POST.
+const filters = {
   cursor: z.string().max(200).optional(),
   careUnit: z.string().max(64).optional(),
   from: isoDate.optional(),
   to: isoDate.optional(),
-  caller: z.string().max(40).optional(),
   agent: z.string().max(64).optional(),
   direction: z.enum(['inbound', 'outbound']).optional(),
+  flag: z.enum(RECORDING_FLAGS).optional(),
+};
+const listQuery = z.strictObject({
+  ...filters,
+  limit: z.coerce.number().int().min(1).max(200).default(50),
   minDurationMs: z.coerce.number().int().min(0).optional(),
   maxDurationMs: z.coerce.number().int().min(0).optional(),
-  flag: z.enum(RECORDING_FLAGS).optional(),
+  // Accepted only to be refused with an answer that says what to do instead.
+  caller: z.unknown().optional(),
+  callee: z.unknown().optional(),
 });
+const searchBody = z.strictObject({
+  ...filters,
+  limit: z.number().int().min(1).max(200).default(50),
+  minDurationMs: z.number().int().min(0).optional(),
+  maxDurationMs: z.number().int().min(0).optional(),
+  caller: z.string().max(40).optional(),
+});
+const NUMBER_IN_URL = 'phone numbers never go in a URL: search by caller with POST /api/v1/recordings/search and the filters in a JSON body';
 const perDayQuery = z.strictObject({ from: isoDate, to: isoDate, careUnit: z.string().max(64).optional() });
 const waveformQuery = z.strictObject({ points: z.coerce.number().int().min(10).max(4000).default(800) });
 
@@ -46,9 +62,19 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
-      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, caller, agent, direction, minDurationMs, maxDurationMs, flag',
-      responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)' },
-      handler: ({ principal, query, requestId, source }) => playback.list(principal, query, { requestId, source }),
+      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, agent, direction, minDurationMs, maxDurationMs, flag (by caller number: POST /api/v1/recordings/search)',
+      responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)', 400: 'bad filter, or a caller or callee number in the URL (code number_in_url)' },
+      handler: ({ principal, query, requestId, source }) => {
+        const { caller, callee, ...q } = query;
+        if (caller !== undefined || callee !== undefined) throw new HttpError(400, NUMBER_IN_URL, {}, 'number_in_url');
+        return playback.list(principal, q, { requestId, source });
+      },
+    }),
+    defineRoute({
+      method: 'POST', url: '/api/v1/recordings/search', policy: { permission: 'recordings:list' }, tag: 'recordings', body: searchBody,
+      summary: 'Search the recordings in your scope, as GET /api/v1/recordings, with the filters in a JSON body: careUnit, from, to, caller, agent, direction, minDurationMs, maxDurationMs, flag, limit, cursor',
+      responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)', 400: 'bad filter or caller number' },
+      handler: ({ principal, body, requestId, source }) => playback.list(principal, body, { requestId, source }),
     }),
     defineRoute({
       method: 'GET', url: '/api/v1/recordings/per-day', policy: { permission: 'recordings:list' }, tag: 'recordings', query: perDayQuery,

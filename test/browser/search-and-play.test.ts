@@ -17,7 +17,7 @@ describe('search and play in the browser', () => {
   let calls: Calls;
   let nurse: Person;
   let problems: string[];
-  const audioResponses: Array<{ status: number; range: string | null }> = [];
+  const audioResponses: Array<{ status: number; range: string | null; contentRange: string | null }> = [];
 
   before(async () => {
     assertAppBuilt();
@@ -28,7 +28,7 @@ describe('search and play in the browser', () => {
     page = await (await newContext(browser)).newPage();
     problems = watchProblems(page);
     page.on('response', (r: Response) => {
-      if (/\/api\/v1\/recordings\/[0-9a-f]{32}\/audio$/.test(new URL(r.url()).pathname)) audioResponses.push({ status: r.status(), range: r.request().headers().range ?? null });
+      if (/\/api\/v1\/recordings\/[0-9a-f]{32}\/audio$/.test(new URL(r.url()).pathname)) audioResponses.push({ status: r.status(), range: r.request().headers().range ?? null, contentRange: r.headers()['content-range'] ?? null });
     });
   });
   after(async () => {
@@ -51,39 +51,47 @@ describe('search and play in the browser', () => {
   });
 
   it('updates the results as a filter is typed (debounced), cancelling the stale request', async () => {
+    // The filters go in a POST body: a phone number never appears in a URL.
     const searched: string[] = [];
-    const listen = (r: Response) => { if (new URL(r.url()).pathname === '/api/v1/recordings') searched.push(new URL(r.url()).search); };
+    const urls: string[] = [];
+    const isSearch = (r: Request) => new URL(r.url()).pathname === '/api/v1/recordings/search' && r.method() === 'POST';
+    const body = (r: Request) => r.postData() ?? '';
+    const listen = (r: Response) => { if (isSearch(r.request())) searched.push(body(r.request())); };
+    const seen = (r: Request) => { urls.push(r.url()); };
     page.on('response', listen);
+    page.on('request', seen);
     await page.getByLabel('Care unit').pressSequentially('Akuten', { delay: 30 });
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 1);
     assert.match(await page.locator('table.results tbody').innerText(), /Akuten/);
     // Debounced: six keystrokes 30 ms apart make one search (a stalled machine may make two), for the whole word.
     assert.ok(searched.length >= 1 && searched.length < 6, `debounced (${searched.join(' ')})`);
-    assert.ok(searched.at(-1)!.includes('careUnit=Akuten'), searched.join(' '));
+    assert.equal((JSON.parse(searched.at(-1)!) as { careUnit?: string }).careUnit, 'Akuten', searched.join(' '));
     await page.getByLabel('Caller number').fill(STEREO_CALLER);
-    await page.waitForResponse((r) => r.url().includes('caller='));
+    await page.waitForResponse((r) => isSearch(r.request()) && (JSON.parse(body(r.request())) as { caller?: string }).caller === STEREO_CALLER);
     await page.getByLabel('Direction').selectOption('outbound');
     await page.getByText('No calls match these filters.').waitFor();
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 2);
     page.off('response', listen);
+    page.off('request', seen);
+    assert.ok(urls.length > 0 && urls.every((u) => !u.includes('caller') && !u.includes(STEREO_CALLER.slice(1))), urls.join(' '));
 
     // A slow server: the search typed on while one is in flight cancels it (AbortController).
     const failed: string[] = [];
-    const onFailed = (r: Request) => { if (new URL(r.url()).pathname === '/api/v1/recordings') failed.push(`${new URL(r.url()).search} ${r.failure()?.errorText}`); };
+    const onFailed = (r: Request) => { if (isSearch(r)) failed.push(`${body(r)} ${r.failure()?.errorText}`); };
     page.on('requestfailed', onFailed);
-    await page.route('**/api/v1/recordings?*', async (route) => {
+    await page.route('**/api/v1/recordings/search', async (route) => {
       await new Promise((r) => setTimeout(r, 800));
       await route.continue().catch(() => undefined);
     });
     await page.getByLabel('Agent id').fill('agent-7');
-    await page.waitForRequest((r) => r.url().includes('agent=agent-7'));
+    await page.waitForRequest((r) => isSearch(r) && body(r).includes('"agent":"agent-7"'));
     await page.getByLabel('Agent id').fill('agent-9');
-    await page.waitForResponse((r) => r.url().includes('agent=agent-9'));
+    await page.waitForResponse((r) => isSearch(r.request()) && body(r.request()).includes('"agent":"agent-9"'));
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 1);
-    await page.unroute('**/api/v1/recordings?*');
+    await page.unroute('**/api/v1/recordings/search');
     page.off('requestfailed', onFailed);
-    assert.ok(failed.some((f) => f.includes('agent=agent-7') && f.includes('ERR_ABORTED')), failed.join('; '));
+    assert.ok(failed.some((f) => f.includes('"agent":"agent-7"') && f.includes('ERR_ABORTED')), failed.join('; '));
     assert.match(await page.locator('table.results tbody').innerText(), /Barn/, 'the stale answer never replaced the fresh one');
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.results tbody tr').length === 2);
@@ -107,16 +115,23 @@ describe('search and play in the browser', () => {
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
     const canvas = page.getByRole('slider', { name: /Waveform/ });
     await canvas.waitFor();
+    // Seek by clicking the waveform at three quarters, then play: the browser asks for the audio
+    // from there (a 206 whose range starts well past 0), not for the whole file from its start.
+    const before = audioResponses.length;
+    const box = (await canvas.boundingBox())!;
+    await canvas.click({ position: { x: box.width * 0.75, y: box.height / 2 } });
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 29);
     await page.getByLabel('Speed').selectOption('1.5');
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.playbackRate === 1.5);
     await page.getByRole('radio', { name: 'Caller only' }).check();
     await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.play());
-    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 0.3);
-    const box = (await canvas.boundingBox())!;
-    await canvas.click({ position: { x: box.width * 0.75, y: box.height / 2 } });
-    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > 29);
     const t1 = await page.evaluate(() => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime);
     await page.waitForFunction((t) => (globalThis as unknown as InPage).document.querySelector('audio')!.currentTime > t + 0.3, t1);
+    const seekRanges = audioResponses.slice(before).flatMap((r) => {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(r.contentRange ?? '');
+      return r.status === 206 && m ? [{ start: Number(m[1]), size: Number(m[3]) }] : [];
+    });
+    assert.ok(seekRanges.some((r) => r.start > r.size / 2), `a range from the seek point: ${JSON.stringify(audioResponses)}`);
     // The keyboard seeks too: Home goes back to the start.
     await canvas.focus();
     await page.keyboard.press('Home');

@@ -2,7 +2,7 @@
 // are typed (debounced, the stale request cancelled), page on with "older calls" (keyset
 // cursor), and each row opens with Enter or a click.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { get, isAbort, query } from '../api';
+import { isAbort, post } from '../api';
 import { announce } from '../announce';
 import { ErrorText, errorText } from '../components/Field';
 import { Page } from '../components/Page';
@@ -23,14 +23,16 @@ let remembered: Filters = EMPTY_FILTERS;
 const CALLER = /^\+?[0-9][0-9 ()-]{5,}$/;
 const seconds = (v: string) => (v.trim() === '' || Number.isNaN(Number(v)) ? undefined : Math.round(Number(v) * 1000));
 
-function toQuery(f: Filters, cursor?: string): string {
+/** The search as a JSON body: a phone number never goes in a URL (proxies and access logs keep them). */
+function toBody(f: Filters, cursor?: string): Record<string, string | number> {
   const caller = f.caller.trim();
-  return query({
+  const values: Record<string, string | number | undefined> = {
     limit: 50, cursor, careUnit: f.careUnit.trim(), agent: f.agent.trim(), direction: f.direction, flag: f.flag,
     from: localDayStart(f.from), to: localDayStart(f.to, 1),
     caller: CALLER.test(caller) ? caller : undefined,
     minDurationMs: seconds(f.minSeconds), maxDurationMs: seconds(f.maxSeconds),
-  });
+  };
+  return Object.fromEntries(Object.entries(values).filter((e): e is [string, string | number] => e[1] !== undefined && e[1] !== ''));
 }
 
 export function Search() {
@@ -49,7 +51,7 @@ export function Search() {
     inFlight.current = ac;
     setState('loading');
     try {
-      const r = await get<ListAnswer>(`/api/v1/recordings${toQuery(f, cursor)}`, ac.signal);
+      const r = await post<ListAnswer>('/api/v1/recordings/search', toBody(f, cursor), { signal: ac.signal });
       if (ac.signal.aborted) return;
       const all = cursor ? [...items, ...r.items] : r.items;
       setItems(all);
