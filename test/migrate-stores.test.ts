@@ -76,6 +76,7 @@ describe('migrating blobs and what the copiers guarantee', () => {
     const target = await targetDatabase();
     const blobUrl = `s3://${TEST_BUCKET}/moved?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
     const r = await runCli(['migrate', '--data', dir, '--to-database-url', target, '--to-blob-url', blobUrl], {
+      timeoutMs: 60_000,
       env: { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
     });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

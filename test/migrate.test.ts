@@ -18,6 +18,8 @@ import { initTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts'
 import { freePort, runCli, startCli, waitForHttp, type CliResult } from './helpers/cli.ts';
 import { buildArchive, copyOf, dropTargets, serveWith, targetDatabase, type Pristine } from './helpers/migration.ts';
 
+/** Child processes start slowly on a busy machine. */
+const SLOW = { timeoutMs: 60_000 };
 const show = (r: CliResult) => `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
 /** The URL with a password the test server does not need (trust auth), to see it never printed. */
@@ -45,7 +47,7 @@ describe('callvault migrate', () => {
   it('moves the archive to PostgreSQL: it opens with the new URL, plays byte for byte, and its audit log verifies', async () => {
     const dir = await copyOf(pristine, root, 'moved');
     const target = await targetDatabase();
-    const r = await runCli(['migrate', '--data', dir, '--to-database-url', withPassword(target)]);
+    const r = await runCli(['migrate', '--data', dir, '--to-database-url', withPassword(target)], SLOW);
     assert.equal(r.code, 0, show(r));
     assert.match(r.stdout, /recordings: 3 rows copied/);
     assert.match(r.stdout, /every table's row count and digest equal/);
@@ -70,7 +72,7 @@ describe('callvault migrate', () => {
     } finally {
       await s.close();
     }
-    const verify = await runCli(['audit', 'verify', '--data', dir], { env: { CALLVAULT_DATABASE_URL: target } });
+    const verify = await runCli(['audit', 'verify', '--data', dir], { ...SLOW, env: { CALLVAULT_DATABASE_URL: target } });
     assert.equal(verify.code, 0, show(verify));
     assert.match(verify.stdout, /verified: every entry matches its hash and every checkpoint/);
     // Without the new URL the archive says what to give it.
@@ -83,14 +85,14 @@ describe('callvault migrate', () => {
     const target = await targetDatabase();
     // One row per transaction: slow enough to be killed in the middle of the audit log.
     const p = startCli(['migrate', '--data', dir, '--to-database-url', target], { env: { CALLVAULT_MIGRATE_BATCH_ROWS: '1' } });
-    await p.waitFor(/recordings: \d+ rows copied/);
+    await p.waitFor(/recordings: \d+ rows copied/, 60_000);
     p.child.kill('SIGKILL');
     const killed = await p.exited;
     assert.equal(killed.signal, 'SIGKILL');
     assert.equal(readFileSync(join(dir, 'callvault.json'), 'utf8'), readFileSync(join(pristine.dir, 'callvault.json'), 'utf8'), 'nothing switched by a run that did not finish');
     assert.ok(existsSync(join(dir, 'migration.json')));
 
-    const r = await runCli(['migrate', '--data', dir, '--to-database-url', target]);
+    const r = await runCli(['migrate', '--data', dir, '--to-database-url', target], SLOW);
     assert.equal(r.code, 0, show(r));
     const db = await openCatalog({ url: target });
     try {
@@ -117,8 +119,8 @@ describe('callvault migrate', () => {
     const port = await freePort();
     const server = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/healthz`);
-      const r = await runCli(['migrate', '--data', dir, '--to-database-url', await targetDatabase()]);
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000);
+      const r = await runCli(['migrate', '--data', dir, '--to-database-url', await targetDatabase()], SLOW);
       assert.equal(r.code, 1, show(r));
       assert.match(r.stderr, /in use by callvault serve|callvault connection\(s\) are open to the source/);
       assert.match(r.stderr, /stop/);
@@ -131,10 +133,10 @@ describe('callvault migrate', () => {
     // Another archive's catalog (the first test's target) is never a target.
     const fresh = join(root, 'fresh');
     await initTestArchive(fresh);
-    const r = await runCli(['migrate', '--data', fresh, '--to-database-url', movedTo]);
+    const r = await runCli(['migrate', '--data', fresh, '--to-database-url', movedTo], SLOW);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /belongs to another archive; give migrate an empty database/);
-    const usage = await runCli(['migrate', '--data', fresh]);
+    const usage = await runCli(['migrate', '--data', fresh], SLOW);
     assert.equal(usage.code, 2, show(usage));
     assert.match(usage.stderr, /--to-database-url/);
   });
