@@ -52,7 +52,7 @@ describe('patient log extract', () => {
     assert.ok(html.includes('Vårdcentral Norr'));
     // Everything printed is escaped, whatever a field holds.
     const { extractHtml } = await import('../src/audit/extract.ts');
-    const page = extractHtml([{ seq: 1, at: '2026-11-25T08:00:00.000Z', action: 'recording.played', what: { en: 'x', sv: 'y' }, recording: '<img src=x>', careUnit: '"><script>', actor: { type: 'user', role: '<b>' }, outcome: 'success' }], { producedAt: 'now', subject: '<i>' });
+    const page = extractHtml([{ seq: 1, at: '2026-11-25T08:00:00.000Z', action: 'recording.played', what: { en: 'x', sv: 'y' }, recording: '<img src=x>', careUnit: '"><script>', actor: { type: 'user', role: '<b>' }, outcome: 'success', emergencyAccess: false }], { producedAt: 'now', subject: '<i>' });
     assert.ok(!/<script|<img|<b>|<i>/.test(page), page);
     assert.equal((html.match(/lyssnade på samtalet/g) ?? []).length, 2);
     assert.ok(!/<script|src=|href=/.test(html), 'no scripts, no external resources');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { generateIdentity } from '../src/seal/index.ts';
+import { extractHtml, patientExtract } from '../src/audit/extract.ts';
 import { enrollPerson, ingestKey, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
@@ -45,6 +46,16 @@ describe('break-glass', () => {
     assert.equal((await send(s, outsider, 'GET', `/api/v1/recordings/${id}`)).status, 403);
     const unknown = await send(s, outsider, 'POST', `/api/v1/recordings/${'0'.repeat(32)}/break-glass`, { reason: 'a real reason for this' });
     assert.equal(unknown.status, 404);
+    // Each refusal of a thin reason is audited, without the reason's text.
+    const refused = (await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'recording.denied').where('object_id', '=', id).execute())
+      .filter((e) => JSON.parse(e.details!).reason === 'reason_too_short');
+    assert.equal(refused.length, 3);
+    for (const e of refused) {
+      assert.equal(e.outcome, 'denied');
+      assert.equal(e.care_unit, 'Akuten');
+      assert.equal(JSON.parse(e.details!).permission, 'recordings:break_glass');
+      assert.ok(!e.details!.includes('because'));
+    }
   });
 
   it('opens the one recording for playback, for a limited time, as audited emergency access with an alert', async () => {
@@ -67,7 +78,28 @@ describe('break-glass', () => {
     const listed = (await (await send(s, outsider, 'GET', '/api/v1/recordings')).json()) as { items: Array<{ id: string }> };
     assert.deepEqual(listed.items.map((i) => i.id), [id]);
     assert.equal((await send(s, outsider, 'GET', `/api/v1/recordings/${id}/download`)).status, 404, 'break-glass never opens download');
+    assert.equal((await send(s, outsider, 'GET', `/api/v1/recordings/${id}/waveform?points=20`)).status, 200);
+    // What the grant opened is marked as emergency access, with the grant; what is in scope is not.
+    assert.equal((await send(s, unitSupervisor, 'GET', `/api/v1/recordings/${id}/audio`)).status, 200);
+    const outsiderId = (await s.archive.users.byUsername('outsider'))!.id;
+    const uses = await s.archive.db.selectFrom('audit_events').selectAll().where('object_id', '=', id).where('outcome', '=', 'success')
+      .where('action', 'in', ['recording.viewed', 'recording.played']).orderBy('seq').execute();
+    const byOutsider = uses.filter((e) => e.actor_id === outsiderId);
+    assert.deepEqual(byOutsider.map((e) => e.action), ['recording.viewed', 'recording.played', 'recording.viewed']);
+    for (const e of byOutsider) assert.equal(JSON.parse(e.details!).breakGlass, grant.id, e.action);
+    for (const e of uses.filter((u) => u.actor_id !== outsiderId)) assert.equal(JSON.parse(e.details ?? '{}').breakGlass, undefined, e.action);
     const event = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'access.break_glass').executeTakeFirstOrThrow();
+    // The patient's log extract says which accesses were emergency access.
+    const extract = await patientExtract(s.archive.db, event.patient_pseudonym!, { showUsers: true });
+    const emergency = extract.filter((x) => x.actor.id === outsiderId && x.action !== 'access.break_glass' && x.action !== 'recordings.listed');
+    assert.equal(emergency.length, 3);
+    for (const x of emergency) {
+      assert.equal(x.emergencyAccess, true, x.action);
+      assert.match(x.what.en, /emergency access/);
+      assert.match(x.what.sv, /nödåtkomst/);
+    }
+    assert.ok(extract.filter((x) => x.actor.id !== outsiderId && x.action === 'recording.played').every((x) => !x.emergencyAccess));
+    assert.match(extractHtml(extract, { producedAt: 'now', subject: 'test' }), /nödåtkomst/);
     assert.equal(event.care_unit, 'Akuten');
     assert.ok(event.patient_pseudonym);
     assert.ok(!event.details!.includes('unreachable'), 'the free-text reason stays in the review item, not in the immutable log');

@@ -38,6 +38,8 @@ interface Info {
 export interface BreakGlassService {
   /** Ids among `recordingIds` the user holds a live grant for. */
   grantedIds(userId: string, recordingIds: readonly string[]): Promise<Set<string>>;
+  /** The id of the user's live grant for one recording, if they hold one. */
+  grantOf(userId: string, recordingId: string): Promise<string | null>;
   open(p: Principal, recordingId: string, reason: string, info: Info): Promise<{ id: string; expiresAt: string }>;
   /** The review queue the principal may see, newest first. */
   list(p: Principal, state: 'open' | 'closed' | 'all'): Promise<BreakGlassView[]>;
@@ -66,10 +68,17 @@ export function createBreakGlass(deps: { db: Kysely<Database>; audit: AuditLog; 
     return new Set(rows.map((r) => r.recording_id));
   }
 
+  async function grantOf(userId: string, recordingId: string): Promise<string | null> {
+    const row = await db.selectFrom('break_glass').select('id')
+      .where('user_id', '=', userId).where('recording_id', '=', recordingId).where('expires_at', '>', now()).orderBy('expires_at', 'desc').executeTakeFirst();
+    return row?.id ?? null;
+  }
+
   const withUser = () => db.selectFrom('break_glass').innerJoin('users', 'users.id', 'break_glass.user_id').selectAll('break_glass').select('users.username');
 
   return {
     grantedIds,
+    grantOf,
 
     async open(p, recordingId, reason, info) {
       const r = await deps.recordings.get(recordingId);
@@ -80,9 +89,17 @@ export function createBreakGlass(deps: { db: Kysely<Database>; audit: AuditLog; 
         if (inScope) throw new AccountError(409, 'this recording is within your scope already; open it normally');
         throw new AccountError(404, 'not found');
       }
-      if (why.length < 10) throw new AccountError(400, 'state the reason for emergency access in at least 10 characters');
-      const live = await grantedIds(p.userId, [r.id]);
-      if (live.has(r.id)) throw new AccountError(409, 'you already hold emergency access to this recording');
+      // A refusal is audited without the reason's text, which may name the patient.
+      const refuse = (reason: 'reason_too_short' | 'grant_live') => audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id: r.id },
+        careUnit: r.care_unit, ...info, details: { permission: 'recordings:break_glass', found: true, reason } });
+      if (why.length < 10) {
+        await refuse('reason_too_short');
+        throw new AccountError(400, 'state the reason for emergency access in at least 10 characters');
+      }
+      if (await grantOf(p.userId, r.id)) {
+        await refuse('grant_live');
+        throw new AccountError(409, 'you already hold emergency access to this recording');
+      }
       const t = now();
       const id = newId();
       await db.transaction().execute(async (trx) => {

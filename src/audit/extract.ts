@@ -28,17 +28,24 @@ export interface ExtractEntry {
   careUnit: string | null;
   actor: { type: string; role: string | null; id?: string | null };
   outcome: string;
+  /** Made under a break-glass grant (emergency access), rather than within the person's own scope. */
+  emergencyAccess: boolean;
   range?: { start: number; end: number };
 }
+
+const EMERGENCY = { en: ' under emergency access (break-glass)', sv: ' med nödåtkomst' };
 
 export async function patientExtract(db: Kysely<Database>, pseudonym: string, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
   const rows = await db.selectFrom('audit_events').selectAll().where('patient_pseudonym', '=', pseudonym)
     .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq').execute();
   return rows.map((r) => {
-    const details = r.details ? (JSON.parse(r.details) as { role?: string; start?: number; end?: number }) : {};
+    const details = r.details ? (JSON.parse(r.details) as { role?: string; start?: number; end?: number; breakGlass?: string }) : {};
+    const what = LABELS[r.action] ?? { en: r.action, sv: r.action };
+    const emergencyAccess = typeof details.breakGlass === 'string';
     return {
-      seq: r.seq, at: new Date(r.at).toISOString(), action: r.action, what: LABELS[r.action] ?? { en: r.action, sv: r.action },
-      recording: r.object_id, careUnit: r.care_unit, outcome: r.outcome,
+      seq: r.seq, at: new Date(r.at).toISOString(), action: r.action,
+      what: emergencyAccess ? { en: what.en + EMERGENCY.en, sv: what.sv + EMERGENCY.sv } : what,
+      recording: r.object_id, careUnit: r.care_unit, outcome: r.outcome, emergencyAccess,
       actor: { type: r.actor_type, role: details.role ?? null, ...(opts.showUsers ? { id: r.actor_id } : {}) },
       ...(typeof details.start === 'number' && typeof details.end === 'number' ? { range: { start: details.start, end: details.end } } : {}),
     };

@@ -77,10 +77,10 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
-    grantedIds: a.breakGlass.grantedIds,
+    grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf,
     auditEvents: async (recording) => (await readTimeline(a.db, { recording, limit: 500 })).items,
   });
-  const erasure = createErasure({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, grantedIds: a.breakGlass.grantedIds, onError });
+  const erasure = createErasure({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onError });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
   // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
   const publicOrigin = new URL(baseUrl(config));

@@ -13,16 +13,28 @@ export interface RequestInfo {
   source: string;
 }
 
+/** A recording the principal reached, with the break-glass grant that opened it when only a grant did (emergency access). */
+export type PermittedRecording = Recording & { emergencyGrant: string | null };
+
+/** Audit details that mark a use of a recording as emergency access, naming the grant. */
+export const emergencyAccess = (r: PermittedRecording): { breakGlass?: string } => (r.emergencyGrant ? { breakGlass: r.emergencyGrant } : {});
+
 export function createRecordingAccess(deps: {
   recordings: RecordingRepo;
   audit: AuditLog;
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  /** The id of the user's live break-glass grant for one recording, if any. */
+  grantOf: (userId: string, recordingId: string) => Promise<string | null>;
   now?: () => number;
 }) {
-  async function findPermitted(p: Principal, permission: RecordingPermission, id: string, info: RequestInfo): Promise<Recording> {
+  async function findPermitted(p: Principal, permission: RecordingPermission, id: string, info: RequestInfo): Promise<PermittedRecording> {
     const r = await deps.recordings.get(id);
-    const granted = r && p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
-    if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) return r;
+    const grant = r && p.kind === 'user' ? await deps.grantOf(p.userId, r.id) : null;
+    const granted = new Set<string>(r && grant ? [r.id] : []);
+    if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) {
+      const inScope = permittedRecordings(p, permission, [r]).has(r.id);
+      return { ...r, emergencyGrant: inScope ? null : grant };
+    }
     const breakGlass = r !== undefined && (permission === 'recordings:view' || permission === 'recordings:play') && mayBreakGlass(p, r) && !granted.has(r.id);
     await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, careUnit: r?.care_unit ?? null, ...info, details: { permission, found: Boolean(r), breakGlass } });
     // Staff who may break the glass learn that the recording exists and how to open it; for

@@ -23,6 +23,7 @@ export function createErasure(deps: {
   store: BlobStore;
   audit: AuditLog;
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  grantOf: (userId: string, recordingId: string) => Promise<string | null>;
   now?: () => number;
   onError?: (what: string, err: unknown) => void;
 }) {

@@ -3,7 +3,7 @@
 // service (and export) receives.
 import { openRecording, rewrapRecordingHeader, SealError, type OpenedRecording } from '../seal/index.ts';
 import { actorOf, permittedRecordings, recordingScope, type Principal, type RecordingAction } from '../access/policy.ts';
-import { createRecordingAccess, type RequestInfo } from './access.ts';
+import { createRecordingAccess, emergencyAccess, type RequestInfo } from './access.ts';
 import { sha256Hex } from '../lib/hash.ts';
 import type { TimelineEvent } from '../audit/timeline.ts';
 import { computePeaks, isPeakCodec, wavDataOffset } from './waveform.ts';
@@ -70,6 +70,8 @@ export interface PlaybackDeps {
   archiveIdentity: () => string;
   /** Ids among `ids` the user holds a live break-glass grant for. */
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
+  /** The id of the user's live break-glass grant for one recording, if any (its uses are marked emergency access). */
+  grantOf: (userId: string, recordingId: string) => Promise<string | null>;
   /** The audit log's entries about one recording, newest first. */
   auditEvents: (recordingId: string) => Promise<TimelineEvent[]>;
   now?: () => number;
@@ -164,7 +166,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const r = await findPermitted(p, 'recordings:view', id, info);
       const allowed = await allowedActions(p, r);
       if (r.header.length === 0) {
-        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info });
+        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: emergencyAccess(r) });
         return { ...summary(r), caller: null, callee: null, allowed };
       }
       const opened = open(r);
@@ -175,7 +177,7 @@ export function createPlayback(deps: PlaybackDeps) {
       } finally {
         opened.destroy();
       }
-      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info });
+      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: emergencyAccess(r) });
       return detail;
     },
 
@@ -195,7 +197,7 @@ export function createPlayback(deps: PlaybackDeps) {
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
       await deps.audit.record({
         action, actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { start: want.start, end: want.end },
+        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { start: want.start, end: want.end, ...emergencyAccess(r) },
       });
       const { start, end } = want;
       const opened = open(r);
@@ -235,7 +237,7 @@ export function createPlayback(deps: PlaybackDeps) {
         const bytesPerFrame = r.channels * (r.codec === 'pcm_s16le' ? 2 : 1);
         const frames = Math.floor((r.plaintext_size - start) / bytesPerFrame);
         await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { part: 'waveform', points } });
+          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { part: 'waveform', points, ...emergencyAccess(r) } });
         const audio = opened.readRange({ payloadSize: r.payload_size, start, end: start + frames * bytesPerFrame, read });
         const peaks = await computePeaks(audio, { codec: r.codec, channels: r.channels, frames, points });
         return { channels: r.channels, durationMs: r.duration_ms, peaks };
