@@ -112,6 +112,14 @@ describe('search and play in the browser', () => {
   });
 
   it('plays, seeks by clicking the waveform, streams with Range (206), and takes speed and leg', async () => {
+    // Over a slow link (64 KB/s, set through the DevTools protocol), the browser cannot have
+    // fetched the whole call before the seek, so where it asks for bytes from shows the seek.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const throttle = (bytesPerS: number) => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: bytesPerS, uploadThroughput: -1 });
+    await throttle(64 * 1024);
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
     await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
     const canvas = page.getByRole('slider', { name: /Waveform/ });
     await canvas.waitFor();
@@ -132,6 +140,8 @@ describe('search and play in the browser', () => {
       return r.status === 206 && m ? [{ start: Number(m[1]), size: Number(m[3]) }] : [];
     });
     assert.ok(seekRanges.some((r) => r.start > r.size / 2), `a range from the seek point: ${JSON.stringify(audioResponses)}`);
+    await throttle(-1);
+    await cdp.detach();
     // The keyboard seeks too: Home goes back to the start.
     await canvas.focus();
     await page.keyboard.press('Home');
