@@ -50,6 +50,14 @@ describe('audit API', () => {
     const page2 = (await (await send(s, auditor, 'GET', `/api/v1/audit/events?action=auth.&limit=2&before=${prefix.next}`)).json()) as { items: Array<{ seq: number }> };
     assert.ok(page2.items.every((i) => i.seq < prefix.next));
     assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/events?action=nonsense')).status, 400);
+    // The actor by username as well as by id.
+    const nurseId = (await s.archive.users.byUsername('nurse'))!.id;
+    const byName = (await (await send(s, auditor, 'GET', `/api/v1/audit/events?actor=nurse&action=recording.played`)).json()) as { items: Array<{ actor: { id: string } }> };
+    const byId = (await (await send(s, auditor, 'GET', `/api/v1/audit/events?actor=${nurseId}&action=recording.played`)).json()) as { items: Array<{ actor: { id: string } }> };
+    assert.equal(byName.items.length, 1);
+    assert.deepEqual(byName, byId);
+    assert.deepEqual(((await (await send(s, auditor, 'GET', '/api/v1/audit/events?actor=nobody-here')).json()) as { items: unknown[] }).items, []);
+    assert.equal((await send(s, auditor, 'GET', `/api/v1/audit/events?actor=${encodeURIComponent("x' OR 1=1")}`)).status, 400);
     const searched = await s.archive.db.selectFrom('audit_events').select('details').where('action', '=', 'audit.searched').execute();
     assert.ok(searched.length >= 3);
   });

@@ -19,7 +19,7 @@ const eventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   before: z.coerce.number().int().min(1).optional(),
   action: z.string().max(64).refine((a) => a in AUDIT_ACTIONS || /^[a-z]+\.$/.test(a), 'unknown action (give a full action or a prefix like "auth.")').optional(),
-  actor: z.string().regex(/^[0-9a-f]{16,32}$/, 'an actor id').optional(),
+  actor: z.string().regex(/^[0-9a-z][0-9a-z._-]{0,63}$/, 'an actor id or a username').optional(),
   recording: z.string().regex(/^[0-9a-f]{32}$/, 'a recording id').optional(),
   outcome: z.enum(['success', 'denied', 'failure']).optional(),
   from: isoDate.optional(),
@@ -48,11 +48,13 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/audit/events', tag: 'audit', policy: { permission: 'audit:read' }, query: eventsQuery,
-      summary: 'Audit events, newest first; filters: action (or prefix), actor, recording, outcome, from, to; page with `before` (a seq)',
+      summary: 'Audit events, newest first; filters: action (or prefix), actor (an id or a username), recording, outcome, from, to; page with `before` (a seq)',
       responses: { 200: '{ items, next }' },
       async handler({ principal, query, requestId, source }) {
+        // The actor by username or id: a person's name stands for their id (the log holds ids).
+        const named = query.actor ? await db.selectFrom('users').select('id').where('username', '=', query.actor).executeTakeFirst() : undefined;
         const { items, next } = await readTimeline(db, {
-          ...query, from: query.from ? Date.parse(query.from) : undefined, to: query.to ? Date.parse(query.to) : undefined,
+          ...query, actor: named?.id ?? query.actor, from: query.from ? Date.parse(query.from) : undefined, to: query.to ? Date.parse(query.to) : undefined,
         });
         const { before: _b, limit: _l, ...filters } = query;
         await audit.record({ action: 'audit.searched', ...info(principal, requestId, source), outcome: 'success', details: { filters, count: items.length } });

@@ -179,4 +179,26 @@ describe('search and play in the browser', () => {
     await history.getByText('recording.played').first().waitFor();
     assert.deepEqual(problems, [], 'no page errors and no CSP violations');
   });
+
+  it('after an idle timeout, the audio\'s 401 brings the person back to the sign-in page, on the same call', async () => {
+    // Over a slow link the call is not all fetched; the session then times out, and a seek to
+    // two thirds in asks for audio the browser does not have: the server answers 401.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: 64 * 1024, uploadThroughput: -1 });
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
+    await s.archive.db.updateTable('sessions').set({ last_seen_at: Date.now() - 16 * 60_000 }).execute();
+    await page.evaluate(() => {
+      const a = (globalThis as unknown as InPage).document.querySelector('audio')!;
+      a.currentTime = 20;
+      void a.play().catch(() => undefined);
+    });
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+    assert.ok(page.url().endsWith(`/recordings/${calls.mono}`), 'signing in again returns to the call');
+    assert.ok(audioResponses.some((r) => r.status === 401), JSON.stringify(audioResponses));
+  });
 });

@@ -108,6 +108,66 @@ describe('sign-in, enrollment and languages in the browser', () => {
     assert.equal((await s.archive.users.byUsername('newcomer'))!.status, 'active');
   });
 
+  it('in Swedish, server refusals, the settings and the audit log read in Swedish too', async () => {
+    const chief = await enrollPerson(s, 'chef', { roles: ['administrator', 'auditor'] });
+    const page = await openPage('sv-SE');
+    await page.goto(`${s.appUrl}/admin/users`);
+    await page.getByLabel('Användarnamn').fill(chief.username);
+    await page.getByLabel('Lösenord', { exact: true }).fill(chief.password);
+    await s.archive.db.updateTable('users').set({ totp_last_step: 0 }).where('username', '=', chief.username).execute();
+    await page.getByLabel('Kod från autentiseringsappen', { exact: true }).fill(totpCode(chief.totpSecret, Date.now()));
+    await page.getByRole('button', { name: 'Logga in', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Personer' }).waitFor();
+
+    // A refusal the server words in English is shown in Swedish: a username already taken.
+    await page.getByRole('button', { name: 'Bjud in en person' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Bjud in en person' });
+    await dialog.getByLabel('Användarnamn').fill(nurse.username);
+    await dialog.getByRole('checkbox', { name: 'Granskare' }).check();
+    await dialog.getByRole('button', { name: 'Bjud in', exact: true }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'Användarnamnet är upptaget.' }).waitFor();
+    await dialog.getByRole('button', { name: 'Avbryt' }).click();
+    // And one it has no words for: a sentence for its status, not the server's English.
+    await page.getByRole('link', { name: 'API-nycklar' }).click();
+    await page.getByLabel('Namn', { exact: true }).fill('pbx');
+    await page.getByLabel('Tillåtna källadresser').fill('inte-en-adress');
+    await page.getByRole('button', { name: 'Skapa nyckeln' }).click();
+    await page.getByRole('alert').filter({ hasText: 'En källadress är inte en IP-adress eller ett CIDR-intervall' }).waitFor();
+    await page.route('**/api/v1/keys', (route) => route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: 'something new the app has no words for' }) }));
+    await page.getByRole('button', { name: 'Skapa nyckeln' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Det går inte just nu' }).waitFor();
+    await page.unroute('**/api/v1/keys');
+
+    // The settings: labelled in Swedish, roles described in Swedish, no raw keys.
+    await page.getByRole('link', { name: 'Inställningar' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Inställningar' }).waitFor();
+    await page.getByText('Publik adress').waitFor();
+    const settings = await page.locator('main').innerText();
+    assert.match(settings, /Nödåtkomst varar \(minuter\)/);
+    assert.match(settings, /Personer, API-nycklar och inställningar; inget ljud\./);
+    for (const raw of ['publicUrl', 'breakGlassMinutes', 'idleMinutes', 'users, API keys and settings']) assert.ok(!settings.includes(raw), `no raw "${raw}"`);
+    assert.deepEqual(await axe(page), []);
+    await screenshot(page, 'settings-sv');
+
+    // The audit log names actions in Swedish (the code stays, for filtering) and finds a person by username.
+    await page.getByRole('link', { name: 'Granskningslogg' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Granskningslogg' }).waitFor();
+    await page.getByLabel('Aktör').fill('chef');
+    await page.getByLabel('Händelse', { exact: true }).fill('auth.login');
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/api/v1/audit/events') && r.url().includes('actor=chef')),
+      page.getByRole('button', { name: 'Sök i loggen' }).click(),
+    ]);
+    const first = page.locator('table.events tbody tr').first();
+    await first.waitFor();
+    assert.match(await first.innerText(), /inloggning/);
+    assert.match(await first.innerText(), /chef/);
+    assert.equal(await page.locator('table.events tbody tr').count(), 1, 'only the sign-in of chef');
+    assert.deepEqual(await axe(page), []);
+    await screenshot(page, 'audit-sv');
+    await page.context().close();
+  });
+
   it('speaks Swedish to a Swedish browser, switches to English and remembers it', async () => {
     const page = await openPage('sv-SE');
     await page.goto(`${s.appUrl}/`);

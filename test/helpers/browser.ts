@@ -169,4 +169,5 @@ export interface PageElement {
   paused: boolean;
   play(): Promise<void>;
   pause(): void;
+  load(): void;
 }

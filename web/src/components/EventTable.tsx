@@ -21,6 +21,15 @@ export function Outcome(props: { outcome: string }) {
   return <span class={`outcome ${props.outcome}`}>{known ? t(`outcome.${props.outcome}` as Key) : props.outcome}</span>;
 }
 
+/** An audit action in words (the person's language), with its code for filtering the log by it. */
+export function ActionName(props: { action: string }) {
+  const { t } = useLang();
+  const key = `action.${props.action}` as Key;
+  const words = t(key);
+  // translate() answers an unknown key with its last part: then the code alone is shown.
+  return words === props.action.split('.').pop() ? <code>{props.action}</code> : <>{words} <code class="action-code">{props.action}</code></>;
+}
+
 export function EventTable(props: { items: AuditEvent[]; caption: string }) {
   const { t, lang } = useLang();
   // Auditors read the log but open no recordings: for them an id is text, not a link.
@@ -40,7 +49,7 @@ export function EventTable(props: { items: AuditEvent[]; caption: string }) {
             <tr key={e.seq}>
               <td>{e.seq}</td>
               <td>{dateTime(lang, e.at)}</td>
-              <td><code>{e.action}</code></td>
+              <td><ActionName action={e.action} /></td>
               <td><Outcome outcome={e.outcome} /></td>
               <td>{e.actor.username ? <><strong>{e.actor.username}</strong> <code class="id">{e.actor.id}</code></> : <>{e.actor.type}{e.actor.id ? <> <code class="id">{e.actor.id}</code></> : null}</>}</td>
               <td>{e.object ? (e.object.type === 'recording' && e.object.id && canOpen

@@ -2,8 +2,6 @@
 // aria-describedby, and errors are announced.
 import type { ComponentChildren } from 'preact';
 import { useId } from 'preact/hooks';
-import { ApiError } from '../api';
-import type { T } from '../context';
 
 export interface TextFieldProps {
   label: string;
@@ -85,15 +83,4 @@ export function ErrorText(props: { children?: ComponentChildren }) {
   return <p class="error" role="alert"><strong class="tag">!</strong> {props.children}</p>;
 }
 
-/** The words to show for a failed request. */
-export function errorText(t: T, e: unknown): string {
-  if (e instanceof ApiError) {
-    if (e.status === 429) return t('error.tooMany');
-    if (e.status === 503) return t('error.unavailable');
-    if (e.status === 401) return t('error.notAccepted');
-    return e.message || t('error.generic');
-  }
-  if (e instanceof TypeError) return t('error.network');
-  if (e instanceof DOMException && e.name === 'NotAllowedError') return t('passkey.cancelled');
-  return e instanceof Error && e.message ? e.message : t('error.generic');
-}
+export { errorText } from '../errors';

@@ -58,14 +58,22 @@ export function Player(props: { id: string; channels: number }) {
   };
 
   const onPlay = () => { void graph.current?.ctx.resume(); };
+  // The element does not say why loading failed. Asking for the session does: if it has ended
+  // (an idle timeout), that answer is a 401 and the app goes back to the sign-in page.
+  const [failed, setFailed] = useState(false);
+  const onError = () => {
+    setFailed(true);
+    void get('/api/v1/session').catch(() => undefined);
+  };
   const labels = props.channels === 2 ? [t('player.lane1'), t('player.lane2')] : [];
   return (
     <section class="player card" aria-labelledby="player-heading">
       <h2 id="player-heading">{t('player.title')}</h2>
       {peaks ? <Waveform peaks={peaks} audio={audioRef.current} position={position} labels={labels} /> : null}
       <audio ref={audioRef} controls preload="metadata" src={`/api/v1/recordings/${props.id}/audio`} aria-label={t('player.audio')}
-        onTimeUpdate={(e) => setPosition(e.currentTarget.currentTime)} onSeeked={(e) => setPosition(e.currentTarget.currentTime)} onPlay={onPlay}
+        onTimeUpdate={(e) => setPosition(e.currentTarget.currentTime)} onSeeked={(e) => setPosition(e.currentTarget.currentTime)} onPlay={onPlay} onError={onError} onLoadStart={() => setFailed(false)}
         onLoadedMetadata={(e) => { e.currentTarget.playbackRate = Number(speed); }} />
+      {failed ? <p class="error" role="alert"><strong class="tag">!</strong> {t('player.failed')}</p> : null}
       <div class="player-controls">
         <SelectField label={t('player.speed')} value={speed} onValue={setSpeed} options={SPEEDS.map((s): [string, string] => [s, `${s.replace('.', t('decimal'))}×`])} />
         {props.channels === 2 ? (

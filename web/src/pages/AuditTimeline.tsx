@@ -29,7 +29,7 @@ export function AuditTimeline() {
     setError('');
     try {
       const r = await get<{ items: AuditEvent[]; next: number | null }>(`/api/v1/audit/events${query({
-        limit: 100, before, action: f.action.trim(), actor: f.actor.trim(), recording: f.recording.trim(), outcome: f.outcome,
+        limit: 100, before, action: f.action.trim(), actor: f.actor.trim().toLowerCase(), recording: f.recording.trim(), outcome: f.outcome,
         from: localDateTime(f.from), to: localDateTime(f.to),
       })}`);
       const all = before && items ? [...items, ...r.items] : r.items;
@@ -50,7 +50,7 @@ export function AuditTimeline() {
         <div class="grid">
           <TextField label={t('audit.action')} hint={t('audit.actionHint')} value={f.action} onValue={set('action')} list="audit-actions" maxLength={64} autocomplete="off" />
           <datalist id="audit-actions">{ACTION_HINTS.map((a) => <option key={a} value={a} />)}</datalist>
-          <TextField label={t('audit.actor')} value={f.actor} onValue={set('actor')} maxLength={32} autocomplete="off" spellcheck={false} />
+          <TextField label={t('audit.actor')} hint={t('audit.actorHint')} value={f.actor} onValue={set('actor')} maxLength={64} autocomplete="off" spellcheck={false} />
           <TextField label={t('audit.recording')} value={f.recording} onValue={set('recording')} maxLength={32} autocomplete="off" spellcheck={false} />
           <SelectField label={t('audit.outcome')} value={f.outcome} onValue={set('outcome')}
             options={[['', t('search.any')], ['success', t('outcome.success')], ['denied', t('outcome.denied')], ['failure', t('outcome.failure')]]} />

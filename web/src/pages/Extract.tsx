@@ -8,6 +8,7 @@ import { Choices, ErrorText, TextField, errorText } from '../components/Field';
 import { Page } from '../components/Page';
 import { useLang } from '../context';
 import { dateTime, number } from '../format';
+import { roleKey } from './UserForm';
 
 interface Entry {
   seq: number; at: string; action: string; what: { en: string; sv: string }; recording: string | null; careUnit: string | null;
@@ -84,7 +85,7 @@ export function Extract() {
                   {answer.entries.map((e) => (
                     <tr key={e.seq}>
                       <td>{dateTime(lang, e.at)}</td>
-                      <td>{e.actor.role ?? e.actor.type}{e.actor.id ? <> <code class="id">{e.actor.id}</code></> : null}</td>
+                      <td>{e.actor.role ? e.actor.role.split('+').map((r) => t(roleKey(r))).join(', ') : e.actor.type}{e.actor.id ? <> <code class="id">{e.actor.id}</code></> : null}</td>
                       <td>{e.careUnit ?? ''}</td><td>{e.what[lang]}</td><td><code class="id">{e.recording ?? ''}</code></td>
                     </tr>
                   ))}
