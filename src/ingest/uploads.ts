@@ -121,6 +121,9 @@ export function createUploadService(deps: UploadDeps): UploadService {
   const now = deps.now ?? Date.now;
   const onError = deps.onError ?? (() => undefined);
   const uploads = new Map<string, Live>();
+  /** Calls set aside after a storage failure: kept up to their last acknowledged byte for recovery. */
+  const aside = new Set<string>();
+  const setAsideError = () => new HttpError(503, 'the blob store failed; this call is kept up to its last acknowledged byte and is filed when the server restarts (then it can go on)', { 'retry-after': '60' });
   let closing = false;
   let rotating = false;
   const filingDeps = { db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now };
@@ -146,6 +149,14 @@ export function createUploadService(deps: UploadDeps): UploadService {
         careUnit: u.row.care_unit, requestId, source, details: { reason, receivedBytes: u.offset },
       }, trx);
     });
+  }
+
+  /** Forgets a call this process can no longer go on with, keeping its row and journal for recovery. */
+  function setAside(u: Live): void {
+    u.discarded = true;
+    uploads.delete(u.row.id);
+    aside.add(u.row.id);
+    u.sealer.destroy();
   }
 
   /** Refuses audio that does not validate: the upload is discarded and the client told why. */
@@ -210,9 +221,12 @@ export function createUploadService(deps: UploadDeps): UploadService {
     try {
       if (sealed.length > 0) await u.writer.write(sealed);
     } catch (err) {
-      // The sealed stream and the object may now disagree: never resume from here.
-      await discard(u, 'storage failure', requestId, source).catch((e) => onError('discarding an upload after a storage failure', e));
-      throw err;
+      // The sealed stream and the object may now disagree: this process never goes on from here.
+      // What was acknowledged is in the journal: the call is set aside, its catalog row kept, and
+      // recovery (at the next start, or another node) files it up to its last acknowledged byte.
+      setAside(u);
+      onError('storing a live call (set aside for recovery)', err);
+      throw setAsideError();
     }
     u.chunksWritten += sealed.length;
     const record = encodeRecordParts({
@@ -259,6 +273,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
   async function find(id: string, keyId: string): Promise<Live | null> {
     const u = uploads.get(id);
     if (u) return u.row.key_id === keyId ? u : null;
+    if (aside.has(id)) throw setAsideError();
     await deps.takeOver?.(id, keyId);
     if (!deps.reopenFiled) return null;
     const reopened = await deps.reopenFiled(id, keyId);
@@ -317,6 +332,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         await deps.journal.sync(); // report only what is durable
         return { offset: u.offset, length: u.length, expiresAt: u.lastActivity + deps.idleMs };
       }
+      if (aside.has(id)) throw setAsideError();
       await deps.takeOver?.(id, keyId);
       const done = await deps.recordings.get(id);
       if (!done || done.ingest_key_id !== keyId) return null;
