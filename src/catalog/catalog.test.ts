@@ -210,7 +210,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         const rows: Array<[string, Partial<NewRecording>]> = [
           ['a', { started_at: t0 }], ['b', { started_at: t0 + 1000 }], ['c', { started_at: t0 + 1000 }], ['d', { started_at: t0 + 1000 }],
           ['e', { started_at: t0 + 2000, flags: '["truncated_by_crash"]', direction: 'outbound', duration_ms: 60_000 }],
-          ['f', { started_at: t0 + 3000, flags: '["truncatedXbyXcrash"]' }],
+          ['f', { started_at: t0 + 3000, flags: '["truncatedXbyXcrash"]', external_call_id: 'pbx-call-4711' }],
           ['g', { started_at: t0 + 4000, flags: '["abandoned","truncated_by_crash"]', agent_id: 'agent-7' }],
           ['h', { started_at: t0 + 5000, flags: '["truncated_by_crash_and_more"]', caller_index: Buffer.alloc(32, 7) }],
           ['i', { started_at: t0 + 6000, erased_at: t0 + 7000 }],
@@ -246,7 +246,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         assert.deepEqual(await repo.count({ ...inUnit, flag: 'truncated_by_crash' }), { value: 2, capped: false });
       });
 
-      it('every other filter: direction, duration, agent, caller index, time range, scope', async () => {
+      it('every other filter: direction, duration, agent, caller index, external call id, time range, scope', async () => {
+        assert.deepEqual(idsOf(await repo.list({ ...inUnit, externalCallId: 'pbx-call-4711' })), [ids.f]);
+        assert.deepEqual(idsOf(await repo.list({ ...inUnit, externalCallId: 'pbx-call-471' })), [], 'an exact match, not a prefix');
         assert.deepEqual(idsOf(await repo.list({ ...inUnit, direction: 'outbound' })), [ids.e]);
         assert.deepEqual(idsOf(await repo.list({ ...inUnit, minDurationMs: 30_000 })), [ids.e]);
         assert.equal(idsOf(await repo.list({ ...inUnit, maxDurationMs: 30_000 })).length, 7);

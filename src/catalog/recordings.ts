@@ -21,6 +21,8 @@ export interface ListFilter {
   to?: number;
   callerIndex?: Buffer;
   agentId?: string;
+  /** The PBX's or call-center app's own id of the call. */
+  externalCallId?: string;
   direction?: 'inbound' | 'outbound';
   minDurationMs?: number;
   maxDurationMs?: number;
@@ -85,6 +87,7 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
     if (f.from !== undefined) q = q.where('started_at', '>=', f.from);
     if (f.to !== undefined) q = q.where('started_at', '<', f.to);
     if (f.callerIndex) q = q.where('caller_index', '=', f.callerIndex);
+    if (f.externalCallId !== undefined) q = q.where('external_call_id', '=', f.externalCallId);
     if (f.minDurationMs !== undefined) q = q.where('duration_ms', '>=', f.minDurationMs);
     if (f.maxDurationMs !== undefined) q = q.where('duration_ms', '<=', f.maxDurationMs);
     // Flags are a JSON list of names from a closed set; a quoted name cannot match another

@@ -81,18 +81,22 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
     return report;
   }
 
+  const read = (id: string) => deps.db.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
+    .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
+    .where('uploads.id', '=', id).executeTakeFirst() as Promise<Claimable | undefined>;
+  const busy = () => new HttpError(423, 'this call is being received by another node; try again in a moment', { 'retry-after': '1' });
+
   return {
     adopt,
     async takeOver(id, keyId) {
-      const row = await deps.db.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
-        .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
-        .where('uploads.id', '=', id).executeTakeFirst() as Claimable | undefined;
+      const row = await read(id);
       if (!row || row.key_id !== keyId || row.node_id === null) return false;
-      if (row.node_id === deps.nodeId || !gone(row, now())) {
-        throw new HttpError(423, 'this call is being received by another node; try again in a moment', { 'retry-after': '1' });
-      }
+      if (row.node_id === deps.nodeId || !gone(row, now())) throw busy();
       const report = await adopt({ uploadId: id });
-      return report.recovered.some((r) => r.id === id);
+      if (report.recovered.some((r) => r.id === id)) return true;
+      // Another node claimed it first and may be filing it right now: the client retries.
+      if (await read(id)) throw busy();
+      return false;
     },
   };
 }

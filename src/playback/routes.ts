@@ -22,6 +22,8 @@ const filters = {
   from: isoDate.optional(),
   to: isoDate.optional(),
   agent: z.string().max(64).optional(),
+  /** The PBX's or call-center app's own id of the call (metadata callId at ingest). */
+  callId: z.string().min(1).max(128).optional(),
   direction: z.enum(['inbound', 'outbound']).optional(),
   flag: z.enum(RECORDING_FLAGS).optional(),
 };
@@ -62,7 +64,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
   return [
     defineRoute({
       method: 'GET', url: '/api/v1/recordings', policy: { permission: 'recordings:list' }, tag: 'recordings', query: listQuery,
-      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, agent, direction, minDurationMs, maxDurationMs, flag (by caller number: POST /api/v1/recordings/search)',
+      summary: 'List the recordings in your scope, newest first (keyset paging with `cursor`); filters: careUnit, from, to, agent, callId, direction, minDurationMs, maxDurationMs, flag (by caller number: POST /api/v1/recordings/search)',
       responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)', 400: 'bad filter, or a caller or callee number in the URL (code number_in_url)' },
       handler: ({ principal, query, requestId, source }) => {
         const { caller, callee, ...q } = query;
@@ -72,7 +74,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
     }),
     defineRoute({
       method: 'POST', url: '/api/v1/recordings/search', policy: { permission: 'recordings:list' }, tag: 'recordings', body: searchBody,
-      summary: 'Search the recordings in your scope, as GET /api/v1/recordings, with the filters in a JSON body: careUnit, from, to, caller, agent, direction, minDurationMs, maxDurationMs, flag, limit, cursor',
+      summary: 'Search the recordings in your scope, as GET /api/v1/recordings, with the filters in a JSON body: careUnit, from, to, caller, agent, callId, direction, minDurationMs, maxDurationMs, flag, limit, cursor',
       responses: { 200: '{ items, next, count: { value, capped } } (count on the first page only, capped at 10,000)', 400: 'bad filter or caller number' },
       handler: ({ principal, body, requestId, source }) => playback.list(principal, body, { requestId, source }),
     }),

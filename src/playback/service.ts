@@ -85,6 +85,7 @@ export interface ListQuery {
   to?: string;
   caller?: string;
   agent?: string;
+  callId?: string;
   direction?: 'inbound' | 'outbound';
   minDurationMs?: number;
   maxDurationMs?: number;
@@ -120,7 +121,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const now = (deps.now ?? Date.now)();
       const filter: ListFilter = {
         scope: recordingScope(p, 'recordings:list'), now,
-        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex, agentId: q.agent, direction: q.direction,
+        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex, agentId: q.agent, externalCallId: q.callId, direction: q.direction,
         from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
         minDurationMs: q.minDurationMs, maxDurationMs: q.maxDurationMs, flag: q.flag,
       };
