@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
-import { decodeRecords, recordUploadId, type IngestJournal, type JournalRecord, type Waiter } from './journal.ts';
+import { GroupCommit } from './group-commit.ts';
+import { decodeRecords, recordUploadId, type IngestJournal, type JournalRecord } from './journal.ts';
 
 export class LeaseLostError extends Error {
   constructor(why: string) {
@@ -44,7 +45,6 @@ export class CatalogJournal implements IngestJournal {
   readonly node: NodeIdentity;
   /** How the last process under this node's name ended, if there was one: its calls in flight are this one's to recover. */
   readonly previousRun: { clean: boolean } | null;
-  readonly stats = { flushes: 0, records: 0 };
   #db: Kysely<Database>;
   #leaseMs: number;
   #now: () => number;
@@ -52,11 +52,7 @@ export class CatalogJournal implements IngestJournal {
   #gen: number;
   readonly #firstGen: number;
   #size = 0;
-  #pending: Pending[] = [];
-  #pendingBytes = 0;
-  #waiters: Waiter[] = [];
-  #flushing = false;
-  #failed: Error | null = null;
+  #commit: GroupCommit<Pending>;
   #renewedAt: number;
   #timer: NodeJS.Timeout;
 
@@ -72,6 +68,10 @@ export class CatalogJournal implements IngestJournal {
     this.#renewedAt = renewedAt;
     this.#timer = setInterval(() => void this.#heartbeat(), Math.max(50, Math.floor(opts.leaseMs / 5)));
     this.#timer.unref();
+    this.#commit = new GroupCommit<Pending>((batch, bytes) => this.#writeBatch(batch, bytes), (err) => {
+      clearInterval(this.#timer);
+      if (err instanceof LeaseLostError) this.#onLeaseLost(err);
+    });
   }
 
   /**
@@ -99,33 +99,27 @@ export class CatalogJournal implements IngestJournal {
     return this.#gen;
   }
 
+  /** Flushes done and records made durable, for tests and metrics. */
+  get stats(): { flushes: number; records: number } {
+    return this.#commit.stats;
+  }
+
   get size(): number {
-    return this.#size + this.#pendingBytes;
+    return this.#size + this.#commit.backlog;
   }
 
   get backlog(): number {
-    return this.#pendingBytes;
+    return this.#commit.backlog;
   }
 
   append(record: Buffer | readonly Buffer[]): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
     const pieces = Buffer.isBuffer(record) ? [record] : record;
     const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-    if (whole.length > 0) {
-      this.#pending.push({ uploadId: recordUploadId(whole), record: whole });
-      this.#pendingBytes += whole.length;
-    }
-    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (!this.#flushing) {
-      this.#flushing = true;
-      setImmediate(() => void this.#flush());
-    }
-    return p;
+    return this.#commit.add([{ uploadId: recordUploadId(whole), record: whole }], whole.length);
   }
 
   sync(): Promise<void> {
-    if (this.#pending.length === 0 && !this.#flushing) return this.#failed ? Promise.reject(this.#failed) : Promise.resolve();
-    return this.append([]);
+    return this.#commit.sync();
   }
 
   /** Renews the lease inside `trx`; throws LeaseLostError when it is no longer this process's. */
@@ -139,56 +133,28 @@ export class CatalogJournal implements IngestJournal {
     this.#renewedAt = now;
   }
 
-  async #flush(): Promise<void> {
-    while (this.#waiters.length > 0) {
-      const batch = this.#pending;
-      const waiters = this.#waiters;
-      const bytes = this.#pendingBytes;
-      this.#pending = [];
-      this.#waiters = [];
-      this.#pendingBytes = 0;
-      try {
-        const gen = this.#gen;
-        await this.#db.transaction().execute(async (trx) => {
-          await this.#renew(trx);
-          for (let i = 0; i < batch.length; i += INSERT_ROWS) {
-            await trx.insertInto('ingest_journal')
-              .values(batch.slice(i, i + INSERT_ROWS).map((p) => ({ node_id: this.node.id, gen, upload_id: p.uploadId, record: p.record })))
-              .execute();
-          }
-        });
-        this.#size += bytes;
-        this.stats.flushes++;
-        this.stats.records += batch.length;
-        for (const w of waiters) w.resolve();
-      } catch (err) {
-        this.#fail(err as Error, [...waiters, ...this.#waiters]);
-        break;
+  /** One transaction: the lease renewed, the batch's records inserted. */
+  async #writeBatch(batch: Pending[], bytes: number): Promise<void> {
+    const gen = this.#gen;
+    await this.#db.transaction().execute(async (trx) => {
+      await this.#renew(trx);
+      for (let i = 0; i < batch.length; i += INSERT_ROWS) {
+        await trx.insertInto('ingest_journal')
+          .values(batch.slice(i, i + INSERT_ROWS).map((p) => ({ node_id: this.node.id, gen, upload_id: p.uploadId, record: p.record })))
+          .execute();
       }
-    }
-    this.#flushing = false;
-  }
-
-  /** Fail closed: nothing more is acknowledged once the journal cannot be written. */
-  #fail(err: Error, waiters: Waiter[]): void {
-    const first = this.#failed === null;
-    this.#failed ??= err;
-    for (const w of waiters) w.reject(this.#failed);
-    this.#waiters = [];
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    clearInterval(this.#timer);
-    if (first && err instanceof LeaseLostError) this.#onLeaseLost(err);
+    });
+    this.#size += bytes;
   }
 
   async #heartbeat(): Promise<void> {
-    if (this.#failed || this.#flushing) return;
+    if (this.#commit.failed) return;
     try {
       await this.#db.transaction().execute((trx) => this.#renew(trx));
     } catch (err) {
       // A slow or unreachable database is retried at the next beat, until the lease runs out.
-      if (err instanceof LeaseLostError) this.#fail(err, this.#waiters);
-      else if (this.#now() - this.#renewedAt > this.#leaseMs * 0.6) this.#fail(new LeaseLostError((err as Error).message), this.#waiters);
+      if (err instanceof LeaseLostError) this.#commit.fail(err);
+      else if (this.#now() - this.#renewedAt > this.#leaseMs * 0.6) this.#commit.fail(new LeaseLostError((err as Error).message));
     }
   }
 
@@ -210,8 +176,8 @@ export class CatalogJournal implements IngestJournal {
   async close(): Promise<void> {
     await this.sync().catch(() => undefined);
     clearInterval(this.#timer);
-    if (this.#failed) return;
-    this.#failed = new Error('the ingest journal is closed');
+    if (this.#commit.failed) return;
+    this.#commit.fail(new Error('the ingest journal is closed'));
     await this.#db.updateTable('ingest_nodes').set({ stopped_at: this.#now(), clean: 1 })
       .where('id', '=', this.node.id).where('incarnation', '=', this.node.incarnation).execute();
   }

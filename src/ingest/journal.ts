@@ -14,6 +14,7 @@
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { GroupCommit } from './group-commit.ts';
 
 // Delta: bytes of a PATCH. Base: where a call stands after a rotation (chunks durable in its
 // object, and the tail after them). Which calls are still open is the catalog's `uploads` table.
@@ -132,30 +133,20 @@ export interface IngestJournal {
   close(): Promise<void>;
 }
 
-export interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** The append side, with group commit. */
+/** The append side: files in the data directory, group-committed with one write and one fdatasync. */
 export class Journal implements IngestJournal {
   readonly kind = 'file';
   readonly dir: string;
   #fh: FileHandle;
   #gen: number;
   #size = 0;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #waiters: Waiter[] = [];
-  #flushing = false;
-  #failed: Error | null = null;
-  /** Flushes done and records made durable, for tests and metrics. */
-  readonly stats = { flushes: 0, records: 0 };
+  #commit: GroupCommit<Buffer>;
 
   private constructor(dir: string, fh: FileHandle, gen: number) {
     this.dir = dir;
     this.#fh = fh;
     this.#gen = gen;
+    this.#commit = new GroupCommit<Buffer>((batch, bytes) => this.#writeBatch(batch, bytes));
   }
 
   /** Starts a new generation after whatever files exist (they stay until retired). */
@@ -166,74 +157,50 @@ export class Journal implements IngestJournal {
     return new Journal(dir, fh, gen);
   }
 
+  /** Flushes done and pieces made durable, for tests and metrics. */
+  get stats(): { flushes: number; records: number } {
+    return this.#commit.stats;
+  }
+
   get generation(): number {
     return this.#gen;
   }
 
   /** Bytes in the current file, durable or pending. */
   get size(): number {
-    return this.#size + this.#pendingBytes;
+    return this.#size + this.#commit.backlog;
   }
 
   /** Bytes waiting for the next flush. */
   get backlog(): number {
-    return this.#pendingBytes;
+    return this.#commit.backlog;
   }
 
   /** Resolves once `record` (and everything appended before it) is durable. Pieces are written back to back. */
   append(record: Buffer | readonly Buffer[]): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    for (const piece of Buffer.isBuffer(record) ? [record] : record) {
-      this.#pending.push(piece);
-      this.#pendingBytes += piece.length;
-    }
-    const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (!this.#flushing) {
-      this.#flushing = true;
-      setImmediate(() => void this.#flush());
-    }
-    return p;
+    const pieces = (Buffer.isBuffer(record) ? [record] : record).filter((p) => p.length > 0);
+    let bytes = 0;
+    for (const p of pieces) bytes += p.length;
+    return this.#commit.add(pieces, bytes);
   }
 
   /** Resolves once everything appended so far is durable. */
   sync(): Promise<void> {
-    if (this.#pending.length === 0 && !this.#flushing) return Promise.resolve();
-    return this.append(Buffer.alloc(0));
+    return this.#commit.sync();
   }
 
-  async #flush(): Promise<void> {
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.filter((b) => b.length > 0);
-      const waiters = this.#waiters;
-      const bytes = this.#pendingBytes;
-      this.#pending = [];
-      this.#waiters = [];
-      this.#pendingBytes = 0;
-      try {
-        let pos = this.#size;
-        let rest = [...batch];
-        while (rest.length > 0) {
-          const { bytesWritten } = await this.#fh.writev(rest, pos);
-          pos += bytesWritten;
-          let skip = bytesWritten;
-          while (rest.length > 0 && skip >= rest[0]!.length) skip -= rest.shift()!.length;
-          if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
-        }
-        if (bytes > 0) await this.#fh.datasync();
-        this.#size += bytes;
-        this.stats.flushes++;
-        this.stats.records += batch.length;
-        for (const w of waiters) w.resolve();
-      } catch (err) {
-        // Fail closed: nothing more is acknowledged once the journal cannot be written.
-        this.#failed = err as Error;
-        for (const w of [...waiters, ...this.#waiters]) w.reject(this.#failed);
-        this.#waiters = [];
-        this.#pending = [];
-        break;
-      }
+  async #writeBatch(batch: Buffer[], bytes: number): Promise<void> {
+    let pos = this.#size;
+    let rest = [...batch];
+    while (rest.length > 0) {
+      const { bytesWritten } = await this.#fh.writev(rest, pos);
+      pos += bytesWritten;
+      let skip = bytesWritten;
+      while (rest.length > 0 && skip >= rest[0]!.length) skip -= rest.shift()!.length;
+      if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
     }
-    this.#flushing = false;
+    if (bytes > 0) await this.#fh.datasync();
+    this.#size += bytes;
   }
 
   /** Starts the next file; returns the generations before it (to retire once rebased). */
