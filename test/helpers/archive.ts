@@ -42,8 +42,19 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 }
 
 /** The archive in `dir` opened again and served on loopback (a restart), logging nowhere. */
-export async function reopenServer(dir: string): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
-  const archive = await openTestArchive(dir);
+export async function reopenServer(dir: string): Promise<ServedArchive> {
+  return serveOnLoopback(dir, await openTestArchive(dir));
+}
+
+export interface ServedArchive {
+  archive: Archive;
+  running: Running;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves an open archive on a free loopback port, logging nowhere; close() stops it and closes the archive. */
+export async function serveOnLoopback(dir: string, archive: Archive): Promise<ServedArchive> {
   const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');

@@ -2,12 +2,9 @@
 // plays and sign-ins in the audit log and a signed checkpoint (catalog and witness), closed.
 import { cp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
-import { openArchive, type Archive, type CatalogChoice } from '../../src/cli/archive.ts';
-import { startServer, type Running } from '../../src/cli/server.ts';
-import { loadConfig } from '../../src/config/config.ts';
+import { openArchive, type CatalogChoice } from '../../src/cli/archive.ts';
 import { makeWav, sineWaveS16 } from '../../src/ingest/wav.ts';
-import { enrollSupervisor, ingestKey, signIn, startTestServer, type Person } from './archive.ts';
+import { enrollSupervisor, ingestKey, serveOnLoopback, signIn, startTestServer, type Person, type ServedArchive } from './archive.ts';
 import { copyTestArchive, createTestDatabase, dropTestDatabase, releaseTestArchive } from './catalog.ts';
 import { recordingIdOf, tusUpload } from './tus.ts';
 
@@ -69,16 +66,6 @@ export async function dropTargets(): Promise<void> {
 }
 
 /** The archive in `dir` opened with its new catalog (and blob store) and served on loopback. */
-export async function serveWith(dir: string, choice: CatalogChoice): Promise<{ archive: Archive; running: Running; url: string; close(): Promise<void> }> {
-  const archive = await openArchive(dir, choice);
-  const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
-  const addr = running.app.server.address();
-  if (!addr || typeof addr === 'string') throw new Error('server has no address');
-  return {
-    archive, running, url: `http://127.0.0.1:${addr.port}`,
-    async close() {
-      await running.close();
-      await archive.close();
-    },
-  };
+export async function serveWith(dir: string, choice: CatalogChoice): Promise<ServedArchive> {
+  return serveOnLoopback(dir, await openArchive(dir, choice));
 }
