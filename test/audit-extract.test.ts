@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { runCli } from './helpers/cli.ts';
-import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { metaHeader, recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 describe('patient log extract', () => {
   let s: TestServer;
@@ -71,5 +71,45 @@ describe('patient log extract', () => {
     assert.deepEqual(JSON.parse(none.stdout).entries, []);
     const both = await runCli(['audit', 'extract', '--data', s.dir]);
     assert.equal(both.code, 2);
+  });
+});
+
+describe('patient log extract by personnummer declared at ingest', () => {
+  it('finds every access to the calls filed with that patient id, and no one else\'s; an invalid id is refused at ingest', async () => {
+    const s = await startTestServer();
+    try {
+      const key = await ingestKey(s);
+      const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8000).fill(0x55) });
+      const meta = { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a' };
+      // 19811218-9876 is a valid personnummer (Luhn); 20000115-2388 too; the call from another phone still belongs to the same patient.
+      const first = recordingIdOf(await tusUpload(s.url, key, wav, { ...meta, caller: '070-111 22 33', patientId: '19811218-9876' }));
+      const second = recordingIdOf(await tusUpload(s.url, key, wav, { ...meta, caller: '070-444 55 66', patientId: '198112189876' }));
+      const stranger = recordingIdOf(await tusUpload(s.url, key, wav, { ...meta, caller: '070-777 88 99', patientId: '20000115-2388' }));
+      const row = (await s.archive.recordings.get(first))!;
+      assert.equal(Buffer.from(row.patient_index!).length, 16, 'kept as a blind index');
+      const nurse = await signIn(s, await enrollSupervisor(s));
+      for (const id of [first, second, stranger]) {
+        const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: nurse.cookie, range: 'bytes=0-99' } });
+        assert.equal(res.status, 206);
+        await res.arrayBuffer();
+      }
+      const res = await runCli(['audit', 'extract', '--data', s.dir, '--personnummer', '811218-9876']);
+      assert.equal(res.code, 0, res.stderr);
+      const { entries } = JSON.parse(res.stdout) as { entries: Array<{ action: string; recording: string }> };
+      const played = entries.filter((e) => e.action === 'recording.played').map((e) => e.recording).sort();
+      assert.deepEqual(played, [first, second].sort(), 'both of the patient\'s calls, from either phone, and not the stranger\'s');
+      assert.ok(!res.stdout.includes('9876'), 'the personnummer is not printed');
+
+      const bad = await fetch(`${s.url}/api/v1/uploads`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'tus-resumable': '1.0.0', 'upload-length': String(wav.length), 'upload-metadata': metaHeader({ ...meta, patientId: '19811218-9877' }) },
+      });
+      assert.equal(bad.status, 400);
+      const why = await bad.text();
+      assert.match(why, /patientId.*check digit/);
+      assert.ok(!why.includes('9877'), 'the number is not echoed');
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -90,9 +90,13 @@ describe('break-glass', () => {
     for (const e of uses.filter((u) => u.actor_id !== outsiderId)) assert.equal(JSON.parse(e.details ?? '{}').breakGlass, undefined, e.action);
     const event = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'access.break_glass').executeTakeFirstOrThrow();
     // The patient's log extract says which accesses were emergency access.
-    const extract = await patientExtract(s.archive.db, event.patient_pseudonym!, { showUsers: true });
-    const emergency = extract.filter((x) => x.actor.id === outsiderId && x.action !== 'access.break_glass' && x.action !== 'recordings.listed');
+    const pseudonym = event.patient_pseudonym!;
+    const extract = await patientExtract(s.archive.db, { pseudonym, subject: 'test', calls: { column: 'caller_index', index: Buffer.from(pseudonym, 'hex') } }, { showUsers: true });
+    const emergency = extract.filter((x) => x.actor.id === outsiderId && x.outcome === 'success' && x.action !== 'access.break_glass' && x.action !== 'recordings.listed');
     assert.equal(emergency.length, 3);
+    // The refusals before the grant are in the patient's extract too, as refusals, not as emergency access.
+    const refused = extract.filter((x) => x.actor.id === outsiderId && x.action === 'recording.denied');
+    assert.ok(refused.length > 0 && refused.every((x) => !x.emergencyAccess));
     for (const x of emergency) {
       assert.equal(x.emergencyAccess, true, x.action);
       assert.match(x.what.en, /emergency access/);

@@ -4,7 +4,10 @@
 // no number is stored or printed here.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { BlindIndex } from '../catalog/blind-index.ts';
+import { toE164 } from '../catalog/phone.ts';
 import type { Database } from '../catalog/schema.ts';
+import { parsePersonnummer } from './personnummer.ts';
 
 export const ACCESS_ACTIONS = ['recordings.listed', 'recording.viewed', 'recording.played', 'recording.downloaded', 'recording.exported', 'recording.denied', 'access.break_glass', 'recording.erased'] as const;
 
@@ -35,8 +38,37 @@ export interface ExtractEntry {
 
 const EMERGENCY = { en: ' under emergency access (break-glass)', sv: ' med nödåtkomst' };
 
-export async function patientExtract(db: Kysely<Database>, pseudonym: string, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
-  const rows = await db.selectFrom('audit_events').selectAll().where('patient_pseudonym', '=', pseudonym)
+/** Who an extract is for: their pseudonym, and how their calls are found in the catalog. */
+export interface Patient {
+  pseudonym: string;
+  subject: string;
+  /** The catalog column that holds the patient's blind index on their calls, and that index. */
+  calls: { column: 'caller_index' | 'patient_index'; index: Buffer };
+}
+
+/**
+ * The patient a phone number or a personnummer (samordningsnummer) names; throws
+ * PhoneNumberError or PersonnummerError, whose messages never repeat the number.
+ */
+export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personnummer?: string }): Patient {
+  if (who.phone !== undefined) {
+    const index = blindIndex.phone(toE164(who.phone));
+    return { pseudonym: index.toString('hex'), subject: 'telefonnummer / phone number', calls: { column: 'caller_index', index } };
+  }
+  const p = parsePersonnummer(who.personnummer ?? '');
+  const index = blindIndex.personnummerIndex(p.normalized);
+  return { pseudonym: index.toString('hex'), subject: p.kind, calls: { column: 'patient_index', index } };
+}
+
+/**
+ * Every access event about the patient: those that carry their pseudonym, and those about any
+ * of their calls (found by the blind index the call was filed with: caller number, or the
+ * personnummer declared at ingest).
+ */
+export async function patientExtract(db: Kysely<Database>, patient: Patient, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
+  const calls = (await db.selectFrom('recordings').select('id').where(patient.calls.column, '=', patient.calls.index).execute()).map((r) => r.id);
+  const rows = await db.selectFrom('audit_events').selectAll()
+    .where((eb) => eb.or([eb('patient_pseudonym', '=', patient.pseudonym), ...(calls.length > 0 ? [eb('object_id', 'in', calls)] : [])]))
     .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq').execute();
   return rows.map((r) => {
     const details = r.details ? (JSON.parse(r.details) as { role?: string; start?: number; end?: number; breakGlass?: string }) : {};

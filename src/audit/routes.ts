@@ -2,15 +2,15 @@
 // verification status, alerts, and a patient's log extract. Reading the log is itself logged.
 import { z } from 'zod';
 import { actorOf, type Principal } from '../access/policy.ts';
-import { toE164, PhoneNumberError } from '../catalog/phone.ts';
+import { PhoneNumberError } from '../catalog/phone.ts';
 import type { BlindIndex } from '../catalog/blind-index.ts';
 import type { Catalog } from '../catalog/db.ts';
 import { HttpError } from '../http/errors.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { AUDIT_ACTIONS } from './events.ts';
-import { EXTRACT_CSP, extractHtml, patientExtract } from './extract.ts';
+import { EXTRACT_CSP, extractHtml, patientExtract, patientOf, type Patient } from './extract.ts';
 import type { AuditLog } from './log.ts';
-import { parsePersonnummer, PersonnummerError } from './personnummer.ts';
+import { PersonnummerError } from './personnummer.ts';
 import { readTimeline } from './timeline.ts';
 import { proveEntry, type VerifyReport } from './verify.ts';
 
@@ -110,22 +110,15 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
       summary: "A patient's log extract (PDL 8 kap. 5 §) by phone number or personnummer, as JSON or a printable page",
       responses: { 200: 'application/json or text/html', 400: 'not a valid phone number or personnummer' },
       async handler({ principal, body, reply, requestId, source }) {
-        let pseudonym: string;
-        let subject: string;
+        let patient: Patient;
         try {
-          if (body.phone !== undefined) {
-            pseudonym = deps.blindIndex.pseudonym(toE164(body.phone));
-            subject = 'telefonnummer / phone number';
-          } else {
-            const p = parsePersonnummer(body.personnummer!);
-            pseudonym = deps.blindIndex.personnummer(p.normalized);
-            subject = p.kind;
-          }
+          patient = patientOf(deps.blindIndex, body);
         } catch (e) {
           if (e instanceof PhoneNumberError || e instanceof PersonnummerError) throw new HttpError(400, e.message);
           throw e;
         }
-        const entries = await patientExtract(db, pseudonym, { showUsers: true });
+        const { pseudonym, subject } = patient;
+        const entries = await patientExtract(db, patient, { showUsers: true });
         await audit.record({ action: 'audit.extract_produced', ...info(principal, requestId, source), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format: body.format } });
         const producedAt = new Date().toISOString();
         if (body.format === 'html') {

@@ -10,15 +10,17 @@ export interface BlindIndex {
   pseudonym(e164: string): string;
   /** Pseudonym of a personnummer (twelve digits, normalized). */
   personnummer(normalized: string): string;
+  /** Index of a personnummer (twelve digits, normalized); its hex form is the pseudonym. */
+  personnummerIndex(normalized: string): Buffer;
 }
 
 export function createBlindIndex(key: Buffer): BlindIndex {
   if (key.length < 32) throw new Error('blind-index key must be at least 32 bytes');
   const phone = (e164: string): Buffer =>
     createHmac('sha256', key).update('callvault/phone/v1\0').update(e164).digest().subarray(0, 16);
-  const personnummer = (normalized: string): string =>
-    createHmac('sha256', key).update('callvault/personnummer/v1\0').update(normalized).digest().subarray(0, 16).toString('hex');
-  return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummer };
+  const personnummerIndex = (normalized: string): Buffer =>
+    createHmac('sha256', key).update('callvault/personnummer/v1\0').update(normalized).digest().subarray(0, 16);
+  return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummer: (n) => personnummerIndex(n).toString('hex'), personnummerIndex };
 }
 
 /** The patient pseudonym (hex) of a stored blind index, or null when the call had no number. */

@@ -18,6 +18,7 @@ import * as m005 from './migrations/005-identity.ts';
 import * as m006 from './migrations/006-archive-binding.ts';
 import * as m007 from './migrations/007-daily-counts.ts';
 import * as m008 from './migrations/008-ingest-nodes.ts';
+import * as m009 from './migrations/009-patient-index.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '006-archive-binding': m006,
   '007-daily-counts': m007,
   '008-ingest-nodes': m008,
+  '009-patient-index': m009,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -19,6 +19,7 @@ export interface RecordingTable {
   callee_sealed: Uint8Array | null;
   caller_index: Uint8Array | null; // keyed blind index of the E.164 number
   callee_index: Uint8Array | null;
+  patient_index: Generated<Uint8Array | null>; // keyed blind index of the patient's personnummer, when declared at ingest
   header: Uint8Array; // the age header (wrapped file key); the payload lives in the blob store
   blob_key: string;
   payload_size: number;
@@ -52,6 +53,7 @@ export interface UploadTable {
   caller_index: Uint8Array | null;
   callee_index: Uint8Array | null;
   resumes_recording: number; // 1 when this upload continues a recording filed after a crash
+  patient_index: Uint8Array | null; // keyed blind index of the patient's personnummer, when declared
   node_id: string | null; // the node receiving it (PostgreSQL catalog); null on the embedded default
 }
 

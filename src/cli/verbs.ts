@@ -4,10 +4,10 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../audit/events.ts';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../audit/checkpointer.ts';
-import { extractHtml, patientExtract } from '../audit/extract.ts';
-import { parsePersonnummer, PersonnummerError } from '../audit/personnummer.ts';
+import { extractHtml, patientExtract, patientOf, type Patient } from '../audit/extract.ts';
+import { PersonnummerError } from '../audit/personnummer.ts';
 import { proveEntry, verifyAuditLog } from '../audit/verify.ts';
-import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
+import { PhoneNumberError } from '../catalog/phone.ts';
 import { baseUrl, loadConfig, witnessDirOf, type Config } from '../config/config.ts';
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
@@ -277,17 +277,9 @@ export async function auditExtract(args: string[]): Promise<number> {
   if (format !== 'json' && format !== 'html') throw new UsageError('--format is json or html');
   const c = config(values);
   return withArchive(c, async (a) => {
-    let pseudonym: string;
-    let subject: string;
+    let patient: Patient;
     try {
-      if (typeof values.phone === 'string') {
-        pseudonym = a.blindIndex.pseudonym(toE164(values.phone));
-        subject = 'telefonnummer / phone number';
-      } else {
-        const p = parsePersonnummer(String(values.personnummer));
-        pseudonym = a.blindIndex.personnummer(p.normalized);
-        subject = p.kind;
-      }
+      patient = patientOf(a.blindIndex, typeof values.phone === 'string' ? { phone: values.phone } : { personnummer: String(values.personnummer) });
     } catch (e) {
       if (e instanceof PhoneNumberError || e instanceof PersonnummerError) {
         err(`callvault: ${e.message}`);
@@ -295,7 +287,8 @@ export async function auditExtract(args: string[]): Promise<number> {
       }
       throw e;
     }
-    const entries = await patientExtract(a.db, pseudonym, { showUsers: true });
+    const { pseudonym, subject } = patient;
+    const entries = await patientExtract(a.db, patient, { showUsers: true });
     await a.audit.record({ action: 'audit.extract_produced', actor: operator(), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format } });
     const producedAt = new Date().toISOString();
     const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });

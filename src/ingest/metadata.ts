@@ -4,6 +4,7 @@
 import { AGENT_ID, AGENT_ID_RULE, CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
 import { z } from 'zod';
 import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
+import { parsePersonnummer, PersonnummerError } from '../audit/personnummer.ts';
 import { HttpError } from '../http/errors.ts';
 import { AudioError, validateDeclaration, type AudioDeclaration } from './audio.ts';
 
@@ -37,6 +38,16 @@ export const uploadMetadataSchema = z.strictObject({
   agentId: z.string().regex(AGENT_ID, AGENT_ID_RULE).optional(),
   caller: phone.optional(),
   callee: phone.optional(),
+  // The patient the call is about, when known: personnummer or samordningsnummer, normalized to
+  // twelve digits; only its blind index is kept.
+  patientId: z.string().transform((v, ctx) => {
+    try {
+      return parsePersonnummer(v).normalized;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof PersonnummerError ? err.message : 'not a personnummer' });
+      return z.NEVER;
+    }
+  }).optional(),
   // The audio: a WAV or Ogg/Opus stream describes itself; raw G.711 needs its rate and channels.
   codec: z.string().max(16).optional(),
   sampleRate: z.string().max(8).optional(),

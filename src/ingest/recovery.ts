@@ -218,7 +218,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
       codec: decl.codec, sample_rate: decl.sampleRate ?? null, channels: decl.channels ?? null, external_call_id: r.external_call_id,
       started_at: r.started_at, direction: r.direction, care_unit: r.care_unit, agent_id: r.agent_id, caller_sealed: r.caller_sealed,
       callee_sealed: r.callee_sealed, caller_index: r.caller_index, callee_index: r.callee_index, resumes_recording: 1,
-      node_id: deps.nodeId ?? null,
+      node_id: deps.nodeId ?? null, patient_index: r.patient_index,
     };
     // Reopening decrypts what was stored: it is audited, with the upload it becomes, in one transaction.
     await deps.db.transaction().execute(async (trx) => {

@@ -302,6 +302,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         agent_id: meta.agentId ?? null, caller_sealed: field(FIELD_CALLER, meta.caller), callee_sealed: field(FIELD_CALLEE, meta.callee),
         caller_index: meta.caller ? deps.blindIndex.phone(meta.caller) : null, callee_index: meta.callee ? deps.blindIndex.phone(meta.callee) : null,
         resumes_recording: 0, node_id: deps.nodeId ?? null,
+        patient_index: meta.patientId ? deps.blindIndex.personnummerIndex(meta.patientId) : null,
       };
       try {
         await writer.write(sealer.payloadPrefix);
