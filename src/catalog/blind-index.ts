@@ -8,8 +8,6 @@ export interface BlindIndex {
   phone(e164: string): Buffer;
   /** Hex form, used as the patient pseudonym in audit events. */
   pseudonym(e164: string): string;
-  /** Pseudonym of a personnummer (twelve digits, normalized). */
-  personnummer(normalized: string): string;
   /** Index of a personnummer (twelve digits, normalized); its hex form is the pseudonym. */
   personnummerIndex(normalized: string): Buffer;
 }
@@ -20,7 +18,7 @@ export function createBlindIndex(key: Buffer): BlindIndex {
     createHmac('sha256', key).update('callvault/phone/v1\0').update(e164).digest().subarray(0, 16);
   const personnummerIndex = (normalized: string): Buffer =>
     createHmac('sha256', key).update('callvault/personnummer/v1\0').update(normalized).digest().subarray(0, 16);
-  return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummer: (n) => personnummerIndex(n).toString('hex'), personnummerIndex };
+  return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummerIndex };
 }
 
 /** The patient pseudonym (hex) of a stored blind index, or null when the call had no number. */

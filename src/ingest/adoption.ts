@@ -38,16 +38,22 @@ type Claimable = UploadRow & { seen_at: number | null; stopped_at: number | null
 export function createAdoption(deps: AdoptionDeps): Adoption {
   const now = deps.now ?? Date.now;
   const gone = (r: Claimable, t: number) => r.seen_at === null || r.stopped_at !== null || r.seen_at < t - deps.leaseMs;
+  const claimable = (r: Claimable, t: number, own: boolean) => (r.node_id === deps.nodeId ? own : gone(r, t));
+
+  /** Uploads in flight on some node (one, or all), with that node's lease. */
+  const inFlight = async (db: Kysely<Database>, uploadId?: string): Promise<Claimable[]> => {
+    let q = db.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
+      .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
+      .where('uploads.node_id', 'is not', null);
+    if (uploadId !== undefined) q = q.where('uploads.id', '=', uploadId);
+    return (await q.execute()) as Claimable[];
+  };
 
   async function claim(opts: { own?: boolean; previousClean?: boolean; uploadId?: string }): Promise<{ rows: UploadRow[]; clean: Set<string> }> {
     return deps.db.transaction().execute(async (trx) => {
       const t = now();
-      let q = trx.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
-        .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
-        .where('uploads.node_id', 'is not', null);
-      if (opts.uploadId !== undefined) q = q.where('uploads.id', '=', opts.uploadId);
-      const candidates = (await q.execute()) as Claimable[];
-      const taken = candidates.filter((r) => (r.node_id === deps.nodeId ? opts.own === true : gone(r, t)));
+      const candidates = await inFlight(trx, opts.uploadId);
+      const taken = candidates.filter((r) => claimable(r, t, opts.own === true));
       const clean = new Set<string>();
       const fenced = new Set<string>();
       const rows: UploadRow[] = [];
@@ -69,6 +75,10 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
   }
 
   async function adopt(opts: { own?: boolean; previousClean?: boolean; uploadId?: string } = {}): Promise<RecoveryReport> {
+    // Looked at first without the catalog's writer lock, which every node's journal commits
+    // wait on: the claim (under the lock, looking again) happens only when there is work.
+    const t = now();
+    if (!(await inFlight(deps.db, opts.uploadId)).some((r) => claimable(r, t, opts.own === true))) return { recovered: [], dropped: [], kept: [] };
     const { rows, clean } = await claim(opts);
     if (rows.length === 0) return { recovered: [], dropped: [], kept: [] };
     const report = await deps.recover({
@@ -81,16 +91,14 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
     return report;
   }
 
-  const read = (id: string) => deps.db.selectFrom('uploads').leftJoin('ingest_nodes', 'ingest_nodes.id', 'uploads.node_id')
-    .selectAll('uploads').select(['ingest_nodes.seen_at', 'ingest_nodes.stopped_at', 'ingest_nodes.clean'])
-    .where('uploads.id', '=', id).executeTakeFirst() as Promise<Claimable | undefined>;
+  const read = async (id: string) => (await inFlight(deps.db, id))[0];
   const busy = () => new HttpError(423, 'this call is being received by another node; try again in a moment', { 'retry-after': '1' });
 
   return {
     adopt,
     async takeOver(id, keyId) {
       const row = await read(id);
-      if (!row || row.key_id !== keyId || row.node_id === null) return false;
+      if (!row || row.key_id !== keyId) return false;
       if (row.node_id === deps.nodeId || !gone(row, now())) throw busy();
       const report = await adopt({ uploadId: id });
       if (report.recovered.some((r) => r.id === id)) return true;
