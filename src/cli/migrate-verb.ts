@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { callvaultConnections } from '../catalog/activity.ts';
 import { CatalogCopyError } from '../catalog/copy.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
-import { loadConfig } from '../config/config.ts';
+import { isPostgresUrl, loadConfig } from '../config/config.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { BlobCopyError } from '../store/copy.ts';
 import { createS3BlobStore } from '../store/s3.ts';
@@ -47,9 +47,7 @@ function parse(args: string[]) {
 /** The target database URL, checked without ever repeating it (it may carry a password). */
 function targetUrl(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  let u: URL | undefined;
-  try { u = new URL(value); } catch { /* reported below */ }
-  if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') || (!u.hostname && !u.searchParams.get('host')) || u.pathname.length < 2) {
+  if (!isPostgresUrl(value)) {
     throw new UsageError(`--to-database-url must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n${USAGE}`);
   }
   return value;

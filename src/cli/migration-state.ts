@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArchiveError } from './archive.ts';
+import type { CatalogDialect } from '../catalog/dialect.ts';
+import { ArchiveError, type BlobKind } from './archive.ts';
 
 export interface MigrationTargetNames {
   /** The target catalog, described without its password; absent: the catalog stays. */
@@ -72,8 +73,8 @@ export function endMigration(dir: string): void {
 
 /** Fields of DATA/callvault.json a migration changes; the others are kept as they are. */
 export interface MarkerChange {
-  catalog?: 'sqlite' | 'postgres';
-  blobs?: 'fs' | 's3';
+  catalog?: CatalogDialect;
+  blobs?: BlobKind;
 }
 
 /** Switches the archive's marker to the migrated catalog and blob store, atomically. */

@@ -76,10 +76,15 @@ export type OidcConfig = z.infer<typeof oidcSchema>;
 
 // The PostgreSQL catalog (scale-out); without it the catalog is DATA/catalog.sqlite. Messages
 // never repeat the URL: it may carry a password.
-const databaseUrlSchema = z.string().transform((value, ctx) => {
+/** Whether `value` reads postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a host in the URL or its host parameter). */
+export function isPostgresUrl(value: string): boolean {
   let u: URL | undefined;
-  try { u = new URL(value); } catch { /* reported below */ }
-  if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') || (!u.hostname && !u.searchParams.get('host')) || u.pathname.length < 2) {
+  try { u = new URL(value); } catch { return false; }
+  return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && (Boolean(u.hostname) || Boolean(u.searchParams.get('host'))) && u.pathname.length >= 2;
+}
+
+const databaseUrlSchema = z.string().transform((value, ctx) => {
+  if (!isPostgresUrl(value)) {
     ctx.addIssue({ code: 'custom', message: 'the database URL (--database-url or CALLVAULT_DATABASE_URL) must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE' });
     return z.NEVER;
   }

@@ -82,11 +82,12 @@ type Outcome = 'present' | 'copied' | 'replaced';
 
 async function copyOne(source: BlobStore, target: BlobStore, key: string, size: number): Promise<Outcome> {
   let outcome: Outcome = 'copied';
-  if ((await sizeOrNull(target, key)) !== null) {
+  const present = await sizeOrNull(target, key);
+  if (present === size) {
     const [have, want] = await Promise.all([digestOf(target, key), digestOf(source, key)]);
     if (have.size === want.size && have.sha256 === want.sha256) return 'present';
-    outcome = 'replaced';
   }
+  if (present !== null) outcome = 'replaced';
   const sent = await transfer(source, target, key);
   if (sent.size !== size) throw new BlobCopyError(`object ${key} changed size in the source during the copy (${size} then ${sent.size} bytes)`);
   const back = await digestOf(target, key);

@@ -11,7 +11,7 @@ import {
   DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { assertBlobKey, BlobNotFoundError, BLOB_KEY, type BlobStore } from './blob-store.ts';
-import { statusOf, withRetry } from './s3-retry.ts';
+import { describeFailure, statusOf, withRetry } from './s3-retry.ts';
 import { describeLocation, type S3Location } from './s3-url.ts';
 import { blobName, deleteSegments, listNames, listSegments, putSegment, S3BlobWriter, tmpFolder, type S3Context } from './s3-writer.ts';
 
@@ -57,7 +57,7 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
   } catch (err) {
     client.destroy();
     const status = statusOf(err);
-    const why = status === 404 ? 'does not exist' : status === 403 || status === 401 ? 'refuses these credentials' : `cannot be reached (${(err as Error).message})`;
+    const why = status === 404 ? 'does not exist' : status === 403 || status === 401 ? 'refuses these credentials' : `cannot be reached (${describeFailure(err)})`;
     throw new Error(`the S3 bucket ${describeLocation(opts)} ${why}`, { cause: err });
   }
 
@@ -174,7 +174,7 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
 
     async delete(key) {
       assertBlobKey(key);
-      await withRetry('a delete', c.reads, () => client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: blobName(c, key) })));
+      await withRetry('a delete', c.writes, () => client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: blobName(c, key) })));
     },
 
     async *list() {
