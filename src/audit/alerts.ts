@@ -98,11 +98,8 @@ export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRule
     if (e.action === 'access.break_glass') await raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
   }
 
-  const RELEVANT = (e: AuditEvent) => e.outcome === 'denied' || e.action === 'access.break_glass' || (ACCESS.has(e.action) && (e.action === 'recording.played' || deps.rules.workingHours !== null));
-
   return {
     observe(e, at) {
-      if (!RELEVANT(e)) return;
       // In order, off the request's path; a failure is logged, never thrown at the audit log.
       work = work.then(() => evaluate(e, at)).catch((err) => deps.log({ alertStore: 'failed', error: (err as Error).message }));
     },

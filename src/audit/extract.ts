@@ -4,7 +4,7 @@
 // no number is stored or printed here.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { BlindIndex } from '../catalog/blind-index.ts';
+import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
 import type { Database } from '../catalog/schema.ts';
 import { parsePersonnummer } from './personnummer.ts';
@@ -53,11 +53,11 @@ export interface Patient {
 export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personnummer?: string }): Patient {
   if (who.phone !== undefined) {
     const index = blindIndex.phone(toE164(who.phone));
-    return { pseudonym: index.toString('hex'), subject: 'telefonnummer / phone number', calls: { column: 'caller_index', index } };
+    return { pseudonym: pseudonymOfIndex(index)!, subject: 'telefonnummer / phone number', calls: { column: 'caller_index', index } };
   }
   const p = parsePersonnummer(who.personnummer ?? '');
   const index = blindIndex.personnummerIndex(p.normalized);
-  return { pseudonym: index.toString('hex'), subject: p.kind, calls: { column: 'patient_index', index } };
+  return { pseudonym: pseudonymOfIndex(index)!, subject: p.kind, calls: { column: 'patient_index', index } };
 }
 
 /**

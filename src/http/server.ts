@@ -138,7 +138,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // route, each event with the count of refusals it stands for.
   const sampler = createEventSampler({ windowMs: 60_000 });
   const routeOf = (req: FastifyRequest) => req.routeOptions.url ?? null;
-  const tagOf = (req: FastifyRequest) => (req.routeOptions.config as { tag?: string } | undefined)?.tag;
 
   // Refusals for want of a fresh second factor are audited here with their route, unless the
   // service audited its own (recordings, with their care unit); so are sign-in routes over
@@ -148,7 +147,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err.code === 'step_up_required') {
       const principal = principals.get(req) ?? { kind: 'anonymous' };
       const policy = (req.routeOptions.config as { policy?: { permission?: string } } | undefined)?.policy;
-      await deps.audit.record({ action: tagOf(req) === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+      await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
         details: { route: routeOf(req), method: req.method, permission: policy?.permission ?? null, reason: 'step_up_required' } });
     } else if (err.code === 'rate_limited') {
       const count = sampler.take(`throttled\n${req.ip}\n${req.method} ${routeOf(req)}`);

@@ -143,7 +143,7 @@ export function createPlayback(deps: PlaybackDeps) {
         patientPseudonym: pseudonymOfIndex(callerIndex ?? null),
         details: {
           filters: {
-            careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, agent: q.agent ?? null, direction: q.direction ?? null,
+            careUnit: q.careUnit ?? null, from: q.from ?? null, to: q.to ?? null, caller: q.caller !== undefined, agent: q.agent ?? null, callId: q.callId !== undefined, direction: q.direction ?? null,
             minDurationMs: q.minDurationMs ?? null, maxDurationMs: q.maxDurationMs ?? null, flag: q.flag ?? null, cursor: q.cursor !== undefined,
           },
           count: items.length,

@@ -10,7 +10,7 @@ const CODES: Record<string, Key> = {
   step_up_required: 'error.code.step_up_required',
   break_glass_available: 'error.code.break_glass_available',
   number_in_url: 'error.code.number_in_url',
-  rate_limited: 'error.code.rate_limited',
+  rate_limited: 'error.tooMany',
 };
 
 // The server's messages a person meets in this app, by a distinctive part of their text.
@@ -46,7 +46,7 @@ const MESSAGES: Array<[RegExp, Key]> = [
 const STATUSES: Record<number, Key> = { 400: 'error.status.400', 403: 'error.status.403', 404: 'error.status.404', 409: 'error.status.409' };
 
 /** The key for an API error, when one is known (exported for the tests of the mapping). */
-export function errorKey(e: ApiError): Key | undefined {
+function errorKey(e: ApiError): Key | undefined {
   if (e.code && CODES[e.code]) return CODES[e.code];
   if (e.status === 429) return 'error.tooMany';
   if (e.status === 503) return 'error.unavailable';

@@ -10,8 +10,7 @@ import { roleKey } from './UserForm';
 
 /** A setting's label: its translation, or the key itself for a setting the app does not know yet. */
 function label(t: T, k: string): string {
-  const words = t(`settings.key.${k}` as Key);
-  return words === k ? k : words;
+  return t(`settings.key.${k}` as Key);
 }
 
 function Value(props: { v: unknown; path: string }) {
