@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { lockDataDir, lockFileOf } from './lock.ts';
+import { lockDataDir, lockFileOf, removeStale } from './lock.ts';
 
 describe('the data directory lock', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cv-lock-'));
@@ -27,5 +27,19 @@ describe('the data directory lock', () => {
     writeFileSync(lockFileOf(dir), JSON.stringify({ pid: Number(gone.stdout), host: `${hostname()}-elsewhere`, verb: 'serve', since: '2026-01-01T00:00:00Z' }));
     assert.throws(() => lockDataDir(dir, 'migrate'), /If no callvault process is running, remove/);
     rmSync(lockFileOf(dir));
+  });
+
+  it('removes a stale lock only as it was seen: a fresh lock written meanwhile by another process stays', () => {
+    const file = lockFileOf(dir);
+    const stale = JSON.stringify({ pid: 1, host: hostname(), verb: 'serve', since: '2026-01-01T00:00:00Z' });
+    const fresh = JSON.stringify({ pid: process.pid, host: hostname(), verb: 'migrate', since: '2026-12-01T00:00:00Z' });
+    // Another process removed the stale lock and wrote its own after this one read the stale one.
+    writeFileSync(file, fresh);
+    assert.equal(removeStale(file, stale), false);
+    assert.equal(readFileSync(file, 'utf8'), fresh, 'the fresh lock is kept');
+    writeFileSync(file, stale);
+    assert.equal(removeStale(file, stale), true);
+    assert.equal(existsSync(file), false);
+    assert.equal(removeStale(file, stale), false, 'gone already: nothing to do');
   });
 });

@@ -4,8 +4,10 @@
 // Invariants:
 //  - a lock whose holder is a process of this host that no longer runs (killed, crashed) is
 //    taken over; a lock of another host is never taken over (that process cannot be checked);
-//  - a holder removes only its own lock.
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+//  - a holder removes only its own lock, and a stale lock goes only as it was seen: two processes
+//    taking over the same stale lock never remove each other's fresh one.
+import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ArchiveError } from './archive.ts';
@@ -32,12 +34,48 @@ function alive(pid: number): boolean {
   }
 }
 
-function readHolder(file: string): Holder | null {
+function readText(file: string): string | null {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Holder;
+    return readFileSync(file, 'utf8');
   } catch {
-    return null; // gone meanwhile, being written this instant, or cut short by a crash
+    return null; // gone meanwhile
   }
+}
+
+function parseHolder(text: string | null): Holder | null {
+  try {
+    return text === null ? null : JSON.parse(text) as Holder;
+  } catch {
+    return null; // being written this instant, or cut short by a crash
+  }
+}
+
+const readHolder = (file: string) => parseHolder(readText(file));
+
+/**
+ * Removes the lock file if it still holds `seen` (the stale lock judged dead). It is moved aside
+ * first, atomically, and checked there: a fresh lock another process wrote meanwhile is put back.
+ * Returns whether the stale lock was removed.
+ */
+export function removeStale(file: string, seen: string | null): boolean {
+  const aside = `${file}.${randomBytes(6).toString('hex')}`;
+  try {
+    renameSync(file, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  if (readText(aside) === seen) {
+    rmSync(aside, { force: true });
+    return true;
+  }
+  try {
+    linkSync(aside, file); // never over a lock taken in the meantime
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  rmSync(aside, { force: true });
+  return false;
 }
 
 /** An unreadable lock file is someone's being written now, unless it is older than a few seconds. */
@@ -61,13 +99,14 @@ export function lockDataDir(dir: string, verb: string): DataDirLock {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const holder = readHolder(file);
+    const seen = readText(file);
+    const holder = parseHolder(seen);
     const stale = holder === null ? oldUnreadable(file) : holder.host === me.host && !alive(holder.pid);
     if (!stale || attempt > 0) {
       const who = holder ? `callvault ${holder.verb} (process ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another callvault process';
       throw new ArchiveError(`${dir} is in use by ${who}; stop it first. If no callvault process is running, remove ${file}`);
     }
-    rmSync(file, { force: true });
+    removeStale(file, seen);
   }
   return {
     release() {
