@@ -14,7 +14,7 @@ import { sql, type Kysely } from 'kysely';
  * - overwrite: kept by a trigger as rows of another table arrive (recordings_per_day), then set
  *   to the source's values.
  */
-export type CopyMode = 'merge' | 'append' | 'overwrite';
+type CopyMode = 'merge' | 'append' | 'overwrite';
 
 export interface TablePlan {
   table: string;
@@ -84,13 +84,13 @@ function canonical(v: unknown): string {
   throw new TypeError(`unexpected catalog value of type ${typeof v}`);
 }
 
-export function rowHash(row: Row): Buffer {
+function rowHash(row: Row): Buffer {
   const h = createHash('sha256');
   for (const col of Object.keys(row).sort()) h.update(`${JSON.stringify(col)}=${canonical(row[col])};`);
   return h.digest();
 }
 
-export interface TableDigest {
+interface TableDigest {
   rows: number;
   /** Hex SHA-256 over the row count and the sum of every row's SHA-256. */
   sha256: string;

@@ -51,7 +51,7 @@ export async function planFor(db: Catalog): Promise<TablePlan[]> {
  * Refuses a target that is neither empty nor an earlier copy of this archive: one bound to
  * another archive, or holding rows without being bound to any.
  */
-export async function checkTarget(source: Catalog, target: Catalog): Promise<'empty' | 'resuming'> {
+async function checkTarget(source: Catalog, target: Catalog): Promise<'empty' | 'resuming'> {
   const ours = (await source.selectFrom('archive_binding').select('archive_recipient').execute()).map((r) => r.archive_recipient);
   const theirs = (await target.selectFrom('archive_binding').select('archive_recipient').execute()).map((r) => r.archive_recipient);
   if (theirs.some((r) => !ours.includes(r))) {

@@ -78,9 +78,9 @@ async function refuseCallsInFlight(db: Catalog): Promise<void> {
 
 /** The audit event of this migration, if an earlier run already wrote it (the copy is done). */
 async function finishedEvent(db: Catalog, state: MigrationState): Promise<{ auditEntries: number } | null> {
-  const row = await db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated')
-    .where('details', 'like', `%"migration":"${state.id}"%`).executeTakeFirst();
-  return row ? JSON.parse(row.details ?? '{}') as { auditEntries: number } : null;
+  const rows = await db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated').execute();
+  const events = rows.map((r) => JSON.parse(r.details ?? '{}') as { migration?: string; auditEntries: number });
+  return events.find((d) => d.migration === state.id) ?? null;
 }
 
 /** Objects the catalog refers to (live recordings with audio), and those of erased recordings, which are not carried over. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { CatalogDialect } from '../catalog/dialect.ts';
 import { ArchiveError, type BlobKind } from './archive.ts';
 
-export interface MigrationTargetNames {
+interface MigrationTargetNames {
   /** The target catalog, described without its password; absent: the catalog stays. */
   catalog?: string;
   /** The target blob store, described; absent: the blob store stays. */

@@ -21,7 +21,7 @@ export function statusOf(err: unknown): number | undefined {
 }
 
 /** Whether trying again later may succeed. */
-export function isTransient(err: unknown): boolean {
+function isTransient(err: unknown): boolean {
   const e = err as SdkError | null;
   if (!e || typeof e !== 'object') return false;
   const status = statusOf(e);
@@ -39,7 +39,7 @@ export function describeFailure(err: unknown): string {
   return [e?.name ?? 'Error', status ? `HTTP ${status}` : e?.code].filter(Boolean).join(', ');
 }
 
-export class BlobStoreUnavailableError extends Error {}
+class BlobStoreUnavailableError extends Error {}
 
 export interface RetryPolicy {
   /** Give up once an operation has failed for this long (ms). */

@@ -21,7 +21,7 @@ const PREFIX_PART = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const REGION = /^[a-z0-9-]{1,40}$/;
 const KNOWN = new Set(['endpoint', 'region', 'forcePathStyle']);
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost' || h === '::1') return true;
   const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
