@@ -9,7 +9,7 @@ import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import { pseudonymOfIndex } from '../catalog/blind-index.ts';
-import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
+import type { BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
 import { encodeRecord, RECORD, type IngestJournal, type JournalRecord } from './journal.ts';
@@ -36,18 +36,6 @@ export interface RecoveryReport {
   dropped: string[];
   /** Uploads whose journal was damaged beyond filing: their row and ciphertext are kept. */
   kept: string[];
-}
-
-/**
- * Removes the temporary object of a call in flight that recovery did not go on with. On a
- * shared store no sweep can tell it from another node's temporaries, so it goes here.
- */
-async function discardTemporary(store: BlobStore, key: string): Promise<void> {
-  try {
-    await (await store.reopen(key, 0)).abort();
-  } catch (err) {
-    if (!(err instanceof BlobNotFoundError)) throw err;
-  }
 }
 
 function declaration(u: UploadRow): AudioDeclaration {
@@ -155,7 +143,8 @@ export async function recoverUploads(deps: RecoveryDeps, source: RecoverySource)
         await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
         await deps.audit.record({ action: 'ingest.rejected', actor: SYSTEM, outcome: 'failure', object: { type: 'upload', id: u.id }, careUnit: u.care_unit, details: { reason: 'the process stopped before any byte was durable' } }, trx);
       });
-      await discardTemporary(deps.store, u.blob_key);
+      // On a shared store no sweep can tell its temporary from another node's: it goes here.
+      await deps.store.discard(u.blob_key);
       report.dropped.push(u.id);
       continue;
     }
@@ -167,7 +156,7 @@ export async function recoverUploads(deps: RecoveryDeps, source: RecoverySource)
     if (sealed.length) await writer.write(sealed);
     await writer.write(sealer.finish());
     await writer.commit();
-    if (writer.key !== u.blob_key) await discardTemporary(deps.store, u.blob_key);
+    if (writer.key !== u.blob_key) await deps.store.discard(u.blob_key);
     const complete = u.length !== null && total === u.length;
     const { inspector } = await inspectFiled(deps.store, { id: u.id, header: u.header, blob_key: writer.key }, identity, declaration(u));
     const flags = [...(complete ? [] : [flag]), ...(damaged ? ['journal_damaged'] : [])];

@@ -42,6 +42,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Lists committed keys (for integrity scrubs and migration). */
   list(): AsyncIterable<string>;
+  /**
+   * Removes the temporary of one object that was never committed (a call that recovery did not
+   * go on with), from this process or an earlier one; a missing one is not an error.
+   */
+  discard(key: string): Promise<void>;
   /** Removes temporaries left by a crash, except those in `keep`. Call at start, before any writer exists. */
   cleanOrphans(keep?: ReadonlySet<string>): Promise<number>;
   close(): Promise<void>;

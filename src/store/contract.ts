@@ -118,6 +118,23 @@ export function blobStoreContract(name: string, target: ContractTarget): void {
       assert.equal(await restarted.size(kept), 64);
     });
 
+    it('discards one temporary by key, from another process, leaving the rest; a missing one is fine', async () => {
+      const store = await target.fresh();
+      const dropped = await store.create();
+      await dropped.write(randomBytes(4096));
+      await dropped.flush();
+      const other = await store.create();
+      await other.write(randomBytes(100));
+      await other.flush();
+      const restarted = await target.reopen(store);
+      await restarted.discard(dropped.key);
+      await restarted.discard(dropped.key);
+      await restarted.discard('f'.repeat(32));
+      assert.equal(await restarted.cleanOrphans(new Set([other.key])), 0, 'nothing of the discarded one is left');
+      assert.equal((await restarted.reopen(other.key, 100)).size, 100, 'the other temporary is untouched');
+      await assert.rejects(restarted.discard('../x'), BlobNotFoundError);
+    });
+
     it('keeps overlapping writes and multi-part writes in call order', async () => {
       const store = await target.fresh();
       const parts = Array.from({ length: 40 }, () => randomBytes(1 + Math.floor(Math.random() * 100_000)));

@@ -217,6 +217,11 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       }
     },
 
+    async discard(key) {
+      assertBlobKey(key);
+      await rm(join(root, TMP, `${key}.partial`), { force: true });
+    },
+
     async cleanOrphans(keep = new Set<string>()) {
       const names = (await readdir(join(root, TMP))).filter((n) => !keep.has(n.replace(/\.partial$/, '')));
       await Promise.all(names.map((n) => rm(join(root, TMP, n), { force: true })));

@@ -185,6 +185,11 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
       }
     },
 
+    async discard(key) {
+      assertBlobKey(key);
+      await deleteSegments(c, key);
+    },
+
     async cleanOrphans(keep = new Set<string>()) {
       const folder = tmpFolder(c);
       const orphans = new Set<string>();
