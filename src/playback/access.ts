@@ -13,8 +13,11 @@ export interface RequestInfo {
   source: string;
 }
 
-/** A recording the principal reached, with the break-glass grant that opened it when only a grant did (emergency access). */
-export type PermittedRecording = Recording & { emergencyGrant: string | null };
+/**
+ * A recording the principal reached, with the break-glass grant that opened it when only a grant
+ * did (emergency access), and the principal's live grant for it whether needed or not.
+ */
+export type PermittedRecording = Recording & { emergencyGrant: string | null; liveGrant: string | null };
 
 /** Audit details that mark a use of a recording as emergency access, naming the grant. */
 export const emergencyAccess = (r: PermittedRecording): { breakGlass?: string } => (r.emergencyGrant ? { breakGlass: r.emergencyGrant } : {});
@@ -22,7 +25,6 @@ export const emergencyAccess = (r: PermittedRecording): { breakGlass?: string } 
 export function createRecordingAccess(deps: {
   recordings: RecordingRepo;
   audit: AuditLog;
-  grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
   /** The id of the user's live break-glass grant for one recording, if any. */
   grantOf: (userId: string, recordingId: string) => Promise<string | null>;
   now?: () => number;
@@ -33,7 +35,7 @@ export function createRecordingAccess(deps: {
     const granted = new Set<string>(r && grant ? [r.id] : []);
     if (r && permittedRecordings(p, permission, [r], granted).has(r.id)) {
       const inScope = permittedRecordings(p, permission, [r]).has(r.id);
-      return { ...r, emergencyGrant: inScope ? null : grant };
+      return { ...r, emergencyGrant: inScope ? null : grant, liveGrant: grant };
     }
     const breakGlass = r !== undefined && (permission === 'recordings:view' || permission === 'recordings:play') && mayBreakGlass(p, r) && !granted.has(r.id);
     await deps.audit.record({ action: 'recording.denied', actor: actorOf(p), outcome: 'denied', object: { type: 'recording', id }, careUnit: r?.care_unit ?? null, ...info, details: { permission, found: Boolean(r), breakGlass } });
@@ -55,10 +57,9 @@ export function createRecordingAccess(deps: {
     }
   }
 
-  /** What the principal may do with a recording they reached, as the policy decides (live grants included). */
-  async function allowedActions(p: Principal, r: Recording): Promise<RecordingAction[]> {
-    const granted = p.kind === 'user' ? await deps.grantedIds(p.userId, [r.id]) : new Set<string>();
-    return recordingActions(p, r, granted);
+  /** What the principal may do with a recording they reached, as the policy decides (its live grant, already looked up, included). */
+  function allowedActions(p: Principal, r: PermittedRecording): RecordingAction[] {
+    return recordingActions(p, r, new Set(r.liveGrant ? [r.id] : []));
   }
 
   return { findPermitted, requireStepUp, allowedActions };
