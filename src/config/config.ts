@@ -2,6 +2,7 @@
 // There are no secret defaults: keys live in the data directory, created by `callvault init`.
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import { isLoopback } from '../lib/net.ts';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
 import { BlobUrlError, parseBlobUrl } from '../store/s3-url.ts';
@@ -148,11 +149,7 @@ export function witnessDirOf(c: Config): string {
   return c.auditWitnessDir ? resolve(c.auditWitnessDir) : `${c.dataDir.replace(/\/+$/, '')}-witness`;
 }
 
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  return Boolean(m && m.slice(1).every((o) => Number(o) <= 255));
-}
+export { isLoopback };
 
 export class ConfigError extends Error {}
 

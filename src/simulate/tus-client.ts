@@ -85,10 +85,6 @@ export function endpointOf(url: string, key: string): Endpoint {
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
-}
 
 function kindOf(e: unknown): string {
   if (e instanceof TransportError) return e.kind;

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { err, out, UsageError } from '../cli/output.ts';
 import { createProgressDisplay, summaryLines } from './progress.ts';
 import { runSimulation, type SimulationOptions } from './simulation.ts';
-import { endpointOf, isLoopbackHost } from './tus-client.ts';
+import { isLoopback } from '../lib/net.ts';
+import { endpointOf } from './tus-client.ts';
 
 export const SIMULATE_USAGE = `usage: callvault simulate --url URL --key KEY --calls N --concurrency C --duration S
     [--codec pcmu|pcma] [--channels 1|2] [--care-unit NAME] [--interval-ms 1000]
@@ -60,7 +61,7 @@ export function parseSimulateArgs(args: string[], env: NodeJS.ProcessEnv = proce
     const why = e instanceof TypeError && !/Invalid URL/i.test(e.message) ? `: ${e.message}` : '';
     throw new UsageError(`--url must be an http:// or https:// URL, e.g. http://127.0.0.1:8750${why}`);
   }
-  if (!isLoopbackHost(host) && !values['allow-remote']) {
+  if (!isLoopback(host) && !values['allow-remote']) {
     throw new UsageError(`--url points at ${host}, not this machine: a load test of another host needs --allow-remote`);
   }
   const calls = positiveInt(values.calls, 'calls', 10);

@@ -2,6 +2,7 @@
 // Credentials never travel in it: the AWS SDK reads them from AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY (or its other standard sources). Messages name what is wrong without
 // repeating the URL.
+import { isLoopback } from '../lib/net.ts';
 
 export interface S3Location {
   bucket: string;
@@ -20,13 +21,6 @@ const BUCKET = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX_PART = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const REGION = /^[a-z0-9-]{1,40}$/;
 const KNOWN = new Set(['endpoint', 'region', 'forcePathStyle']);
-
-function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h === '::1') return true;
-  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  return Boolean(m && m.slice(1).every((o) => Number(o) <= 255));
-}
 
 export function parseBlobUrl(value: string): S3Location {
   let u: URL;
@@ -64,7 +58,7 @@ function checkEndpoint(value: string): string {
   }
   // Plain http only on loopback (a test or a local server): elsewhere the ciphertext would still be
   // safe, but the request signatures and object names would travel in the clear.
-  if (e.protocol !== 'https:' && !(e.protocol === 'http:' && isLoopbackHost(e.hostname))) {
+  if (e.protocol !== 'https:' && !(e.protocol === 'http:' && isLoopback(e.hostname))) {
     throw new BlobUrlError('has an endpoint that must be https (http is accepted only on loopback)');
   }
   if (e.username || e.password) throw new BlobUrlError('has an endpoint carrying credentials; give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
