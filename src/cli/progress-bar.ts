@@ -3,13 +3,9 @@
 // seconds while objects are copied.
 import type { TableProgress } from '../catalog/copy.ts';
 import type { BlobCopyProgress } from '../store/copy.ts';
+import { createStatusLine, type ProgressStream } from '../lib/status-line.ts';
 import type { MigrationProgress } from './migrate.ts';
 
-export interface ProgressStream {
-  write(s: string): boolean;
-  isTTY?: boolean;
-  columns?: number;
-}
 
 const WIDTH = 24;
 const fmt = (n: number) => n.toLocaleString('en');
@@ -25,17 +21,8 @@ export function createMigrationDisplay(stream: ProgressStream, opts: { plainEver
   const tty = stream.isTTY === true;
   const now = opts.now ?? Date.now;
   const every = opts.plainEveryMs ?? 5000;
-  let open = false; // a bar is drawn on the current line
   let lastPlain = Number.NEGATIVE_INFINITY;
-  const draw = (line: string) => {
-    const width = Math.max(20, (stream.columns || 120) - 1); // a terminal of unknown size says 0
-    stream.write(`\r${line.length > width ? line.slice(0, width) : line}\x1b[K`);
-    open = true;
-  };
-  const endLine = () => {
-    if (open) stream.write('\n');
-    open = false;
-  };
+  const { draw, end: endLine } = createStatusLine(stream);
   return {
     phase(text) {
       endLine();

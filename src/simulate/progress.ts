@@ -2,12 +2,8 @@
 // Elsewhere (a pipe, a CI log): a plain line every `plainEveryMs`.
 import type { Progress, SimulationSummary } from './simulation.ts';
 import { fmtMs } from './stats.ts';
+import { createStatusLine, type ProgressStream } from '../lib/status-line.ts';
 
-export interface ProgressStream {
-  write(s: string): boolean;
-  isTTY?: boolean;
-  columns?: number;
-}
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
@@ -23,22 +19,19 @@ export function createProgressDisplay(stream: ProgressStream, opts: { plainEvery
   const tty = stream.isTTY === true;
   const plainEvery = opts.plainEveryMs ?? 5000;
   let lastPlain = Number.NEGATIVE_INFINITY;
-  let drawn = false;
+  const status = createStatusLine(stream);
   return {
     update(p) {
       const line = progressLine(p);
       if (tty) {
-        const width = Math.max(20, (stream.columns ?? 120) - 1);
-        stream.write(`\r${line.length > width ? line.slice(0, width) : line}\x1b[K`);
-        drawn = true;
+        status.draw(line);
       } else if (p.elapsedMs - lastPlain >= plainEvery) {
         stream.write(`${line}\n`);
         lastPlain = p.elapsedMs;
       }
     },
     done() {
-      if (tty && drawn) stream.write('\n');
-      drawn = false;
+      status.end();
     },
   };
 }
