@@ -70,6 +70,8 @@ describe('passkeys and administration in the browser', () => {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Use a passkey' }).click();
     await dialog.waitFor({ state: 'hidden' });
+    // The dialog closes before the retried request answers: wait for the codes, then count them.
+    await page.locator('ul.codes li').first().waitFor();
     assert.equal(await page.locator('ul.codes li').count(), 10);
   });
 
