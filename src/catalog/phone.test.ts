@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { createHmac } from 'node:crypto';
 import { createBlindIndex } from './blind-index.ts';
 import { PhoneNumberError, toE164 } from './phone.ts';
 
@@ -26,4 +27,13 @@ it('indexes numbers with a key: same number same index, other key other index', 
   assert.notDeepEqual(a.phone('+46701234567'), b.phone('+46701234567'));
   assert.equal(a.pseudonym('+46701234567').length, 32);
   assert.throws(() => createBlindIndex(Buffer.alloc(16)));
+});
+
+it('keeps the blind index of existing archives: HMAC-SHA-256 of the domain and the value, first 16 bytes', () => {
+  const key = Buffer.alloc(32, 7);
+  const expect = (domain: string, value: string) => createHmac('sha256', key).update(`callvault/${domain}/v1\0${value}`).digest().subarray(0, 16);
+  const index = createBlindIndex(key);
+  assert.ok(index.phone('+46701234567').equals(expect('phone', '+46701234567')));
+  assert.ok(index.personnummerIndex('197001011234').equals(expect('personnummer', '197001011234')));
+  assert.equal(index.pseudonym('+46701234567'), expect('phone', '+46701234567').toString('hex'));
 });
