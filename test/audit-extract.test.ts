@@ -12,6 +12,7 @@ describe('patient log extract', () => {
   let s: TestServer;
   let mine: string;
   let other: string;
+  let callback: string;
 
   before(async () => {
     s = await startTestServer();
@@ -19,8 +20,10 @@ describe('patient log extract', () => {
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(16000).fill(0x55) });
     mine = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Vårdcentral Norr', caller: '070-111 22 33' }));
     other = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'unit-b', caller: '070-999 88 77' }));
+    // The nurse calls the patient back: the patient is the callee of an outbound call.
+    callback = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T10:00:00Z', direction: 'outbound', careUnit: 'Vårdcentral Norr', callee: '070-111 22 33' }));
     const admin = await signIn(s, await enrollSupervisor(s));
-    for (const [id, range] of [[mine, 'bytes=0-99'], [mine, 'bytes=100-199'], [other, 'bytes=0-9']] as const) {
+    for (const [id, range] of [[mine, 'bytes=0-99'], [mine, 'bytes=100-199'], [other, 'bytes=0-9'], [callback, 'bytes=200-299']] as const) {
       const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: admin.cookie, range } });
       assert.equal(res.status, 206);
       await res.arrayBuffer();
@@ -34,13 +37,15 @@ describe('patient log extract', () => {
     assert.equal(res.code, 0, res.stderr);
     const { entries } = JSON.parse(res.stdout) as { entries: Array<{ action: string; recording: string; careUnit: string; actor: { role: string; id: string }; range?: { start: number } }> };
     const actions = entries.map((e) => e.action);
-    assert.deepEqual(actions.filter((a) => a === 'recording.played').length, 2);
+    assert.deepEqual(actions.filter((a) => a === 'recording.played').length, 3, 'the calls from the patient and the call back to them');
     assert.ok(actions.includes('recording.viewed'));
-    assert.ok(entries.every((e) => e.recording === mine || e.recording === null));
+    assert.ok(entries.every((e) => e.recording === mine || e.recording === callback || e.recording === null));
     assert.ok(entries.every((e) => e.careUnit === 'Vårdcentral Norr' || e.recording === null));
-    assert.deepEqual(entries.filter((e) => e.range).map((e) => e.range!.start), [0, 100]);
+    assert.deepEqual(entries.filter((e) => e.range).map((e) => e.range!.start), [0, 100, 200]);
     assert.ok(entries.every((e) => e.actor.role === 'supervisor' && /^[0-9a-f]{32}$/.test(e.actor.id)));
     assert.ok(!res.stdout.includes('0701112233') && !res.stdout.includes('+46701112233'), 'the number is not printed');
+    const play = await s.archive.db.selectFrom('audit_events').select('patient_pseudonym').where('action', '=', 'recording.played').where('object_id', '=', callback).executeTakeFirstOrThrow();
+    assert.equal(play.patient_pseudonym, s.archive.blindIndex.pseudonym('+46701112233'), 'the patient of a call back is its callee');
   });
 
   it('prints a self-contained page with everything escaped (HTML)', async () => {
@@ -54,7 +59,7 @@ describe('patient log extract', () => {
     const { extractHtml } = await import('../src/audit/extract.ts');
     const page = extractHtml([{ seq: 1, at: '2026-11-25T08:00:00.000Z', action: 'recording.played', what: { en: 'x', sv: 'y' }, recording: '<img src=x>', careUnit: '"><script>', actor: { type: 'user', role: '<b>' }, outcome: 'success', emergencyAccess: false }], { producedAt: 'now', subject: '<i>' });
     assert.ok(!/<script|<img|<b>|<i>/.test(page), page);
-    assert.equal((html.match(/lyssnade på samtalet/g) ?? []).length, 2);
+    assert.equal((html.match(/lyssnade på samtalet/g) ?? []).length, 3);
     assert.ok(!/<script|src=|href=/.test(html), 'no scripts, no external resources');
   });
 

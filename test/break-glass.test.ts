@@ -91,7 +91,7 @@ describe('break-glass', () => {
     const event = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'access.break_glass').executeTakeFirstOrThrow();
     // The patient's log extract says which accesses were emergency access.
     const pseudonym = event.patient_pseudonym!;
-    const extract = await patientExtract(s.archive.db, { pseudonym, subject: 'test', calls: { column: 'caller_index', index: Buffer.from(pseudonym, 'hex') } }, { showUsers: true });
+    const extract = await patientExtract(s.archive.db, { pseudonym, subject: 'test', calls: { columns: ['caller_index', 'callee_index'], index: Buffer.from(pseudonym, 'hex') } }, { showUsers: true });
     const emergency = extract.filter((x) => x.actor.id === outsiderId && x.outcome === 'success' && x.action !== 'access.break_glass' && x.action !== 'recordings.listed');
     assert.equal(emergency.length, 3);
     // The refusals before the grant are in the patient's extract too, as refusals, not as emergency access.

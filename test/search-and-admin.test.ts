@@ -31,7 +31,8 @@ describe('search, waveform, history, keys and settings', () => {
     key = await ingestKey(s);
     const pcm = (seconds: number) => makeWav({ codec: 'pcm_s16le', sampleRate: 8000, channels: 1, samples: sineWaveS16({ sampleRate: 8000, seconds, hz: 300 }) });
     ids.short = recordingIdOf(await tusUpload(s.url, key, pcm(2), { startedAt: at(8), direction: 'inbound', careUnit: 'Norr', agentId: 'a-1', caller: '0701112233' }));
-    ids.long = recordingIdOf(await tusUpload(s.url, key, pcm(30), { startedAt: at(9), direction: 'outbound', careUnit: 'Norr', agentId: 'a-2' }));
+    // A call back to the same person: their number is the callee.
+    ids.long = recordingIdOf(await tusUpload(s.url, key, pcm(30), { startedAt: at(9), direction: 'outbound', careUnit: 'Norr', agentId: 'a-2', callee: '070-111 22 33' }));
     ids.stereo = recordingIdOf(await tusUpload(s.url, key, leftOnlyStereo(4), { startedAt: at(10), direction: 'inbound', careUnit: 'Syd', agentId: 'a-1' }));
     ids.flagged = recordingIdOf(await tusUpload(s.url, key, pcm(3), { startedAt: at(11), direction: 'inbound', careUnit: 'Syd' }));
     ids.lookalike = recordingIdOf(await tusUpload(s.url, key, pcm(3), { startedAt: at(12), direction: 'inbound', careUnit: 'Syd' }));
@@ -67,16 +68,17 @@ describe('search, waveform, history, keys and settings', () => {
     assert.equal((await send(s, nurse, 'GET', '/api/v1/recordings?minDurationMs=-1')).status, 400);
   });
 
-  it('searches by caller number with POST (the number in the body, never the URL), same paging, validation and audit', async () => {
+  it('searches by a person\'s number with POST (the number in the body, never the URL): calls from them and calls to them; same paging, validation and audit', async () => {
     const post = async (c: SessionCreds, body: unknown) => {
       const res = await send(s, c, 'POST', '/api/v1/recordings/search', body);
       assert.equal(res.status, 200, JSON.stringify(body));
       return (await res.json()) as { items: Array<{ id: string }>; next: string | null; count?: { value: number; capped: boolean } };
     };
     const byCaller = await post(nurse, { caller: '070-111 22 33' });
-    assert.deepEqual(byCaller.items.map((i) => i.id), [ids.short]);
-    assert.deepEqual(byCaller.count, { value: 1, capped: false });
-    assert.deepEqual((await post(nurse, { caller: '+46701112233', direction: 'outbound' })).items, []);
+    assert.deepEqual(byCaller.items.map((i) => i.id), [ids.long, ids.short]);
+    assert.deepEqual(byCaller.count, { value: 2, capped: false });
+    assert.deepEqual((await post(nurse, { caller: '+46701112233', direction: 'outbound' })).items.map((i) => i.id), [ids.long]);
+    assert.deepEqual((await post(nurse, { caller: '+46701112234' })).items, []);
     assert.deepEqual((await post(nurse, { agent: 'a-1', minDurationMs: 3000 })).items.map((i) => i.id), [ids.stereo]);
     const paged = await post(nurse, { limit: 2 });
     assert.deepEqual(paged.count, { value: 5, capped: false });

@@ -5,7 +5,7 @@
 // themselves) must close.
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/log.ts';
-import { pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import { newId } from '../catalog/ids.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { BreakGlass, Database } from '../catalog/schema.ts';
@@ -109,7 +109,7 @@ export function createBreakGlass(deps: { db: Kysely<Database>; audit: AuditLog; 
         }).execute();
         // The reason stays in the review item; the immutable log carries the grant, not free text.
         await audit.record({ action: 'access.break_glass', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { grant: id, minutes: grantMs / 60_000 } }, trx);
+          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { grant: id, minutes: grantMs / 60_000 } }, trx);
       });
       return { id, expiresAt: iso(t + grantMs)! };
     },

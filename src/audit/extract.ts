@@ -42,8 +42,8 @@ const EMERGENCY = { en: ' under emergency access (break-glass)', sv: ' med n√∂d√
 export interface Patient {
   pseudonym: string;
   subject: string;
-  /** The catalog column that holds the patient's blind index on their calls, and that index. */
-  calls: { column: 'caller_index' | 'patient_index'; index: Buffer };
+  /** The catalog columns that hold the patient's blind index on their calls, and that index. */
+  calls: { columns: Array<'caller_index' | 'callee_index' | 'patient_index'>; index: Buffer };
 }
 
 /**
@@ -53,20 +53,21 @@ export interface Patient {
 export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personnummer?: string }): Patient {
   if (who.phone !== undefined) {
     const index = blindIndex.phone(toE164(who.phone));
-    return { pseudonym: pseudonymOfIndex(index)!, subject: 'telefonnummer / phone number', calls: { column: 'caller_index', index } };
+    return { pseudonym: pseudonymOfIndex(index)!, subject: 'telefonnummer / phone number', calls: { columns: ['caller_index', 'callee_index'], index } };
   }
   const p = parsePersonnummer(who.personnummer ?? '');
   const index = blindIndex.personnummerIndex(p.normalized);
-  return { pseudonym: pseudonymOfIndex(index)!, subject: p.kind, calls: { column: 'patient_index', index } };
+  return { pseudonym: pseudonymOfIndex(index)!, subject: p.kind, calls: { columns: ['patient_index'], index } };
 }
 
 /**
  * Every access event about the patient: those that carry their pseudonym, and those about any
- * of their calls (found by the blind index the call was filed with: caller number, or the
- * personnummer declared at ingest).
+ * of their calls (found by the blind index the call was filed with: their number as caller or
+ * callee, or the personnummer declared at ingest).
  */
 export async function patientExtract(db: Kysely<Database>, patient: Patient, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
-  const calls = (await db.selectFrom('recordings').select('id').where(patient.calls.column, '=', patient.calls.index).execute()).map((r) => r.id);
+  const { columns, index } = patient.calls;
+  const calls = (await db.selectFrom('recordings').select('id').where((eb) => eb.or(columns.map((c) => eb(c, '=', index)))).execute()).map((r) => r.id);
   const rows = await db.selectFrom('audit_events').selectAll()
     .where((eb) => eb.or([eb('patient_pseudonym', '=', patient.pseudonym), ...(calls.length > 0 ? [eb('object_id', 'in', calls)] : [])]))
     .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq').execute();

@@ -25,6 +25,14 @@ export function createBlindIndex(key: Buffer): BlindIndex {
   return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummerIndex };
 }
 
+/**
+ * The blind index of the person at the other end of a call, who is the patient: the caller of
+ * an inbound call, the callee of an outbound one (a nurse calling back).
+ */
+export function outsidePartyIndex(r: { direction: string; caller_index: Uint8Array | null; callee_index: Uint8Array | null }): Uint8Array | null {
+  return r.direction === 'outbound' ? r.callee_index ?? r.caller_index : r.caller_index ?? r.callee_index;
+}
+
 /** The patient pseudonym (hex) of a stored blind index, or null when the call had no number. */
 export function pseudonymOfIndex(index: Uint8Array | null): string | null {
   return index ? Buffer.from(index).toString('hex') : null;

@@ -253,7 +253,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         assert.deepEqual(idsOf(await repo.list({ ...inUnit, minDurationMs: 30_000 })), [ids.e]);
         assert.equal(idsOf(await repo.list({ ...inUnit, maxDurationMs: 30_000 })).length, 7);
         assert.deepEqual(idsOf(await repo.list({ ...inUnit, agentId: 'agent-7' })), [ids.g]);
-        assert.deepEqual(idsOf(await repo.list({ ...inUnit, callerIndex: Buffer.alloc(32, 7) })), [ids.h]);
+        assert.deepEqual(idsOf(await repo.list({ ...inUnit, numberIndex: Buffer.alloc(32, 7) })), [ids.h]);
         assert.deepEqual(idsOf(await repo.list({ ...inUnit, from: t0 + 1000, to: t0 + 2000 })), [ids.d, ids.c, ids.b]);
         const scoped = (scope: ListFilter['scope']) => repo.list({ ...inUnit, scope });
         assert.deepEqual(idsOf(await scoped({ kind: 'some', careUnits: ['elsewhere'], agentId: 'agent-7', grantsOf: null })), [ids.g]);

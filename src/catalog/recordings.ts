@@ -19,7 +19,8 @@ export interface ListFilter {
   careUnit?: string;
   from?: number;
   to?: number;
-  callerIndex?: Buffer;
+  /** A person's number (blind index): the calls from it and the calls to it. */
+  numberIndex?: Buffer;
   agentId?: string;
   /** The PBX's or call-center app's own id of the call. */
   externalCallId?: string;
@@ -86,7 +87,10 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
     if (f.careUnit) q = q.where('care_unit', '=', f.careUnit);
     if (f.from !== undefined) q = q.where('started_at', '>=', f.from);
     if (f.to !== undefined) q = q.where('started_at', '<', f.to);
-    if (f.callerIndex) q = q.where('caller_index', '=', f.callerIndex);
+    if (f.numberIndex) {
+      const x = f.numberIndex;
+      q = q.where((eb) => eb.or([eb('caller_index', '=', x), eb('callee_index', '=', x)]));
+    }
     if (f.externalCallId !== undefined) q = q.where('external_call_id', '=', f.externalCallId);
     if (f.minDurationMs !== undefined) q = q.where('duration_ms', '>=', f.minDurationMs);
     if (f.maxDurationMs !== undefined) q = q.where('duration_ms', '<=', f.maxDurationMs);

@@ -8,7 +8,7 @@ import { sha256Hex } from '../lib/hash.ts';
 import type { TimelineEvent } from '../audit/timeline.ts';
 import { computePeaks, isPeakCodec, wavDataOffset } from './waveform.ts';
 import type { AuditLog } from '../audit/log.ts';
-import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
 import { CursorError, type ListFilter, type RecordingFlag, type RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
@@ -121,7 +121,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const now = (deps.now ?? Date.now)();
       const filter: ListFilter = {
         scope: recordingScope(p, 'recordings:list'), now,
-        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, callerIndex, agentId: q.agent, externalCallId: q.callId, direction: q.direction,
+        limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, numberIndex: callerIndex, agentId: q.agent, externalCallId: q.callId, direction: q.direction,
         from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
         minDurationMs: q.minDurationMs, maxDurationMs: q.maxDurationMs, flag: q.flag,
       };
@@ -167,7 +167,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const r = await findPermitted(p, 'recordings:view', id, info);
       const allowed = allowedActions(p, r);
       if (r.header.length === 0) {
-        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: emergencyAccess(r) });
+        await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: emergencyAccess(r) });
         return { ...summary(r), caller: null, callee: null, allowed };
       }
       const opened = open(r);
@@ -178,7 +178,7 @@ export function createPlayback(deps: PlaybackDeps) {
       } finally {
         opened.destroy();
       }
-      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: emergencyAccess(r) });
+      await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit, patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: emergencyAccess(r) });
       return detail;
     },
 
@@ -198,7 +198,7 @@ export function createPlayback(deps: PlaybackDeps) {
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
       await deps.audit.record({
         action, actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { start: want.start, end: want.end, ...emergencyAccess(r) },
+        patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { start: want.start, end: want.end, ...emergencyAccess(r) },
       });
       const { start, end } = want;
       const opened = open(r);
@@ -238,7 +238,7 @@ export function createPlayback(deps: PlaybackDeps) {
         const bytesPerFrame = r.channels * (r.codec === 'pcm_s16le' ? 2 : 1);
         const frames = Math.floor((r.plaintext_size - start) / bytesPerFrame);
         await deps.audit.record({ action: 'recording.viewed', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { part: 'waveform', points, ...emergencyAccess(r) } });
+          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { part: 'waveform', points, ...emergencyAccess(r) } });
         const audio = opened.readRange({ payloadSize: r.payload_size, start, end: start + frames * bytesPerFrame, read });
         const peaks = await computePeaks(audio, { codec: r.codec, channels: r.channels, frames, points });
         return { channels: r.channels, durationMs: r.duration_ms, peaks };
@@ -281,7 +281,7 @@ export function createPlayback(deps: PlaybackDeps) {
       }
       const payload = await payloadOf(r);
       await deps.audit.record({ action: 'recording.exported', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { format: 'age', recipient: sha256Hex(recipient).slice(0, 16) } });
+        patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { format: 'age', recipient: sha256Hex(recipient).slice(0, 16) } });
       async function* body(): AsyncGenerator<Buffer> {
         yield header;
         yield* payload;
