@@ -2,8 +2,10 @@
 // the test run uses (SQLite, or PostgreSQL in the second pass).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { seedCatalog } from '../src/catalog/seed.ts';
+import pg from 'pg';
+import { arrayLiteral, seedCatalog } from '../src/catalog/seed.ts';
 import { enrollPerson, sendAs, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { TEST_POSTGRES } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
 
 describe('callvault seed', () => {
@@ -18,7 +20,7 @@ describe('callvault seed', () => {
   it('fills the catalog with calls spread over the years, regions, queues, agents and repeat callers', async () => {
     const r = await seedCatalog(s.archive.db, s.archive.blindIndex, { calls: 30_000, days: 365, seed: 7, now: Date.parse('2026-11-25T00:00:00Z') });
     assert.equal(r.calls, 30_000);
-    const rows = await s.archive.db.selectFrom('recordings').select(['started_at', 'care_unit', 'agent_id', 'direction', 'duration_ms', 'caller_index', 'flags']).execute();
+    const rows = await s.archive.db.selectFrom('recordings').select(['started_at', 'care_unit', 'agent_id', 'direction', 'duration_ms', 'caller_index', 'callee_index', 'flags']).execute();
     assert.equal(rows.length, 30_000);
     assert.ok(rows.every((x) => x.flags === '["synthetic"]'));
     assert.ok(new Set(rows.map((x) => x.care_unit)).size >= 50, 'regions times queues');
@@ -33,9 +35,18 @@ describe('callvault seed', () => {
     const hours = new Array(24).fill(0);
     for (const t of times) hours[new Date(t).getUTCHours()]++;
     assert.ok(hours[9] > 3 * hours[3], 'busy mornings, quiet nights');
-    const perCaller = new Map<string, number>();
-    for (const x of rows) perCaller.set(Buffer.from(x.caller_index!).toString('hex'), (perCaller.get(Buffer.from(x.caller_index!).toString('hex')) ?? 0) + 1);
-    assert.ok(Math.max(...perCaller.values()) > 5, 'some callers call again and again');
+    const perPerson = new Map<string, number>();
+    for (const x of rows) {
+      // The person is the caller of an inbound call and the callee of a call back, never both.
+      assert.equal(x.caller_index === null, x.direction === 'outbound');
+      assert.equal(x.callee_index === null, x.direction === 'inbound');
+      const person = Buffer.from((x.caller_index ?? x.callee_index)!).toString('hex');
+      perPerson.set(person, (perPerson.get(person) ?? 0) + 1);
+    }
+    assert.ok(Math.max(...perPerson.values()) > 5, 'some people call again and again');
+    // Loaded in time order, so ids (and the time-ordered indexes) grow with the start time.
+    const ordered = await s.archive.db.selectFrom('recordings').select(['id', 'started_at']).orderBy('id').execute();
+    assert.ok(ordered.every((x, k) => k === 0 || x.started_at >= ordered[k - 1]!.started_at));
   });
 
   it('is searchable through the API like real calls, by caller number too; playing says there is no audio', async () => {
@@ -46,6 +57,8 @@ describe('callvault seed', () => {
     assert.ok(page.items.every((i) => i.careUnit === '1177 Skåne Barn' && i.flags.includes('synthetic')));
     const byCaller = (await (await sendAs(s, nurse, 'POST', '/api/v1/recordings/search', { caller: '+46701000000' })).json()) as { count: { value: number } };
     assert.ok(byCaller.count.value > 0, 'the most frequent made-up caller is found by number');
+    const outbound = (await (await sendAs(s, nurse, 'POST', '/api/v1/recordings/search', { caller: '+46701000000', direction: 'outbound' })).json()) as { count: { value: number } };
+    assert.ok(outbound.count.value > 0 && outbound.count.value < byCaller.count.value, 'calls back to them are found too');
     const id = page.items[0]!.id;
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}`)).status, 200);
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}/audio`)).status, 410);
@@ -90,5 +103,25 @@ describe('calls per day', () => {
     const ownCount = (await s.archive.db.selectFrom('recordings').select('id').where('agent_id', '=', 'agent-0007').where('started_at', '>=', from).where('started_at', '<', now).execute()).length;
     assert.equal(own.days.reduce((n, d) => n + d.calls, 0), ownCount, 'an agent counts only their own calls');
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/per-day?from=${new Date(now).toISOString()}&to=${new Date(from).toISOString()}`)).status, 400);
+  });
+});
+
+describe('array literals for PostgreSQL bulk loads', () => {
+  it('round-trip through the server: quotes, backslashes, commas, braces, spaces, nulls, non-ASCII and numbers', async () => {
+    const c = new pg.Client({ connectionString: TEST_POSTGRES });
+    await c.connect();
+    try {
+      const texts = ['plain', 'with "quotes"', 'back\\slash', 'a,b', '{braces}', ' spaced ', 'NULL', '', 'Jämtland Härjedalen', null];
+      const back = await c.query<{ a: Array<string | null> }>('select $1::text[] as a', [arrayLiteral(texts)]);
+      assert.deepEqual(back.rows[0]!.a, texts);
+      const numbers = [0, -1, 1_764_000_000_000, 2 ** 53 - 1];
+      const nums = await c.query<{ a: string[] }>('select $1::int8[] as a', [arrayLiteral(numbers)]);
+      assert.deepEqual(nums.rows[0]!.a.map(Number), numbers);
+      const bytes = await c.query<{ a: Buffer[] }>('select $1::bytea[] as a', [arrayLiteral(['\\x00ff10'])]);
+      assert.ok(bytes.rows[0]!.a[0]!.equals(Buffer.from([0, 0xff, 0x10])));
+      assert.equal(arrayLiteral([]), '{}');
+    } finally {
+      await c.end();
+    }
   });
 });

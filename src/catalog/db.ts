@@ -60,6 +60,17 @@ export async function openCatalog(opts: OpenCatalogOptions): Promise<Catalog> {
   return db;
 }
 
+const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
+
+/**
+ * The SQLite driver under an embedded catalog (undefined on PostgreSQL), for a bulk load that
+ * binds rows to one prepared statement. Use it only inside `db.connection().execute(...)`, so
+ * that Kysely's own queries wait for it.
+ */
+export function sqliteDriverOf(db: Catalog): SqliteDatabase.Database | undefined {
+  return sqliteDrivers.get(db);
+}
+
 function openSqlite(file: string): Catalog {
   const fresh = !existsSync(file);
   const sqlite = new SqliteDatabase(file);
@@ -70,7 +81,9 @@ function openSqlite(file: string): Catalog {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.defaultSafeIntegers(false);
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
+  sqliteDrivers.set(db, sqlite);
+  return db;
 }
 
 // PostgreSQL type ids (pg_type.oid) whose text form pg would otherwise hand over as strings.
