@@ -19,6 +19,7 @@ import * as m006 from './migrations/006-archive-binding.ts';
 import * as m007 from './migrations/007-daily-counts.ts';
 import * as m008 from './migrations/008-ingest-nodes.ts';
 import * as m009 from './migrations/009-patient-index.ts';
+import * as m010 from './migrations/010-partial-number-indexes.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '007-daily-counts': m007,
   '008-ingest-nodes': m008,
   '009-patient-index': m009,
+  '010-partial-number-indexes': m010,
 };
 
 class StaticMigrations implements MigrationProvider {
