@@ -75,7 +75,7 @@ async function run(backend: 'sqlite' | 'postgres') {
     const callers = Array.from({ length: 50 }, (_, i) => a!.blindIndex.phone(`+4670${String(1_000_000 + i * 7 * 97).padStart(7, '0')}`));
     const repo = a.recordings;
     const results: Record<string, { p50: number; p95: number }> = {
-      caller: await time((i) => repo.list({ scope: ALL, now: NOW, limit: 50, callerIndex: callers[i % callers.length] })),
+      caller: await time((i) => repo.list({ scope: ALL, now: NOW, limit: 50, numberIndex: callers[i % callers.length] })),
       unitRange: await time(() => { const f = monthStart(); return repo.list({ scope: ALL, now: NOW, limit: 50, careUnit: unit(), from: f, to: f + 30 * DAY }); }),
       perDay: await time(() => { const f = monthStart(); return repo.perDay({ scope: ALL, now: NOW, from: f, to: f + 30 * DAY }); }),
       threeFilters: await time((i) => repo.list({ scope: ALL, now: NOW, limit: 50, agentId: `agent-${String(i % 2000).padStart(4, '0')}`, direction: 'inbound', minDurationMs: 300_000 })),
