@@ -7,18 +7,13 @@
 //  - reads are ranged GETs; a missing object is BlobNotFoundError;
 //  - no ACL is ever sent: access is the bucket's (keep Block Public Access on).
 import { randomBytes } from 'node:crypto';
-import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { assertBlobKey, BlobNotFoundError, BLOB_KEY, type BlobStore } from './blob-store.ts';
-import { describeFailure, statusOf, withRetry } from './s3-retry.ts';
-import { describeLocation, type S3Location } from './s3-url.ts';
+import { isNotFound, openS3Client, type S3ClientOptions } from './s3-client.ts';
+import { statusOf, withRetry } from './s3-retry.ts';
 import { blobName, deleteSegments, listNames, listSegments, putSegment, S3BlobWriter, tmpFolder, type S3Context } from './s3-writer.ts';
 
-
-export interface S3BlobStoreOptions extends S3Location {
-  /** Credentials; absent: the AWS SDK's standard sources (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY first). */
-  credentials?: S3ClientConfig['credentials'];
+export interface S3BlobStoreOptions extends S3ClientOptions {
   /** Bytes per segment and multipart part (default 8 MiB). Below 5 MiB only for servers that allow it (tests). */
   partSize?: number;
   /** Bytes a writer holds before write() waits for the store (default 3 parts). */
@@ -32,34 +27,18 @@ export interface S3BlobStoreOptions extends S3Location {
   maxDelayMs?: number;
 }
 
-const notFound = (err: unknown) => statusOf(err) === 404 || ['NoSuchKey', 'NotFound'].includes((err as Error)?.name);
-
 export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobStore> {
   const partSize = opts.partSize ?? 8 * 1024 * 1024;
   if (!Number.isSafeInteger(partSize) || partSize < 1) throw new Error('the part size must be a positive number of bytes');
-  const client = new S3Client({
-    region: opts.region,
-    forcePathStyle: opts.forcePathStyle,
-    ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
-    ...(opts.credentials ? { credentials: opts.credentials } : {}),
-    maxAttempts: 1, // retries are ours (s3-retry.ts), with the outage rules above
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
-  });
   const backoff = { baseDelayMs: opts.baseDelayMs ?? 100, maxDelayMs: opts.maxDelayMs ?? 5_000 };
+  const reads = { deadlineMs: opts.readRetryMs ?? 10_000, ...backoff };
+  const client = await openS3Client(opts, reads);
   const c: S3Context = {
     client, bucket: opts.bucket, prefix: opts.prefix, partSize,
     maxBuffered: opts.maxBuffered ?? 3 * partSize,
     writes: { deadlineMs: opts.outageMs ?? 15 * 60_000, ...backoff },
-    reads: { deadlineMs: opts.readRetryMs ?? 10_000, ...backoff },
+    reads,
   };
-  try {
-    await withRetry('a bucket check', c.reads, () => client.send(new HeadBucketCommand({ Bucket: c.bucket })));
-  } catch (err) {
-    client.destroy();
-    const status = statusOf(err);
-    const why = status === 404 ? 'does not exist' : status === 403 || status === 401 ? 'refuses these credentials' : `cannot be reached (${describeFailure(err)})`;
-    throw new Error(`the S3 bucket ${describeLocation(opts)} ${why}`, { cause: err });
-  }
 
   /** One ranged GET of [start, end), retried while the store is briefly away. */
   async function getRange(key: string, start: number, end: number): Promise<Buffer> {
@@ -71,7 +50,7 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
       });
       return r;
     } catch (err) {
-      if (notFound(err)) throw new BlobNotFoundError();
+      if (isNotFound(err)) throw new BlobNotFoundError();
       if (statusOf(err) === 416) return Buffer.alloc(0); // the range begins past the end
       throw err;
     }
@@ -83,7 +62,7 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
       const h = await withRetry('a size', c.reads, () => client.send(new HeadObjectCommand({ Bucket: c.bucket, Key: blobName(c, key) })));
       return h.ContentLength ?? 0;
     } catch (err) {
-      if (notFound(err)) throw new BlobNotFoundError();
+      if (isNotFound(err)) throw new BlobNotFoundError();
       throw err;
     }
   }
