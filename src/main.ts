@@ -47,7 +47,9 @@ Usage: callvault <command> [options]
 The data directory can also be given as CALLVAULT_DATA. The catalog is DATA/catalog.sqlite
 unless --database-url postgres://... (or CALLVAULT_DATABASE_URL) names a PostgreSQL database.
 The recordings are in DATA/blobs unless --blob-url s3://... (or CALLVAULT_BLOB_URL) names
-an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).`;
+an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Signed audit
+checkpoints are copied to DATA-witness unless --witness DIR or --witness s3://... (or
+CALLVAULT_AUDIT_WITNESS) names another directory or a bucket.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;

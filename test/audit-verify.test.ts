@@ -33,7 +33,7 @@ describe('audit verify', () => {
     const a = await openTestArchive(pristine);
     origin = logOrigin(a.keys.archiveRecipient);
     vkey = auditVerifierKey(origin, a.keys.auditSigningKey());
-    const cps = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: `${pristine}-witness` });
+    const cps = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: `${pristine}-witness` });
     const record = (from: number, to: number) => a.db.transaction().execute(async (trx) => {
       for (let i = from; i <= to; i++) {
         await a.audit.record({ action: 'recording.played', actor: { type: 'user', id: `u${i % 17}`, role: 'clinician' }, outcome: 'success', object: { type: 'recording', id: (i % 97).toString(16).padStart(32, '0') }, careUnit: 'unit-a', details: { start: i, end: i + 100 } }, trx);

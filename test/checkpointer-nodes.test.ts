@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
-import { witnessDirOf, loadConfig } from '../src/config/config.ts';
+import { createDirWitness } from '../src/audit/witness.ts';
 import { startTestServer, type TestServer } from './helpers/archive.ts';
 import { runCli } from './helpers/cli.ts';
 
@@ -13,9 +13,9 @@ describe('checkpointers of several nodes', () => {
   after(() => s.close());
 
   it('sign each size once between them', async () => {
-    const witnessDir = witnessDirOf(loadConfig({ data: s.dir }, {}));
-    const deps = { db: s.archive.db, signingKey: s.archive.keys.auditSigningKey(), origin: logOrigin(s.archive.keys.archiveRecipient), witnessDir };
-    const [a, b] = [await createCheckpointer(deps), await createCheckpointer(deps)];
+    const witness = createDirWitness(`${s.dir}-witness`);
+    const deps = { db: s.archive.db, signingKey: s.archive.keys.auditSigningKey(), origin: logOrigin(s.archive.keys.archiveRecipient), witness };
+    const [a, b] = [createCheckpointer(deps), createCheckpointer(deps)];
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 5; i++) await s.archive.audit.record({ action: 'auth.logout', actor: { type: 'system', id: 'test' }, outcome: 'success', details: { round, i } });
       const [x, y] = await Promise.all([a.checkpoint(), b.checkpoint()]);

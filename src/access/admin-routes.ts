@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { AlertRules } from '../audit/alerts.ts';
 import type { Config } from '../config/config.ts';
-import { baseUrl, witnessDirOf } from '../config/config.ts';
+import { baseUrl, describeWitness, witnessOf } from '../config/config.ts';
 import { HttpError } from '../http/errors.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { ApiKeyInputError, type ApiKeys } from './api-keys.ts';
@@ -74,7 +74,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules
           breakGlassMinutes: BREAK_GLASS_MINUTES,
           singleSignOn: c.oidc ? { issuer: c.oidc.issuer, clientId: c.oidc.clientId } : null,
           ingest: { maxUploadBytes: c.maxUploadBytes, uploadIdleSeconds: c.uploadIdleSeconds },
-          audit: { witnessDir: witnessDirOf(c), checkpointSeconds: 60, alerts: { ...deps.alertRules, webhook: deps.alertRules.webhook ? 'configured' : null } },
+          audit: { witness: describeWitness(witnessOf(c)), checkpointSeconds: 60, alerts: { ...deps.alertRules, webhook: deps.alertRules.webhook ? 'configured' : null } },
           roles: ROLE_DESCRIPTIONS,
         };
       },

@@ -1,14 +1,13 @@
 // `callvault audit verify`: proves that no audit entry was altered, removed, inserted or
 // reordered since it was checkpointed. Every entry is re-hashed from its columns; the tree is
-// rebuilt from those hashes; each checkpoint (in the catalog and in the witness directory) must
-// carry a valid signature and match the rebuilt tree's root at its size.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+// rebuilt from those hashes; each checkpoint (in the catalog and in the witness) must carry a
+// valid signature and match the rebuilt tree's root at its size.
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
 import { entryLeafHash } from './entry.ts';
 import { MerkleTree, TreeBuilder } from './merkle.ts';
+import { WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
 export interface VerifyReport {
   entries: number;
@@ -56,7 +55,7 @@ export async function loadTree(db: Kysely<Database>, problems: string[]): Promis
   return { tree, seqs };
 }
 
-export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; witnessDir: string }): Promise<VerifyReport> {
+export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string } & WitnessDeps): Promise<VerifyReport> {
   const problems: string[] = [];
   const signed: Signed[] = [];
   const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
@@ -70,20 +69,19 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     }
   }
   let witnessed = 0;
-  let names: string[] = [];
   try {
-    names = (await readdir(deps.witnessDir)).filter((n) => /^checkpoint-\d{12}\.txt$/.test(n)).sort();
-  } catch {
-    problems.push(`the witness directory ${deps.witnessDir} cannot be read`);
-  }
-  for (const n of names) {
-    try {
-      const cp = verifyCheckpoint(await readFile(join(deps.witnessDir, n)), deps.vkey);
-      signed.push({ size: cp.size, root: cp.rootHash, where: `witness checkpoint of size ${cp.size}` });
-      witnessed++;
-    } catch (err) {
-      problems.push(`witness ${n}: ${err instanceof CheckpointError ? err.message : String(err)}`);
+    for await (const { name, note } of witnessFrom(deps).list()) {
+      try {
+        const cp = verifyCheckpoint(note, deps.vkey);
+        signed.push({ size: cp.size, root: cp.rootHash, where: `witness checkpoint of size ${cp.size}` });
+        witnessed++;
+      } catch (err) {
+        problems.push(`witness ${name}: ${err instanceof CheckpointError ? err.message : String(err)}`);
+      }
     }
+  } catch (err) {
+    if (!(err instanceof WitnessError)) throw err;
+    problems.push(err.message);
   }
   // One pass over the log with O(log n) memory: the rebuilt root is taken at each checkpointed size.
   const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);

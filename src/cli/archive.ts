@@ -10,7 +10,10 @@ import { createThrottle } from '../access/throttle.ts';
 import { createUsers, type Users } from '../access/users.ts';
 import { createSecretBox } from '../access/secret-box.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
+import { createDirWitness, type Witness } from '../audit/witness.ts';
+import { createS3Witness } from '../audit/witness-s3.ts';
 import { createBlindIndex, type BlindIndex } from '../catalog/blind-index.ts';
+import type { WitnessChoice } from '../config/config.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
 import type { CatalogDialect } from '../catalog/dialect.ts';
 import { createRecordingRepo, type RecordingRepo } from '../catalog/recordings.ts';
@@ -72,6 +75,16 @@ async function openBlobStore(dir: string, choice: CatalogChoice): Promise<BlobSt
     return await createS3BlobStore(location);
   } catch (e) {
     throw new ArchiveError(`${(e as Error).message}; check --blob-url (or CALLVAULT_BLOB_URL) and the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`, { cause: e });
+  }
+}
+
+/** The witness of audit checkpoints; an S3 bucket that cannot be used is an ArchiveError naming it. */
+export async function openWitness(choice: WitnessChoice): Promise<Witness> {
+  if (choice.kind === 'dir') return createDirWitness(choice.dir);
+  try {
+    return await createS3Witness(choice.location);
+  } catch (e) {
+    throw new ArchiveError(`the audit witness: ${(e as Error).message}; check --witness (or CALLVAULT_AUDIT_WITNESS) and the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`, { cause: e });
   }
 }
 

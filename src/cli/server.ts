@@ -7,11 +7,12 @@ import { passkeyRoutes } from '../access/passkey-routes.ts';
 import { createPasskeys } from '../access/passkeys.ts';
 import { userRoutes } from '../access/user-routes.ts';
 import { adminRoutes } from '../access/admin-routes.ts';
-import { baseUrl, witnessDirOf, type Config } from '../config/config.ts';
+import { baseUrl, witnessOf, type Config } from '../config/config.ts';
 import { auditVerifierKey, createCheckpointer, logOrigin, type Checkpointer } from '../audit/checkpointer.ts';
 import { auditRoutes } from '../audit/routes.ts';
 import { readTimeline } from '../audit/timeline.ts';
 import { verifyAuditLog } from '../audit/verify.ts';
+import { WitnessError, type Witness } from '../audit/witness.ts';
 import { createAlertEngine, DEFAULT_RULES, rulesFromEnv, type AlertEngine, type AlertRules } from '../audit/alerts.ts';
 import { createAuthenticate } from '../http/authenticate.ts';
 import { createRateLimiter } from '../http/rate-limit.ts';
@@ -25,7 +26,7 @@ import { createReopener, type RecoveryReport } from '../ingest/recovery.ts';
 import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
-import type { Archive } from './archive.ts';
+import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 
 export class ListenError extends Error {}
@@ -63,9 +64,11 @@ export interface RouteOptions {
   /** The public base URL, known once listening (the port may be chosen then). */
   base?: () => string;
   alertRules?: AlertRules;
+  /** Where `/api/v1/audit/verify` reads the witnessed checkpoints. */
+  witness: Witness;
 }
 
-export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime, 'journal' | 'nodeId' | 'takeOver'>, opts: RouteOptions = {}): { routes: RouteDef[]; uploads: UploadService } {
+export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime, 'journal' | 'nodeId' | 'takeOver'>, opts: RouteOptions): { routes: RouteDef[]; uploads: UploadService } {
   const onError = opts.onError ?? (() => undefined);
   const base = opts.base ?? (() => baseUrl(config));
   const { journal, nodeId, takeOver } = ingest;
@@ -95,7 +98,7 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     ...(config.oidc ? oidcRoutes({ oidc: createOidc({ db: a.db, audit: a.audit, sessions: a.sessions, config: config.oidc, redirectUri: () => `${base()}/api/v1/sso/callback` }) }) : []),
     ...auditRoutes({
       db: a.db, audit: a.audit, blindIndex: a.blindIndex,
-      verify: () => verifyAuditLog({ db: a.db, vkey: auditVerifierKey(logOrigin(a.keys.archiveRecipient), a.keys.auditSigningKey()), witnessDir: witnessDirOf(config) }),
+      verify: () => verifyAuditLog({ db: a.db, vkey: auditVerifierKey(logOrigin(a.keys.archiveRecipient), a.keys.auditSigningKey()), witness: opts.witness }),
     }),
   ];
   return { routes, uploads };
@@ -108,6 +111,8 @@ export function describeRoutes(): RouteDef[] {
 }
 
 export async function startServer(a: Archive, config: Config, logStream?: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+  // A witness bucket that cannot be used stops the start, as the blob store's does.
+  const witness = await openWitness(witnessOf(config));
   // Uploads left in flight by the last run (or by nodes that are gone) are filed first, up to
   // their last durable byte.
   // Background failures go to the server's log (bound late: the server is built from these routes).
@@ -116,18 +121,29 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     // Another node adopts this node's calls: stop taking any, fail closed. Restart the node to take calls again.
     uploads.relinquish();
     onError('holding this node\'s lease', err);
+  }).catch(async (err: unknown) => {
+    await witness.close();
+    throw err;
   });
   const { journal, recovery } = ingest;
   let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
-  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env) });
-  const checkpointer = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witnessDir: witnessDirOf(config) });
-  await checkpointer.checkpoint();
+  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env), witness });
+  const checkpointer = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witness });
 
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
+  // A witness that is away costs its copy, not the checkpoint: the catalog keeps it, the next round copies it.
+  const checkpointFailed = (err: unknown) => app.log.error({ err: { message: (err as Error)?.message } },
+    err instanceof WitnessError ? 'copying audit checkpoints to the witness failed (they stay in the catalog; the next round copies them)' : 'audit checkpoint failed');
+  const checkpoint = () => checkpointer.checkpoint().catch((err: unknown) => {
+    if (!(err instanceof WitnessError)) throw err;
+    checkpointFailed(err);
+  });
+  await checkpoint();
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await witness.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
     throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
@@ -137,7 +153,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   const alerts = createAlertEngine({ db: a.db, rules: rulesFromEnv(env), log: (line) => app.log.warn(line, 'audit alert') });
   a.audit.observe(alerts.observe);
   const checkpoints = setInterval(() => {
-    checkpointer.checkpoint().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'audit checkpoint failed'));
+    checkpointer.checkpoint().catch(checkpointFailed);
   }, 60_000);
   checkpoints.unref();
   const sweeper = setInterval(() => {
@@ -166,7 +182,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await alerts.settled();
-      await checkpointer.checkpoint(); // the last events of this run are checkpointed too
+      await checkpoint(); // the last events of this run are checkpointed too
+      await witness.close();
       // Everything acknowledged is in the journal: what was in flight is filed as interrupted
       // by a shutdown, not by a crash (at the next start, or at once by another node).
       await ingest.close();

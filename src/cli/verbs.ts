@@ -7,13 +7,14 @@ import { auditVerifierKey, createCheckpointer, logOrigin } from '../audit/checkp
 import { extractHtml, patientExtract, patientOf, type Patient } from '../audit/extract.ts';
 import { PersonnummerError } from '../audit/personnummer.ts';
 import { proveEntry, verifyAuditLog } from '../audit/verify.ts';
+import { WitnessConflictError, WitnessError } from '../audit/witness.ts';
 import { PhoneNumberError } from '../catalog/phone.ts';
-import { baseUrl, loadConfig, witnessDirOf, type Config } from '../config/config.ts';
+import { baseUrl, loadConfig, witnessOf, type Config } from '../config/config.ts';
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
 import { seedCatalog } from '../catalog/seed.ts';
-import { initArchive, isFreeForArchive, openArchive, type Archive } from './archive.ts';
+import { initArchive, isFreeForArchive, openArchive, openWitness, type Archive } from './archive.ts';
 import { lockDataDir } from './lock.ts';
 import { err, out, UsageError } from './output.ts';
 import { describeRoutes, enrollUrl, startServer } from './server.ts';
@@ -26,6 +27,7 @@ const COMMON = {
   'public-url': { type: 'string' },
   'database-url': { type: 'string' },
   'blob-url': { type: 'string' },
+  witness: { type: 'string' },
 } as const;
 
 function flags<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals = 0) {
@@ -227,19 +229,24 @@ export { migrate } from './migrate-verb.ts';
 export async function audit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'extract') return auditExtract(rest);
-  const { values, positionals } = flags(rest, { witness: { type: 'string' } }, sub === 'proof' ? 1 : 0);
+  const { values, positionals } = flags(rest, {}, sub === 'proof' ? 1 : 0);
   const c = config(values);
   return withArchive(c, async (a) => {
     const origin = logOrigin(a.keys.archiveRecipient);
     if (sub === 'verify') {
-      const report = await verifyAuditLog({ db: a.db, vkey: auditVerifierKey(origin, a.keys.auditSigningKey()), witnessDir: witnessDirOf(c) });
-      out(`audit log: ${report.entries} entries; ${report.checkpoints} checkpoints in the catalog, ${report.witnessed} in the witness directory ${witnessDirOf(c)}`);
-      if (report.problems.length === 0) {
-        out(report.latest ? `verified: every entry matches its hash and every checkpoint up to size ${report.latest.size}` : 'verified: every entry matches its hash (no checkpoint yet)');
-        return 0;
+      const witness = await openWitness(witnessOf(c));
+      try {
+        const report = await verifyAuditLog({ db: a.db, vkey: auditVerifierKey(origin, a.keys.auditSigningKey()), witness });
+        out(`audit log: ${report.entries} entries; ${report.checkpoints} checkpoints in the catalog, ${report.witnessed} in the witness ${witness.describe()}`);
+        if (report.problems.length === 0) {
+          out(report.latest ? `verified: every entry matches its hash and every checkpoint up to size ${report.latest.size}` : 'verified: every entry matches its hash (no checkpoint yet)');
+          return 0;
+        }
+        for (const p of report.problems) err(`FAILED: ${p}`);
+        return 1;
+      } finally {
+        await witness.close();
       }
-      for (const p of report.problems) err(`FAILED: ${p}`);
-      return 1;
     }
     if (sub === 'proof') {
       const seq = Number(positionals[0]);
@@ -259,9 +266,18 @@ export async function audit(args: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'checkpoint') {
-      const cp = await (await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir: witnessDirOf(c) })).checkpoint();
-      out(cp ? `signed a checkpoint of ${cp.size} entries:\n${cp.note}` : 'nothing new since the last checkpoint');
-      return 0;
+      const witness = await openWitness(witnessOf(c));
+      try {
+        const cp = await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witness }).checkpoint();
+        out(cp ? `signed a checkpoint of ${cp.size} entries:\n${cp.note}` : 'nothing new since the last checkpoint');
+        return 0;
+      } catch (e) {
+        if (!(e instanceof WitnessError)) throw e;
+        err(`callvault: ${e.message}${e instanceof WitnessConflictError ? '' : '; the catalog keeps the checkpoint, and the next round (or this command again) copies it'}`);
+        return 1;
+      } finally {
+        await witness.close();
+      }
     }
     throw new UsageError('usage: callvault audit verify|proof SEQ|checkpoint|extract|alerts --data DIR ...');
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { ConfigError, isLoopback, loadConfig } from './config.ts';
+import { ConfigError, describeWitness, isLoopback, loadConfig, witnessOf } from './config.ts';
 
 it('defaults to loopback on port 8750', () => {
   const c = loadConfig({ data: '/tmp/x' }, {});
@@ -26,4 +26,21 @@ it('takes the environment, flags first, and names every problem', () => {
   assert.throws(() => loadConfig({ data: '/a', listen: 'nonsense' }, {}), /HOST:PORT/);
   assert.throws(() => loadConfig({ data: '/a', listen: '127.0.0.1:99999' }, {}), /HOST:PORT/);
   assert.throws(() => loadConfig({ data: '/a' }, { CALLVAULT_MAX_UPLOAD_BYTES: '-5' }), ConfigError);
+});
+
+it('takes the audit witness as a directory or an S3 URL, and refuses one inside or around the blob store', () => {
+  const env = (witness: string, blobs?: string) => ({ CALLVAULT_AUDIT_WITNESS: witness, ...(blobs ? { CALLVAULT_BLOB_URL: blobs } : {}) });
+  assert.deepEqual(witnessOf(loadConfig({ data: '/srv/cv/' }, {})), { kind: 'dir', dir: '/srv/cv-witness' });
+  assert.deepEqual(witnessOf(loadConfig({ data: '/a' }, env(''))), { kind: 'dir', dir: '/a-witness' }, 'empty is unset');
+  assert.deepEqual(witnessOf(loadConfig({ data: '/a', witness: '/mnt/worm' }, env('s3://elsewhere/x'))), { kind: 'dir', dir: '/mnt/worm' }, 'the flag wins');
+  const s3 = witnessOf(loadConfig({ data: '/a' }, env('s3://vault/audit/witness?region=eu-north-1', 's3://vault/blobs')));
+  assert.deepEqual(s3, { kind: 's3', location: { bucket: 'vault', prefix: 'audit/witness/', region: 'eu-north-1', forcePathStyle: false } });
+  assert.equal(describeWitness(s3), 's3://vault/audit/witness/');
+  for (const [witness, blobs] of [['s3://vault/blobs/witness', 's3://vault/blobs'], ['s3://vault', 's3://vault/blobs'], ['s3://vault/blobs', 's3://vault']]) {
+    assert.throws(() => loadConfig({ data: '/a' }, env(witness!, blobs)), (e: Error) => e instanceof ConfigError && /overlaps the blob store/.test(e.message), witness);
+  }
+  // Another service's bucket of the same name is another bucket.
+  assert.equal(witnessOf(loadConfig({ data: '/a' }, env('s3://vault/blobs?endpoint=https%3A%2F%2Fminio.internal', 's3://vault/blobs'))).kind, 's3');
+  assert.throws(() => loadConfig({ data: '/a' }, env('s3://vault/w?endpoint=http%3A%2F%2Fminio.internal')), /CALLVAULT_AUDIT_WITNESS\) has an endpoint that must be https/);
+  assert.throws(() => loadConfig({ data: '/a' }, env('ftp://vault/w')), /CALLVAULT_AUDIT_WITNESS\) must start with s3:\/\//);
 });

@@ -5,7 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { isLoopback } from '../lib/net.ts';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
-import { BlobUrlError, parseBlobUrl } from '../store/s3-url.ts';
+import { BlobUrlError, describeLocation, parseBlobUrl, type S3Location } from '../store/s3-url.ts';
 
 export const DEFAULT_PORT = 8750;
 
@@ -106,6 +106,28 @@ const blobUrlSchema = z.string().transform((value, ctx) => {
   return value;
 });
 
+/** Where signed audit checkpoints are copied: a directory, or an S3 bucket and prefix. */
+export type WitnessChoice = { kind: 'dir'; dir: string } | { kind: 's3'; location: S3Location };
+
+// The witness: a directory path, or s3://BUCKET[/PREFIX]?... (the blob store's URL form, its
+// rules and its credentials). Anything that looks like a URL is read as one, so that a mistyped
+// scheme is refused rather than taken for a directory.
+const witnessSchema = z.string().min(1).transform((value, ctx): WitnessChoice => {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value)) return { kind: 'dir', dir: resolve(value) };
+  try {
+    return { kind: 's3', location: parseBlobUrl(value) };
+  } catch (e) {
+    if (!(e instanceof BlobUrlError)) throw e;
+    ctx.addIssue({ code: 'custom', message: `the audit witness (--witness or CALLVAULT_AUDIT_WITNESS) ${e.message}` });
+    return z.NEVER;
+  }
+});
+
+/** The same bucket at the same service, with one prefix inside (or equal to) the other. */
+function overlaps(a: S3Location, b: S3Location): boolean {
+  return a.bucket === b.bucket && a.endpoint === b.endpoint && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
+}
+
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
@@ -117,8 +139,8 @@ export const configSchema = z.object({
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
   publicUrl: z.url().optional(),
-  /** Where signed audit checkpoints are copied: outside the data directory (default DATA-witness). */
-  auditWitnessDir: z.string().min(1).optional(),
+  /** Where signed audit checkpoints are copied: outside the data directory (default the directory DATA-witness). */
+  auditWitness: witnessSchema.optional(),
   maxUploadBytes: z.coerce.number().int().positive().max(2 ** 40).default(2 * 1024 ** 3),
   uploadIdleSeconds: z.coerce.number().int().positive().default(3600),
   /** The ingest journal starts a new file past this size (at least 256 KiB per call in flight). */
@@ -134,6 +156,14 @@ export const configSchema = z.object({
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
     ctx.addIssue({ code: 'custom', message: 'TLS needs both a certificate and a key (--tls-cert and --tls-key)' });
   }
+  // The blob store deletes and rewrites under its prefix; the witness's objects must be out of its reach.
+  if (c.auditWitness?.kind === 's3' && c.blobUrl && overlaps(c.auditWitness.location, parseBlobUrl(c.blobUrl))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `the audit witness ${describeLocation(c.auditWitness.location)} (--witness or CALLVAULT_AUDIT_WITNESS) overlaps the blob store ` +
+        `${describeLocation(parseBlobUrl(c.blobUrl))} (--blob-url or CALLVAULT_BLOB_URL); give it a prefix of its own, neither inside nor around the blob store's, or another bucket`,
+    });
+  }
   if (!isLoopback(c.listen.host) && !c.tlsCert) {
     ctx.addIssue({
       code: 'custom',
@@ -145,8 +175,13 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
-export function witnessDirOf(c: Config): string {
-  return c.auditWitnessDir ? resolve(c.auditWitnessDir) : `${c.dataDir.replace(/\/+$/, '')}-witness`;
+export function witnessOf(c: Config): WitnessChoice {
+  return c.auditWitness ?? { kind: 'dir', dir: `${c.dataDir.replace(/\/+$/, '')}-witness` };
+}
+
+/** Where the witness is, for messages and settings: the directory, or s3://BUCKET/PREFIX/ (never the endpoint). */
+export function describeWitness(w: WitnessChoice): string {
+  return w.kind === 'dir' ? w.dir : describeLocation(w.location);
 }
 
 export { isLoopback };
@@ -163,7 +198,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
     tlsKey: flags['tls-key'] ?? env.CALLVAULT_TLS_KEY,
     publicUrl: flags['public-url'] ?? env.CALLVAULT_PUBLIC_URL,
-    auditWitnessDir: flags.witness ?? env.CALLVAULT_AUDIT_WITNESS,
+    auditWitness: flags.witness ?? (env.CALLVAULT_AUDIT_WITNESS || undefined),
     maxUploadBytes: env.CALLVAULT_MAX_UPLOAD_BYTES,
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,
     journalRotateBytes: env.CALLVAULT_JOURNAL_ROTATE_BYTES,

@@ -39,7 +39,8 @@ export function describeFailure(err: unknown): string {
   return [e?.name ?? 'Error', status ? `HTTP ${status}` : e?.code].filter(Boolean).join(', ');
 }
 
-class BlobStoreUnavailableError extends Error {}
+/** A transient failure that lasted past its deadline; its message names it, secret-free. */
+export class BlobStoreUnavailableError extends Error {}
 
 export interface RetryPolicy {
   /** Give up once an operation has failed for this long (ms). */

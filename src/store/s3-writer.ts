@@ -43,7 +43,7 @@ export const tmpFolder = (c: S3Context, key?: string) => `${c.prefix}tmp/${key =
 const segmentName = (c: S3Context, key: string, offset: number) => `${tmpFolder(c, key)}${offset.toString(16).padStart(16, '0')}`;
 
 /** Every object name under `prefix`, page by page. */
-export async function* listNames(c: S3Context, prefix: string): AsyncGenerator<{ name: string; size: number; modified: number }> {
+export async function* listNames(c: Pick<S3Context, 'client' | 'bucket' | 'reads'>, prefix: string): AsyncGenerator<{ name: string; size: number; modified: number }> {
   let token: string | undefined;
   do {
     const page = await withRetry('a listing', c.reads, () => c.client.send(new ListObjectsV2Command({ Bucket: c.bucket, Prefix: prefix, ContinuationToken: token })));

@@ -424,7 +424,7 @@ const STRINGS = {
   'settings.key.maxUploadBytes': { en: 'Largest upload (bytes)', sv: 'Största uppladdning (byte)' },
   'settings.key.uploadIdleSeconds': { en: 'Idle upload filed after (seconds)', sv: 'Inaktiv uppladdning arkiveras efter (sekunder)' },
   'settings.key.audit': { en: 'Audit log', sv: 'Granskningslogg' },
-  'settings.key.witnessDir': { en: 'Witness directory', sv: 'Vittneskatalog' },
+  'settings.key.witness': { en: 'Witness copy of the checkpoints', sv: 'Vittneskopia av kontrollpunkterna' },
   'settings.key.checkpointSeconds': { en: 'Signed checkpoint every (seconds)', sv: 'Signerad kontrollpunkt var (sekund)' },
   'settings.key.alerts': { en: 'Alerts', sv: 'Larm' },
   'settings.key.playsPerHour': { en: 'Plays per person and hour before an alert', sv: 'Uppspelningar per person och timme före larm' },
