@@ -48,27 +48,25 @@ const DAY = 86_400_000;
 
 export const careUnitOf = (region: string, queue: string) => `1177 ${region} ${queue}`;
 
-/** One batch of calls, column by column, in time order. */
+// The columns a load writes, in order, with their PostgreSQL array types; the other columns are
+// constants for synthetic calls.
+const COLUMNS = [['id', 'text'], ['external_call_id', 'text'], ['started_at', 'int8'], ['duration_ms', 'int8'], ['direction', 'text'],
+  ['care_unit', 'text'], ['agent_id', 'text'], ['caller_index', 'bytea'], ['callee_index', 'bytea'], ['blob_key', 'text'],
+  ['plaintext_size', 'int8'], ['created_at', 'int8']] as const;
+type Value = string | number | Buffer | null;
+const VARIABLE = COLUMNS.map(([name]) => name).join(', ');
+const CONSTANT_COLUMNS = 'codec, container, sample_rate, channels, header, payload_size, flags';
+const CONSTANT_VALUES = (emptyBinary: string) => `'pcmu', 'raw', 8000, 2, ${emptyBinary}, 0, '["synthetic"]'`;
+
+/** One batch of calls in time order: one array per column of COLUMNS. */
 interface Batch {
   n: number;
-  id: string[];
-  callId: string[];
-  startedAt: number[];
-  durationMs: number[];
-  direction: string[];
-  careUnit: string[];
-  agent: string[];
-  /** The person's number (blind index): the caller of an inbound call, the callee of a call back. */
-  person: Buffer[];
-  blobKey: string[];
+  columns: Value[][];
   /** Calls per UTC day and care unit of the days this batch completes. */
   daily: Array<[day: number, careUnit: string, calls: number]>;
 }
 
-// The columns a load writes; the others are constants for synthetic calls.
-const VARIABLE = 'id, external_call_id, started_at, duration_ms, direction, care_unit, agent_id, caller_index, callee_index, blob_key, plaintext_size, created_at';
-const CONSTANT_COLUMNS = "codec, container, sample_rate, channels, header, payload_size, flags";
-const CONSTANT_VALUES = (emptyBinary: string) => `'pcmu', 'raw', 8000, 2, ${emptyBinary}, 0, '["synthetic"]'`;
+const emptyBatch = (): Batch => ({ n: 0, columns: COLUMNS.map(() => []), daily: [] });
 
 export async function seedCatalog(db: Catalog, blindIndex: BlindIndex, o: SeedOptions): Promise<{ calls: number; seconds: number }> {
   const t0 = performance.now();
@@ -128,15 +126,12 @@ export async function seedCatalog(db: Catalog, blindIndex: BlindIndex, o: SeedOp
         const normal = Math.sqrt(-2 * Math.log(uniform() || 1e-12)) * Math.cos(2 * Math.PI * uniform());
         const durationMs = Math.min(7_200_000, Math.max(5_000, Math.round(240_000 * Math.exp(0.8 * normal))));
         const hex = i.toString(16).padStart(16, '0');
-        b.id.push(prefix + hex);
-        b.callId.push(`seed-${i}`);
-        b.startedAt.push(startedAt);
-        b.durationMs.push(durationMs);
-        b.direction.push(uniform() < 0.92 ? 'inbound' : 'outbound');
-        b.careUnit.push(careUnit);
-        b.agent.push(agentName[agent]!);
-        b.person.push(callerOf(Math.floor(callers * uniform() ** 2)));
-        b.blobKey.push(`${prefix}f${hex}`);
+        const inbound = uniform() < 0.92;
+        // The person's number: the caller of an inbound call, the callee of a call back.
+        const person = callerOf(Math.floor(callers * uniform() ** 2));
+        const row: Value[] = [prefix + hex, `seed-${i}`, startedAt, durationMs, inbound ? 'inbound' : 'outbound', careUnit, agentName[agent]!,
+          inbound ? person : null, inbound ? null : person, `${prefix}f${hex}`, durationMs * 16, startedAt + durationMs];
+        for (let c = 0; c < row.length; c++) b.columns[c]!.push(row[c]!);
         i++;
         if (++b.n === batchSize) {
           yield b;
@@ -152,17 +147,9 @@ export async function seedCatalog(db: Catalog, blindIndex: BlindIndex, o: SeedOp
   return { calls, seconds: (performance.now() - t0) / 1000 };
 }
 
-function emptyBatch(): Batch {
-  return { n: 0, id: [], callId: [], startedAt: [], durationMs: [], direction: [], careUnit: [], agent: [], person: [], blobKey: [], daily: [] };
-}
-
-/** Rows to load, row by row, in VARIABLE's column order. */
-function* rowValues(b: Batch): Generator<unknown[]> {
-  for (let k = 0; k < b.n; k++) {
-    const inbound = b.direction[k] === 'inbound';
-    yield [b.id[k], b.callId[k], b.startedAt[k], b.durationMs[k], b.direction[k], b.careUnit[k], b.agent[k], inbound ? b.person[k] : null, inbound ? null : b.person[k],
-      b.blobKey[k], b.durationMs[k]! * 16, b.startedAt[k]! + b.durationMs[k]!];
-  }
+/** The batch's rows, each in COLUMNS order. */
+function rowsOf(b: Batch): Value[][] {
+  return Array.from({ length: b.n }, (_, k) => b.columns.map((c) => c[k]!));
 }
 
 const ROWS_PER_STATEMENT = 64;
@@ -171,9 +158,11 @@ const ADD_DAILY = 'on conflict (day, care_unit) do update set calls = recordings
 
 async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (done: number) => void): Promise<number> {
   const driver = sqliteDriverOf(db)!;
-  const columns = VARIABLE.split(', ').length;
-  const tuple = `(${new Array(columns).fill('?').join(', ')}, ${CONSTANT_VALUES("x''")})`;
-  const statement = (rows: number) => driver.prepare(`insert into recordings (${VARIABLE}, ${CONSTANT_COLUMNS}) values ${new Array(rows).fill(tuple).join(', ')}`);
+  const tuple = `(${COLUMNS.map(() => '?').join(', ')}, ${CONSTANT_VALUES("x''")})`;
+  // One statement per number of rows (a full one, and the rest of a batch), prepared once.
+  const statements = new Map<number, ReturnType<typeof driver.prepare>>();
+  const statement = (rows: number) => statements.get(rows)
+    ?? statements.set(rows, driver.prepare(`insert into recordings (${VARIABLE}, ${CONSTANT_COLUMNS}) values ${new Array(rows).fill(tuple).join(', ')}`)).get(rows)!;
   // Held for the whole load: Kysely's queries on this catalog wait for it.
   return db.connection().execute(async () => {
     const cacheBefore = driver.pragma('cache_size', { simple: true }) as number;
@@ -186,14 +175,14 @@ async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (
         ? driver.prepare("select type, name, sql from sqlite_master where tbl_name = 'recordings' and (type = 'index' and sql is not null or type = 'trigger' and name = 'recordings_count_day')").all() as Array<{ type: string; name: string; sql: string }>
         : [];
       for (const x of setAside) driver.exec(`drop ${x.type} ${x.name}`);
-      const many = statement(ROWS_PER_STATEMENT);
       const daily = driver.prepare(`insert into recordings_per_day (day, care_unit, calls) values (?, ?, ?) ${ADD_DAILY}`);
       let done = 0;
       for (const b of batches) {
-        const rows = [...rowValues(b)];
-        let k = 0;
-        for (; k + ROWS_PER_STATEMENT <= rows.length; k += ROWS_PER_STATEMENT) many.run(rows.slice(k, k + ROWS_PER_STATEMENT).flat());
-        if (k < rows.length) statement(rows.length - k).run(rows.slice(k).flat());
+        const rows = rowsOf(b);
+        for (let k = 0; k < rows.length; k += ROWS_PER_STATEMENT) {
+          const some = rows.slice(k, k + ROWS_PER_STATEMENT);
+          statement(some.length).run(some.flat());
+        }
         if (empty) for (const d of b.daily) daily.run(d);
         done += b.n;
         onProgress?.(done);
@@ -220,16 +209,11 @@ async function loadPostgres(db: Kysely<Database>, batches: Generator<Batch>, onP
     // The next batch is made while the server files the last one: two cores, both busy.
     let inFlight: Promise<unknown> = Promise.resolve();
     for (const b of batches) {
-      const hex = b.person.map((c) => `\\x${c.toString('hex')}`);
-      const caller = hex.map((h, k) => (b.direction[k] === 'inbound' ? h : null));
-      const callee = hex.map((h, k) => (b.direction[k] === 'inbound' ? null : h));
-      const arrays = [b.id, b.callId, b.startedAt, b.durationMs, b.direction, b.careUnit, b.agent, caller, callee, b.blobKey,
-        b.durationMs.map((d) => d * 16), b.startedAt.map((t, k) => t + b.durationMs[k]!)].map(arrayLiteral);
+      // Binary values go in bytea's hex input form.
+      const arrays = b.columns.map((c, i) => sql`${arrayLiteral(c.map((v) => (Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v)))}::${sql.raw(COLUMNS[i]![1])}[]`);
       await inFlight;
       inFlight = sql`insert into recordings (${sql.raw(VARIABLE)}, ${sql.raw(CONSTANT_COLUMNS)})
-        select *, ${sql.raw(CONSTANT_VALUES("''::bytea"))}
-        from unnest(${arrays[0]}::text[], ${arrays[1]}::text[], ${arrays[2]}::int8[], ${arrays[3]}::int8[], ${arrays[4]}::text[], ${arrays[5]}::text[],
-          ${arrays[6]}::text[], ${arrays[7]}::bytea[], ${arrays[8]}::bytea[], ${arrays[9]}::text[], ${arrays[10]}::int8[], ${arrays[11]}::int8[])`.execute(trx);
+        select *, ${sql.raw(CONSTANT_VALUES("''::bytea"))} from unnest(${sql.join(arrays)})`.execute(trx);
       if (empty && b.daily.length > 0) {
         const daily = [b.daily.map((d) => d[0]), b.daily.map((d) => d[1]), b.daily.map((d) => d[2])].map(arrayLiteral);
         inFlight = inFlight.then(() => sql`insert into recordings_per_day (day, care_unit, calls)
