@@ -60,6 +60,15 @@ export const witnessFrom = (deps: WitnessDeps): Witness => ('witness' in deps ? 
  */
 export function createDirWitness(dir: string): Witness {
   const code = (err: unknown) => (err as NodeJS.ErrnoException)?.code ?? String(err);
+  /** The checkpoint file names in the directory, in size order. */
+  async function names(o: { missingIsEmpty: boolean }): Promise<string[]> {
+    try {
+      return (await readdir(dir)).filter((n) => WITNESS_NAME.test(n)).sort();
+    } catch (err) {
+      if (o.missingIsEmpty && code(err) === 'ENOENT') return [];
+      throw new WitnessError(`the witness ${dir} cannot be read (${code(err)})`, { cause: err });
+    }
+  }
   return {
     async add(size, note) {
       const path = join(dir, witnessFileName(size));
@@ -78,24 +87,12 @@ export function createDirWitness(dir: string): Witness {
     },
 
     async sizes() {
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch (err) {
-        if (code(err) === 'ENOENT') return [];
-        throw new WitnessError(`the witness ${dir} cannot be read (${code(err)})`, { cause: err });
-      }
-      return names.map(sizeOfWitnessName).filter((s) => s !== null);
+      // Nothing written yet is nothing witnessed; for verification (list) a missing directory is a problem.
+      return (await names({ missingIsEmpty: true })).map((n) => sizeOfWitnessName(n)!);
     },
 
     async *list() {
-      let names: string[];
-      try {
-        names = (await readdir(dir)).filter((n) => WITNESS_NAME.test(n)).sort();
-      } catch (err) {
-        throw new WitnessError(`the witness ${dir} cannot be read (${code(err)})`, { cause: err });
-      }
-      for (const name of names) {
+      for (const name of await names({ missingIsEmpty: false })) {
         const note = await readFile(join(dir, name)).catch((err: unknown) => {
           throw new WitnessError(`the witness ${dir}: ${name} cannot be read (${code(err)})`, { cause: err });
         });
