@@ -4,7 +4,7 @@
 // no number is stored or printed here.
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
+import { NUMBER_COLUMNS, pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { toE164 } from '../catalog/phone.ts';
 import type { Database } from '../catalog/schema.ts';
 import { parsePersonnummer } from './personnummer.ts';
@@ -43,7 +43,7 @@ export interface Patient {
   pseudonym: string;
   subject: string;
   /** The catalog columns that hold the patient's blind index on their calls, and that index. */
-  calls: { columns: Array<'caller_index' | 'callee_index' | 'patient_index'>; index: Buffer };
+  calls: { columns: ReadonlyArray<'caller_index' | 'callee_index' | 'patient_index'>; index: Buffer };
 }
 
 /**
@@ -53,7 +53,7 @@ export interface Patient {
 export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personnummer?: string }): Patient {
   if (who.phone !== undefined) {
     const index = blindIndex.phone(toE164(who.phone));
-    return { pseudonym: pseudonymOfIndex(index)!, subject: 'telefonnummer / phone number', calls: { columns: ['caller_index', 'callee_index'], index } };
+    return { pseudonym: pseudonymOfIndex(index)!, subject: 'telefonnummer / phone number', calls: { columns: NUMBER_COLUMNS, index } };
   }
   const p = parsePersonnummer(who.personnummer ?? '');
   const index = blindIndex.personnummerIndex(p.normalized);

@@ -25,6 +25,9 @@ export function createBlindIndex(key: Buffer): BlindIndex {
   return { phone, pseudonym: (e164) => phone(e164).toString('hex'), personnummerIndex };
 }
 
+/** The columns where a person's number is found on their calls: as the caller, or the callee of a call back. */
+export const NUMBER_COLUMNS = ['caller_index', 'callee_index'] as const;
+
 /**
  * The blind index of the person at the other end of a call, who is the patient: the caller of
  * an inbound call, the callee of an outbound one (a nurse calling back).

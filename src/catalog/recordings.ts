@@ -1,4 +1,5 @@
 // Recording rows: filing a sealed recording, finding it, listing a page.
+import { NUMBER_COLUMNS } from './blind-index.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { RecordingScope } from '../access/policy.ts';
 import type { Database, NewRecording, Recording } from './schema.ts';
@@ -89,7 +90,7 @@ export function createRecordingRepo(db: Kysely<Database>): RecordingRepo {
     if (f.to !== undefined) q = q.where('started_at', '<', f.to);
     if (f.numberIndex) {
       const x = f.numberIndex;
-      q = q.where((eb) => eb.or([eb('caller_index', '=', x), eb('callee_index', '=', x)]));
+      q = q.where((eb) => eb.or(NUMBER_COLUMNS.map((c) => eb(c, '=', x))));
     }
     if (f.externalCallId !== undefined) q = q.where('external_call_id', '=', f.externalCallId);
     if (f.minDurationMs !== undefined) q = q.where('duration_ms', '>=', f.minDurationMs);
