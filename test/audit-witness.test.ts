@@ -109,7 +109,21 @@ for (const [kind, open] of [
 }
 
 describe('the directory witness on disk', () => {
-  it('writes each checkpoint as a new read-only file, and a missing directory lists as nothing witnessed yet', async () => {
+  it('before the first checkpoint, a witness directory not made yet verifies clean; once the catalog holds checkpoints, its absence is a problem', async () => {
+    const { a, origin, vkey } = await freshArchive(4);
+    try {
+      const witnessDir = join(root, `not-yet-${n++}`, 'witness');
+      assert.deepEqual((await verifyAuditLog({ db: a.db, vkey, witnessDir })).problems, []);
+      await createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir }).checkpoint();
+      await rm(witnessDir, { recursive: true, force: true });
+      const r = await verifyAuditLog({ db: a.db, vkey, witnessDir });
+      assert.ok(r.problems.some((p) => p.includes(`the witness ${witnessDir} cannot be read (ENOENT)`)), r.problems.join('\n'));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('writes each checkpoint as a new read-only file, and a missing directory has no sizes yet but cannot be listed', async () => {
     const dir = join(root, 'on-disk', 'witness');
     const w = createDirWitness(dir);
     assert.deepEqual(await w.sizes(), []);
