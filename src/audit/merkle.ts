@@ -103,12 +103,29 @@ export class TreeBuilder {
 
   /** MTH of everything appended so far. */
   root(): Buffer {
-    const s = this.#stack;
-    if (s.length === 0) return Buffer.from(EMPTY_ROOT);
-    let h = s[s.length - 1] as Buffer;
-    for (let i = s.length - 2; i >= 0; i--) h = nodeHash(s[i] as Buffer, h);
-    return h;
+    return rootOfFrontier(this.#stack);
   }
+
+  /**
+   * The complete subtrees appended so far, largest (leftmost) first: one per set bit of the
+   * size. Frontiers of adjacent aligned ranges concatenate (see rootOfFrontier).
+   */
+  frontier(): Buffer[] {
+    return [...this.#stack];
+  }
+}
+
+/**
+ * The root of a tree given as its complete subtrees, left to right, each aligned at a multiple
+ * of its own width and wider than every subtree after it: the right-to-left fold. The frontier of
+ * [0, a) followed by the frontier of [a, a + r), where a is a multiple of a power of two above r,
+ * is the frontier of [0, a + r).
+ */
+export function rootOfFrontier(stack: readonly Buffer[]): Buffer {
+  if (stack.length === 0) return Buffer.from(EMPTY_ROOT);
+  let h = stack[stack.length - 1] as Buffer;
+  for (let i = stack.length - 2; i >= 0; i--) h = nodeHash(stack[i] as Buffer, h);
+  return h;
 }
 
 /** A growable array of 32-byte hashes in one contiguous buffer. */

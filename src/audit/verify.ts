@@ -2,11 +2,15 @@
 // reordered since it was checkpointed. Every entry is re-hashed from its columns; the tree is
 // rebuilt from those hashes; each checkpoint (in the catalog and in the witness) must carry a
 // valid signature and match the rebuilt tree's root at its size.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import type { Kysely } from 'kysely';
+import { catalogLocation } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
 import { entryLeafHash } from './entry.ts';
-import { MerkleTree, TreeBuilder } from './merkle.ts';
+import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
+import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
 import { WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
 export interface VerifyReport {
@@ -15,6 +19,8 @@ export interface VerifyReport {
   witnessed: number;
   latest: { size: number; where: 'catalog' | 'witness' } | null;
   problems: string[];
+  /** Threads that re-hashed the log: 1 for one pass, else the worker threads. */
+  threads: number;
 }
 
 interface Signed {
@@ -55,7 +61,106 @@ export async function loadTree(db: Kysely<Database>, problems: string[]): Promis
   return { tree, seqs };
 }
 
-export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string } & WitnessDeps): Promise<VerifyReport> {
+interface Rebuilt {
+  entries: number;
+  threads: number;
+  /** The rebuilt root at each checkpointed size the log reaches. */
+  roots: Map<number, Buffer>;
+  /** The sequence number of the last entry at each of those sizes. */
+  seqAt: Map<number, number>;
+}
+
+/** One pass over the log with O(log n) memory: the rebuilt root is taken at each checkpointed size. */
+async function inOnePass(db: Kysely<Database>, sizes: number[], problems: string[]): Promise<Rebuilt> {
+  const roots = new Map<number, Buffer>();
+  const seqAt = new Map<number, number>();
+  const tree = new TreeBuilder();
+  let next = 0;
+  await streamEntries(db, problems, (leaf, seq) => {
+    tree.append(leaf);
+    while (next < sizes.length && sizes[next]! === tree.size) {
+      roots.set(tree.size, tree.root());
+      seqAt.set(tree.size, seq);
+      next++;
+    }
+  });
+  return { entries: tree.size, threads: 1, roots, seqAt };
+}
+
+export interface ParallelOptions {
+  /** Worker threads (default: the cores this process may use, at most 8); below 2, one pass. */
+  workers?: number;
+  /** Leaves per chunk, a power of two (default 65,536); logs under two chunks take one pass. */
+  chunk?: number;
+}
+
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', import.meta.url);
+
+/**
+ * The same rebuild spread over worker threads, each on its own read-only connection, chunk by
+ * aligned chunk (verify-chunk.ts). Only for a log whose sequence numbers run 1..n without a gap
+ * (anything else takes the one pass, which names the gaps); null whenever it cannot be used or
+ * the log changed shape meanwhile, and the one pass decides.
+ */
+async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptions }, sizes: number[], problems: string[]): Promise<Rebuilt | null> {
+  const location = catalogLocation(deps.db);
+  const chunk = deps.parallel?.chunk ?? 65_536;
+  const want = deps.parallel?.workers ?? Math.min(8, availableParallelism());
+  if (!location || want < 2 || !Number.isSafeInteger(Math.log2(chunk))) return null;
+  const shape = await deps.db.selectFrom('audit_events')
+    .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.min('seq').as('lo'), eb.fn.max('seq').as('hi')]).executeTakeFirstOrThrow();
+  const n = Number(shape.n);
+  if (n < 2 * chunk || Number(shape.lo) !== 1 || Number(shape.hi) !== n) return null;
+
+  const tasks: ChunkTask[] = [];
+  for (let lo = 0; lo < n; lo += chunk) {
+    const hi = Math.min(n, lo + chunk);
+    tasks.push({ lo, hi, sizes: [...sizes.filter((s) => s > lo && s < hi), hi] });
+  }
+  const results = new Map<number, ChunkResult>();
+  const workers = Array.from({ length: Math.min(want, tasks.length) }, () => new Worker(WORKER_URL, { workerData: { location } }));
+  try {
+    let next = 0;
+    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+      const feed = () => {
+        const task = tasks[next++];
+        if (task) w.postMessage(task);
+        else resolve();
+      };
+      w.on('message', (m: { ready?: true; result?: ChunkResult; error?: string }) => {
+        if (m.error !== undefined) return reject(new Error(m.error));
+        if (m.result) results.set(m.result.lo, m.result);
+        feed();
+      });
+      w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`a verification worker stopped (${code})`)));
+    })));
+  } catch {
+    return null;
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  // Chunk roots in order form the upper tree; each checkpointed size inside a chunk adds that chunk's frontier.
+  const upper = new TreeBuilder();
+  const roots = new Map<number, Buffer>();
+  const seqAt = new Map<number, number>();
+  for (const task of tasks) {
+    const r = results.get(task.lo)!;
+    for (const seq of r.altered) problems.push(`entry ${seq}: its content does not match its hash (altered)`);
+    for (const [size, frontier] of r.frontiers) {
+      const local = frontier.map((h) => Buffer.from(h.buffer, h.byteOffset, h.byteLength));
+      if (sizes.includes(size)) {
+        roots.set(size, rootOfFrontier([...upper.frontier(), ...local]));
+        seqAt.set(size, size);
+      }
+      if (size === task.lo + chunk) upper.append(local[0]!);
+    }
+  }
+  return { entries: n, threads: workers.length, roots, seqAt };
+}
+
+export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; parallel?: ParallelOptions } & WitnessDeps): Promise<VerifyReport> {
   const problems: string[] = [];
   const signed: Signed[] = [];
   const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
@@ -87,20 +192,9 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string 
     if (!(err instanceof WitnessError)) throw err;
     problems.push(err.message);
   }
-  // One pass over the log with O(log n) memory: the rebuilt root is taken at each checkpointed size.
   const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
-  const roots = new Map<number, Buffer>();
-  const seqAt = new Map<number, number>();
-  const tree = new TreeBuilder();
-  let next = 0;
-  await streamEntries(deps.db, problems, (leaf, seq) => {
-    tree.append(leaf);
-    while (next < sizes.length && sizes[next]! === tree.size) {
-      roots.set(tree.size, tree.root());
-      seqAt.set(tree.size, seq);
-      next++;
-    }
-  });
+  const { entries, threads, roots, seqAt } = (await inParallel(deps, sizes, problems)) ?? (await inOnePass(deps.db, sizes, problems));
+  const tree = { size: entries };
   const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
   const maxWitness = Math.max(0, ...signed.filter((s) => s.where.startsWith('witness')).map((s) => s.size));
   if (maxWitness > maxCatalog) problems.push(`checkpoints were rolled back: the witness holds size ${maxWitness}, the catalog's latest is ${maxCatalog}`);
@@ -118,7 +212,7 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string 
     if (at.every((s) => s.root.equals(root))) goodUpTo = size;
   }
   const latest = sizes.length ? { size: sizes[sizes.length - 1]!, where: maxWitness >= maxCatalog ? 'witness' as const : 'catalog' as const } : null;
-  return { entries: tree.size, checkpoints: stored.length, witnessed, latest, problems };
+  return { entries: tree.size, checkpoints: stored.length, witnessed, latest, problems, threads };
 }
 
 /** An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it. */

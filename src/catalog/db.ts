@@ -59,7 +59,30 @@ export async function openCatalog(opts: OpenCatalogOptions): Promise<Catalog> {
     await db.destroy();
     throw e;
   }
+  locations.set(db, opts);
   return db;
+}
+
+const locations = new WeakMap<Catalog, OpenCatalogOptions>();
+
+/**
+ * Where an open catalog lives, for work spread over worker threads that each open their own
+ * connection (audit verification); undefined for a catalog not opened by openCatalog.
+ */
+export function catalogLocation(db: Catalog): OpenCatalogOptions | undefined {
+  return locations.get(db);
+}
+
+/**
+ * A second, read-only way into a catalog openCatalog has opened and migrated (a worker thread's):
+ * SQLite opened read-only, PostgreSQL as a pool of one. No migration, no writes.
+ */
+export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catalog> {
+  if ('url' in opts) return openPostgres(opts.url, 1);
+  const sqlite = new SqliteDatabase(opts.file, { readonly: true, fileMustExist: true });
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.defaultSafeIntegers(false);
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
 }
 
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
@@ -143,10 +166,10 @@ class CatalogPostgresDialect extends PostgresDialect {
   }
 }
 
-async function openPostgres(url: string): Promise<Catalog> {
+async function openPostgres(url: string, connections = 10): Promise<Catalog> {
   const pool = new pg.Pool({
     connectionString: url, types, application_name: 'callvault',
-    max: 10, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000,
+    max: connections, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000,
   });
   pool.on('error', () => { /* an idle connection dropped: the pool replaces it */ });
   const db = new Kysely<Database>({
