@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { sqliteDriverOf } from '../src/catalog/db.ts';
 import { arrayLiteral, seedCatalog } from '../src/catalog/seed.ts';
 import { enrollPerson, sendAs, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { TEST_POSTGRES } from './helpers/catalog.ts';
@@ -16,6 +17,8 @@ describe('callvault seed', () => {
     nurse = await signIn(s, await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['*'] }));
   });
   after(() => s.close());
+  /** The SQLite catalog's journal mode ('wal' on PostgreSQL, which has none to change). */
+  const journalMode = () => String(sqliteDriverOf(s.archive.db)?.pragma('journal_mode', { simple: true }) ?? 'wal');
 
   it('fills the catalog with calls spread over the years, regions, queues, agents and repeat callers', async () => {
     const r = await seedCatalog(s.archive.db, s.archive.blindIndex, { calls: 30_000, days: 365, seed: 7, now: Date.parse('2026-11-25T00:00:00Z') });
@@ -47,6 +50,8 @@ describe('callvault seed', () => {
     // Loaded in time order, so ids (and the time-ordered indexes) grow with the start time.
     const ordered = await s.archive.db.selectFrom('recordings').select(['id', 'started_at']).orderBy('id').execute();
     assert.ok(ordered.every((x, k) => k === 0 || x.started_at >= ordered[k - 1]!.started_at));
+    // SQLite: loaded under a rollback journal (this test holds the only connection), then back to WAL.
+    assert.equal(journalMode(), 'wal');
   });
 
   it('is searchable through the API like real calls, by caller number too; playing says there is no audio', async () => {
@@ -76,6 +81,8 @@ describe('callvault seed', () => {
     }
     const seeded = await s.archive.db.selectFrom('audit_events').select('details').where('action', '=', 'catalog.seeded').execute();
     assert.equal(seeded.length, 1);
+    // This test's own connection stayed open: the CLI's load went on in WAL, and WAL it stays.
+    assert.equal(journalMode(), 'wal');
   });
 });
 

@@ -156,6 +156,15 @@ const ROWS_PER_STATEMENT = 64;
 // Daily counts of a bulk load (its trigger is set aside), added to those of erased calls.
 const ADD_DAILY = 'on conflict (day, care_unit) do update set calls = recordings_per_day.calls + excluded.calls';
 
+/** Sets the journal mode if SQLite can (it needs the only connection); whether it did. */
+function tryJournalMode(driver: NonNullable<ReturnType<typeof sqliteDriverOf>>, mode: 'delete' | 'wal'): boolean {
+  try {
+    return driver.pragma(`journal_mode = ${mode}`, { simple: true }) === mode;
+  } catch {
+    return false;
+  }
+}
+
 async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (done: number) => void): Promise<number> {
   const driver = sqliteDriverOf(db)!;
   const tuple = `(${COLUMNS.map(() => '?').join(', ')}, ${CONSTANT_VALUES("x''")})`;
@@ -168,6 +177,12 @@ async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (
     const cacheBefore = driver.pragma('cache_size', { simple: true }) as number;
     // A large load keeps its index pages in memory (1 GiB of cache), then returns to the usual size.
     driver.pragma('cache_size = -1048576');
+    // A rollback journal for the load: pages are written once, into the catalog, instead of into
+    // the WAL and again at its checkpoint (a fifth less time for a million calls here). Just as
+    // safe with synchronous=FULL. It needs the catalog to itself: with another connection open
+    // (a running server) SQLite keeps WAL and the load goes on in it.
+    const walBefore = driver.pragma('journal_mode', { simple: true }) === 'wal';
+    const rollback = walBefore && tryJournalMode(driver, 'delete');
     driver.exec('begin immediate');
     try {
       const empty = driver.prepare('select 1 from recordings limit 1').get() === undefined;
@@ -197,6 +212,8 @@ async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (
       throw e;
     } finally {
       driver.pragma(`cache_size = ${Math.trunc(cacheBefore)}`);
+      // Each open sets WAL again as well (db.ts), should this be refused.
+      if (rollback) tryJournalMode(driver, 'wal');
     }
   });
 }
