@@ -221,36 +221,23 @@ export class MerkleTree {
     if (size > this.size) throw new RangeError(`size ${size} exceeds the tree size ${this.size}`);
   }
 
+  /**
+   * The hash of the complete subtree of `width` leaves (a power of two) starting at `pos`, a
+   * multiple of `width`, within the leaves appended so far.
+   */
+  complete(pos: number, width: number): Buffer {
+    const level = Math.log2(width);
+    if (!Number.isInteger(level) || pos % width !== 0 || pos + width > this.size) throw new RangeError(`no complete subtree of ${width} at ${pos}`);
+    return Buffer.from((this.#levels[level] as HashArray).at(pos / width));
+  }
+
   /** MTH(D[lo:hi]) for an RFC-aligned range: fold of its complete subtrees. */
   #range(lo: number, hi: number): Buffer {
-    const parts: Buffer[] = [];
-    let pos = lo;
-    while (pos < hi) {
-      let level = 0;
-      let width = 1;
-      // Widest aligned complete subtree starting at pos that fits before hi.
-      while (pos % (width * 2) === 0 && pos + width * 2 <= hi) {
-        width *= 2;
-        level += 1;
-      }
-      parts.push((this.#levels[level] as HashArray).at(pos / width));
-      pos += width;
-    }
-    let h = parts[parts.length - 1] as Buffer;
-    for (let i = parts.length - 2; i >= 0; i--) h = nodeHash(parts[i] as Buffer, h);
-    return Buffer.from(h);
+    return Buffer.from(rootOfFrontier(rangeParts(lo, hi).map((p) => (this.#levels[Math.log2(p.width)] as HashArray).at(p.pos / p.width))));
   }
 
   #path(m: number, lo: number, n: number, out: Buffer[]): void {
-    if (n <= 1) return;
-    const k = splitPoint(n);
-    if (m < k) {
-      this.#path(m, lo, k, out);
-      out.push(this.#range(lo + k, lo + n));
-    } else {
-      this.#path(m - k, lo + k, n - k, out);
-      out.push(this.#range(lo, lo + k));
-    }
+    for (const parts of pathPlan(m, lo, n)) out.push(this.#range(parts.lo, parts.hi));
   }
 
   #subproof(m: number, lo: number, n: number, whole: boolean, out: Buffer[]): void {
@@ -265,6 +252,50 @@ export class MerkleTree {
     } else {
       this.#subproof(m - k, lo + k, n - k, false, out);
       out.push(this.#range(lo, lo + k));
+    }
+  }
+}
+
+/** A complete (power-of-two, aligned) subtree: `width` leaves from `pos`. */
+export interface Complete {
+  pos: number;
+  width: number;
+}
+
+/**
+ * The complete subtrees an RFC-aligned range D[lo:hi] folds from (rootOfFrontier), widest
+ * first: at each step the widest aligned subtree that starts there and fits.
+ */
+export function rangeParts(lo: number, hi: number): Complete[] {
+  const parts: Complete[] = [];
+  let pos = lo;
+  while (pos < hi) {
+    let width = 1;
+    while (pos % (width * 2) === 0 && pos + width * 2 <= hi) width *= 2;
+    parts.push({ pos, width });
+    pos += width;
+  }
+  return parts;
+}
+
+/**
+ * RFC 6962 PATH(m, D[lo:lo+n]) as the ranges whose hashes make it, leaf to root order: each is
+ * an RFC-aligned range to be folded from rangeParts. Lets a proof be answered from subtree
+ * hashes kept anywhere (MerkleTree in memory, proofs.ts over the catalog).
+ */
+export function pathPlan(m: number, lo: number, n: number): Array<{ lo: number; hi: number }> {
+  const out: Array<{ lo: number; hi: number }> = [];
+  for (;;) {
+    if (n <= 1) return out.reverse();
+    const k = splitPoint(n);
+    if (m < k) {
+      out.push({ lo: lo + k, hi: lo + n });
+      n = k;
+    } else {
+      out.push({ lo, hi: lo + k });
+      m -= k;
+      lo += k;
+      n -= k;
     }
   }
 }

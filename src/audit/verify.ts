@@ -10,6 +10,7 @@ import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
 import { entryLeafHash } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
+import { catalogInclusionProof, entryLeaf, GapError } from './proofs.ts';
 import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
 import { WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
@@ -238,13 +239,38 @@ export function compareWithCheckpoints(signed: readonly Signed[], maxCatalog: nu
   return sizes.length ? { size: sizes[sizes.length - 1]!, where: maxWitness >= maxCatalog ? 'witness' : 'catalog' } : null;
 }
 
-/** An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it. */
+/**
+ * An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it: from the
+ * catalog's tiles (proofs.ts) when the log's sequence numbers run 1..n without a gap, else by
+ * rebuilding the tree (which finds the entry's place however the log was altered).
+ */
 export async function proveEntry(db: Kysely<Database>, seq: number) {
+  if (!Number.isSafeInteger(seq) || seq < 1) return null;
+  const leaf = await entryLeaf(db, seq);
+  if (!leaf) return null;
+  const index = seq - 1;
+  const cp = await db.selectFrom('audit_checkpoints').selectAll().where('size', '>', index).orderBy('size', 'desc').executeTakeFirst();
+  if (!cp) return proveByRebuilding(db, seq);
+  try {
+    // Reading the tiles and leaves checks that the sequence numbers up to the checkpoint run without a gap.
+    const proof = await catalogInclusionProof(db, index, cp.size);
+    return {
+      seq, index, leafHash: leaf.toString('hex'), size: cp.size, rootHash: Buffer.from(cp.root).toString('hex'),
+      proof: proof.map((h) => h.toString('hex')), checkpoint: cp.note,
+    };
+  } catch (err) {
+    if (!(err instanceof GapError)) throw err;
+    return proveByRebuilding(db, seq);
+  }
+}
+
+async function proveByRebuilding(db: Kysely<Database>, seq: number) {
   const problems: string[] = [];
   const { tree, seqs } = await loadTree(db, problems);
   const index = seqs.indexOf(seq);
   if (index < 0) return null;
-  const cp = await db.selectFrom('audit_checkpoints').selectAll().where('size', '>', index).orderBy('size', 'desc').executeTakeFirst();
+  // A log cut short of its checkpoints (audit verify names it) is proved only in those it still reaches.
+  const cp = await db.selectFrom('audit_checkpoints').selectAll().where('size', '>', index).where('size', '<=', tree.size).orderBy('size', 'desc').executeTakeFirst();
   if (!cp) return { seq, index, leafHash: tree.leaf(index).toString('hex'), checkpoint: null };
   return {
     seq, index, leafHash: tree.leaf(index).toString('hex'), size: cp.size, rootHash: Buffer.from(cp.root).toString('hex'),
