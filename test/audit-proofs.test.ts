@@ -55,7 +55,7 @@ describe('inclusion proofs from the catalog', () => {
   });
 
   it('proveEntry answers with a proof that verifies against the checkpoint\'s root, and none for an entry that does not exist', async () => {
-    for (const seq of [1, 777, TILE + 1, ENTRIES]) {
+    for (const seq of [1, Math.floor(ENTRIES / 2), TILE + 1, ENTRIES]) {
       const p = (await proveEntry(a.db, seq))!;
       assert.equal(p.size, tree.size);
       assert.ok(verifyInclusion(Buffer.from(p.leafHash, 'hex'), p.index, p.size!, p.proof!.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash!, 'hex')), `entry ${seq}`);

@@ -1,8 +1,10 @@
 // Inclusion proofs of audit entries without rebuilding the whole tree for each one. The log is
-// cut into tiles of 1,024 leaves; each complete tile's root is computed once from the stored
-// leaf hashes and kept, per catalog, in a MerkleTree over tile roots (32 bytes a tile, 64 with
-// its upper levels). A proof then needs the tiles' subtrees plus at most two tiles' worth of
-// leaf hashes read from the catalog (the entry's own tile and the last, partial one).
+// cut into tiles of 64 leaves; each complete tile's root is computed once from the stored leaf
+// hashes and kept, per catalog, in a MerkleTree over tile roots: 64 bytes a tile with its upper
+// levels, one byte per entry of the log (a million entries: 1 MB, built at the first proof). A
+// proof then needs the tiles' subtrees plus at most two tiles' worth of leaf hashes read from
+// the catalog (the entry's own tile and the last, partial one): under a millisecond for a
+// million entries here, where tiles of 256 took 1.8 ms and of 1,024 5.5 ms.
 //
 // The stored leaf hashes are trusted only as far as the proof goes: the entry's own leaf is
 // re-hashed from its columns, and the client checks the path against the signed checkpoint's
@@ -12,7 +14,7 @@ import type { Database } from '../catalog/schema.ts';
 import { entryLeafHash } from './entry.ts';
 import { MerkleTree, pathPlan, rangeParts, rootOfFrontier, TreeBuilder, type Complete } from './merkle.ts';
 
-export const TILE = 1024;
+export const TILE = 64;
 
 interface Tiles {
   /** Roots of the complete tiles so far, as the leaves of a tree. */
