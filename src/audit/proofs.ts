@@ -70,7 +70,7 @@ async function tilesUpTo(db: Kysely<Database>, size: number): Promise<MerkleTree
 }
 
 /** Hash of a complete subtree: from the tile tree when it spans whole tiles, else from stored leaves. */
-async function completeHash(db: Kysely<Database>, upper: MerkleTree, c: Complete, leaves: (lo: number, hi: number) => Promise<Buffer[]>): Promise<Buffer> {
+async function completeHash(upper: MerkleTree, c: Complete, leaves: (lo: number, hi: number) => Promise<Buffer[]>): Promise<Buffer> {
   if (c.width >= TILE) return upper.complete(c.pos / TILE, c.width / TILE);
   const b = new TreeBuilder();
   for (const l of await leaves(c.pos, c.pos + c.width)) b.append(l);
@@ -95,7 +95,7 @@ export async function catalogInclusionProof(db: Kysely<Database>, index: number,
   const out: Buffer[] = [];
   for (const range of pathPlan(index, 0, size)) {
     const parts: Buffer[] = [];
-    for (const c of rangeParts(range.lo, range.hi)) parts.push(await completeHash(db, upper, c, leaves));
+    for (const c of rangeParts(range.lo, range.hi)) parts.push(await completeHash(upper, c, leaves));
     out.push(rootOfFrontier(parts));
   }
   return out;
