@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Kysely } from 'kysely';
 import { catalogLocation } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
-import { CheckpointError, verifyCheckpoint } from './checkpoint.ts';
+import { CheckpointError, verifyCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { entryLeafHash } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
 import { catalogInclusionProof, entryLeaf, GapError } from './proofs.ts';
@@ -171,9 +171,18 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
   const problems: string[] = [];
   const signed: Signed[] = [];
   const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
+  // The witness holds the same notes as the catalog, byte for byte: each note's signature is
+  // checked once (an Ed25519 verification is 0.1 ms, and a log signed every minute has millions).
+  const opened = new Map<string, Checkpoint>();
+  const open = (note: string | Uint8Array): Checkpoint => {
+    const bytes = Buffer.from(note).toString('latin1');
+    let cp = opened.get(bytes);
+    if (!cp) opened.set(bytes, (cp = verifyCheckpoint(note, deps.vkey)));
+    return cp;
+  };
   for (const c of stored) {
     try {
-      const cp = verifyCheckpoint(c.note, deps.vkey);
+      const cp = open(c.note);
       if (cp.size !== c.size || !cp.rootHash.equals(Buffer.from(c.root))) problems.push(`catalog checkpoint ${c.size}: its columns disagree with its signed note`);
       signed.push({ size: cp.size, root: cp.rootHash, where: `catalog checkpoint of size ${cp.size}` });
     } catch (err) {
@@ -188,7 +197,7 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     const nothingYet = stored.length === 0 && (await witness.sizes()).length === 0;
     for await (const { name, note } of nothingYet ? [] : witness.list()) {
       try {
-        const cp = verifyCheckpoint(note, deps.vkey);
+        const cp = open(note);
         signed.push({ size: cp.size, root: cp.rootHash, where: `witness checkpoint of size ${cp.size}` });
         witnessed++;
       } catch (err) {
