@@ -62,6 +62,14 @@ describe('inclusion proofs from the catalog', () => {
     }
     assert.equal(await proveEntry(a.db, ENTRIES + 50), null);
     assert.equal(await proveEntry(a.db, 0), null);
+    // An entry newer than the latest checkpoint: its place and leaf, no proof yet.
+    await a.audit.record({ action: 'recording.played', actor: { type: 'user', id: 'u1', role: 'clinician' }, outcome: 'success' });
+    const fresh = (await proveEntry(a.db, ENTRIES + 1))!;
+    assert.deepEqual({ index: fresh.index, checkpoint: fresh.checkpoint }, { index: ENTRIES, checkpoint: null });
+    assert.equal(fresh.leafHash, (await loadTree(a.db, [])).tree.leaf(ENTRIES).toString('hex'));
+    // Taken out again, so that the next test starts from the checkpointed log.
+    await allow(a.db as Kysely<unknown>, 'audit_events', 'DELETE');
+    await sql`DELETE FROM audit_events WHERE seq = ${ENTRIES + 1}`.execute(a.db);
   });
 
   it('a log with a gap is proved by rebuilding the tree: the positions after the gap move', async () => {

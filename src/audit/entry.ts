@@ -15,3 +15,24 @@ export function entryBytes(e: EntryColumns): Buffer {
 export function entryLeafHash(e: EntryColumns): Buffer {
   return leafHash(entryBytes(e));
 }
+
+/** The log's sequence numbers have a gap where they should run on (or an entry lacks its hash): positions are not seq - 1. */
+export class GapError extends Error {}
+
+/**
+ * The entries at leaf positions [lo, hi), which must be seq lo+1..hi without a gap, a page at a
+ * time: `page(after, limit)` reads up to `limit` entries with seq > after (and <= hi) in order.
+ * A gap, or an entry out of place, throws GapError.
+ */
+export async function* contiguousPages<R extends { seq: number }>(lo: number, hi: number, page: (after: number, limit: number) => Promise<R[]>, limit = 16_384): AsyncGenerator<R[]> {
+  let last = lo;
+  while (last < hi) {
+    const rows = await page(last, limit);
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      if (r.seq !== ++last) throw new GapError(`audit entry ${last} is missing or out of place`);
+    }
+    yield rows;
+  }
+  if (last !== hi) throw new GapError(`audit entries ${last + 1}..${hi} are missing`);
+}

@@ -1,16 +1,12 @@
 // A worker thread of `audit verify`: opens the catalog read-only on its own connection and
-// re-hashes the chunks it is sent, one at a time (verify-chunk.ts). A null task ends it.
+// re-hashes the chunks it is sent, one at a time (verify-chunk.ts), until it is terminated.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openCatalogReader, type OpenCatalogOptions } from '../catalog/db.ts';
 import { hashChunk, type ChunkTask } from './verify-chunk.ts';
 
 const port = parentPort!;
 const db = await openCatalogReader((workerData as { location: OpenCatalogOptions }).location);
-port.on('message', (task: ChunkTask | null) => {
-  if (task === null) {
-    void db.destroy().finally(() => port.close());
-    return;
-  }
+port.on('message', (task: ChunkTask) => {
   hashChunk(db, task).then(
     (result) => port.postMessage({ result }),
     (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) }),

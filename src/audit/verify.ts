@@ -8,9 +8,9 @@ import type { Kysely } from 'kysely';
 import { catalogLocation } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint, type Checkpoint } from './checkpoint.ts';
-import { entryLeafHash } from './entry.ts';
+import { entryLeafHash, GapError } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
-import { catalogInclusionProof, entryLeaf, GapError } from './proofs.ts';
+import { catalogInclusionProof, entryLeaf } from './proofs.ts';
 import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
 import { WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
@@ -253,13 +253,30 @@ export function compareWithCheckpoints(signed: readonly Signed[], maxCatalog: nu
  * catalog's tiles (proofs.ts) when the log's sequence numbers run 1..n without a gap, else by
  * rebuilding the tree (which finds the entry's place however the log was altered).
  */
-export async function proveEntry(db: Kysely<Database>, seq: number) {
+/** An entry's leaf and, when a checkpoint covers it, its path to that checkpoint's root (hex). */
+export interface EntryProof {
+  seq: number;
+  index: number;
+  leafHash: string;
+  size?: number;
+  rootHash?: string;
+  proof?: string[];
+  checkpoint: string | null;
+}
+
+export async function proveEntry(db: Kysely<Database>, seq: number): Promise<EntryProof | null> {
   if (!Number.isSafeInteger(seq) || seq < 1) return null;
   const leaf = await entryLeaf(db, seq);
   if (!leaf) return null;
   const index = seq - 1;
   const cp = await db.selectFrom('audit_checkpoints').selectAll().where('size', '>', index).orderBy('size', 'desc').executeTakeFirst();
-  if (!cp) return proveByRebuilding(db, seq);
+  if (!cp) {
+    // Newer than the latest checkpoint (the usual case for a fresh entry): no proof to give, and
+    // its place is seq - 1 when no entry before it is missing, which a count says without
+    // re-hashing the log.
+    const before = await db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number | string>().as('n')).where('seq', '<=', seq).executeTakeFirstOrThrow();
+    return Number(before.n) === seq ? { seq, index, leafHash: leaf.toString('hex'), checkpoint: null } : proveByRebuilding(db, seq);
+  }
   try {
     // Reading the tiles and leaves checks that the sequence numbers up to the checkpoint run without a gap.
     const proof = await catalogInclusionProof(db, index, cp.size);
@@ -273,7 +290,7 @@ export async function proveEntry(db: Kysely<Database>, seq: number) {
   }
 }
 
-async function proveByRebuilding(db: Kysely<Database>, seq: number) {
+async function proveByRebuilding(db: Kysely<Database>, seq: number): Promise<EntryProof | null> {
   const problems: string[] = [];
   const { tree, seqs } = await loadTree(db, problems);
   const index = seqs.indexOf(seq);

@@ -79,10 +79,7 @@ export function catalogLocation(db: Catalog): OpenCatalogOptions | undefined {
  */
 export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catalog> {
   if ('url' in opts) return openPostgres(opts.url, 1);
-  const sqlite = new SqliteDatabase(opts.file, { readonly: true, fileMustExist: true });
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.defaultSafeIntegers(false);
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
+  return sqliteCatalog(new SqliteDatabase(opts.file, { readonly: true, fileMustExist: true }));
 }
 
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
@@ -104,6 +101,11 @@ function openSqlite(file: string): Catalog {
   // FULL: a committed transaction (an audit event, an acknowledged recording) survives power loss.
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
+  return sqliteCatalog(sqlite);
+}
+
+/** Kysely over an open SQLite connection, as every catalog is read: numbers as numbers, NUL refused. */
+function sqliteCatalog(sqlite: SqliteDatabase.Database): Catalog {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.defaultSafeIntegers(false);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
