@@ -121,6 +121,11 @@ describe('array literals for PostgreSQL bulk loads', () => {
       const texts = ['plain', 'with "quotes"', 'back\\slash', 'a,b', '{braces}', ' spaced ', 'NULL', '', 'Jämtland Härjedalen', null];
       const back = await c.query<{ a: Array<string | null> }>('select $1::text[] as a', [arrayLiteral(texts)]);
       assert.deepEqual(back.rows[0]!.a, texts);
+      // Neither quotes nor backslashes: the literal is made from JSON's text (with a tab, it is not).
+      for (const some of [texts.filter((t) => t === null || !/["\\]/.test(t)), ['tab\there', 'new\nline', 'ok', null]]) {
+        const again = await c.query<{ a: Array<string | null> }>('select $1::text[] as a', [arrayLiteral(some)]);
+        assert.deepEqual(again.rows[0]!.a, some);
+      }
       const numbers = [0, -1, 1_764_000_000_000, 2 ** 53 - 1];
       const nums = await c.query<{ a: string[] }>('select $1::int8[] as a', [arrayLiteral(numbers)]);
       assert.deepEqual(nums.rows[0]!.a.map(Number), numbers);
