@@ -1,7 +1,8 @@
 // Group commit: what is appended while a flush runs goes out together in the next flush, and
 // each append resolves once the flush that carried it is durable: many acknowledgements, one
 // fsync (file journal) or one transaction (catalog journal). Fail closed: once a flush fails,
-// nothing more is accepted, and everything waiting is rejected.
+// nothing more is accepted, and everything waiting is rejected. Work that must not overlap a
+// flush (switching the file written to) runs between two flushes (between()).
 
 interface Waiter {
   resolve: () => void;
@@ -15,6 +16,7 @@ export class GroupCommit<T> {
   #pending: T[] = [];
   #bytes = 0;
   #waiters: Waiter[] = [];
+  #between: Array<{ run: () => Promise<void>; reject: (err: Error) => void }> = [];
   #flushing = false;
   #failed: Error | null = null;
 
@@ -39,11 +41,28 @@ export class GroupCommit<T> {
     for (const item of items) this.#pending.push(item);
     this.#bytes += bytes;
     const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
-    if (!this.#flushing) {
-      this.#flushing = true;
-      setImmediate(() => void this.#flush());
-    }
+    this.#schedule();
     return p;
+  }
+
+  /**
+   * Runs `task` between two flushes: after the flush under way (if any) has finished and before
+   * the next one starts, so that what it changes (the file written to) is never changed under a
+   * flush. What is added meanwhile waits for the next flush. A task's failure is its own: it
+   * rejects this call and flushing goes on.
+   */
+  between<R>(task: () => Promise<R>): Promise<R> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    return new Promise<R>((resolve, reject) => {
+      this.#between.push({ run: () => task().then(resolve, reject), reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    setImmediate(() => void this.#flush());
   }
 
   /** Resolves once everything added so far is durable. */
@@ -61,11 +80,18 @@ export class GroupCommit<T> {
     this.#waiters = [];
     this.#pending = [];
     this.#bytes = 0;
+    for (const t of this.#between) t.reject(this.#failed);
+    this.#between = [];
     if (first) this.#onFailure(err);
   }
 
   async #flush(): Promise<void> {
-    while (this.#waiters.length > 0 && !this.#failed) {
+    while ((this.#waiters.length > 0 || this.#between.length > 0) && !this.#failed) {
+      const task = this.#between.shift();
+      if (task) {
+        await task.run();
+        continue;
+      }
       const batch = this.#pending;
       const waiters = this.#waiters;
       const bytes = this.#bytes;

@@ -203,16 +203,23 @@ export class Journal implements IngestJournal {
     this.#size += bytes;
   }
 
-  /** Starts the next file; returns the generations before it (to retire once rebased). */
-  async rotate(): Promise<number[]> {
-    await this.sync();
-    const old = this.#fh;
-    const before = (await journalFiles(this.dir)).map((f) => f.gen);
-    this.#gen = before.at(-1)! + 1;
-    this.#fh = await open(join(this.dir, fileName(this.#gen)), 'wx', 0o600);
-    this.#size = 0;
-    await old.close();
-    return before;
+  /**
+   * Starts the next file; returns the generations before it (to retire once rebased). The
+   * switch happens between two flushes: every flush writes and syncs one file whole, and what
+   * is appended during the switch goes to the new file.
+   */
+  rotate(): Promise<number[]> {
+    return this.#commit.between(async () => {
+      const before = (await journalFiles(this.dir)).map((f) => f.gen);
+      const gen = before.at(-1)! + 1;
+      const fh = await open(join(this.dir, fileName(gen)), 'wx', 0o600);
+      const old = this.#fh;
+      this.#fh = fh;
+      this.#gen = gen;
+      this.#size = 0;
+      await old.close();
+      return before;
+    });
   }
 
   /** Deletes journal files of the given generations. */
@@ -222,6 +229,7 @@ export class Journal implements IngestJournal {
 
   async close(): Promise<void> {
     await this.sync().catch(() => undefined);
-    await this.#fh.close();
+    // Not under a rotation that is switching files; a failed journal just closes its file.
+    await this.#commit.between(() => this.#fh.close()).catch(() => this.#fh.close());
   }
 }
