@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { decryptedAudio, reopenServer } from './helpers/archive.ts';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
-import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { BIN, freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { metaHeader } from './helpers/tus.ts';
 
 const CALLS = 100;
@@ -131,5 +132,54 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
     assert.deepEqual(await decryptedAudio(again.archive, earlier.id), earlier.audio);
     const uploadsLeft = await again.archive.db.selectFrom('uploads').select('id').execute();
     assert.deepEqual(uploadsLeft, []);
+  });
+});
+
+describe('HEAD during a slow flush, then SIGKILL', () => {
+  it('reports only bytes that are durable: all of them are filed after the restart', async () => {
+    const root = await tempRoot('callvault-head-');
+    const dir = join(root, 'data');
+    let again: Awaited<ReturnType<typeof reopenServer>> | undefined;
+    try {
+      await initTestArchive(dir);
+      const setup = await openTestArchive(dir);
+      const key = (await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } })).token;
+      await setup.close();
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const slowDisk = new URL('./helpers/slow-disk.ts', import.meta.url).pathname;
+      const server = startCli(['--import', slowDisk, BIN, 'serve', '--data', dir, '--listen', `127.0.0.1:${port}`], {
+        command: process.execPath, env: { CALLVAULT_LOG_LEVEL: 'warn', CALLVAULT_TEST_SLOW_WRITEV_MS: '300' },
+      });
+      await waitForHttp(`${url}/healthz`);
+      const agent = new Agent({ keepAlive: false });
+      const auth = { authorization: `Bearer ${key}` };
+      const created = await send(agent, `${url}/api/v1/uploads`, 'POST', { ...auth, 'upload-defer-length': '1', 'upload-metadata': META });
+      assert.equal(created.status, 201);
+      const id = String(created.headers.location).split('/').pop()!;
+      // One long PATCH, a piece every 100 ms, while each flush of the journal takes 300 ms.
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(`PATCH /api/v1/uploads/${id} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nAuthorization: Bearer ${key}\r\n` +
+        'Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: 1000000\r\n\r\n');
+      const pump = setInterval(() => socket.write(Buffer.alloc(1000, 0xff)), 100);
+      await new Promise((r) => setTimeout(r, 1200));
+      const head = await send(agent, `${url}/api/v1/uploads/${id}`, 'HEAD', auth);
+      server.child.kill('SIGKILL');
+      clearInterval(pump);
+      socket.destroy();
+      await server.exited;
+      assert.equal(head.status, 200);
+      const promised = Number(head.headers['upload-offset']);
+      assert.ok(promised > 0, 'some bytes were durable before the HEAD');
+      again = await reopenServer(dir);
+      const r = await again.archive.recordings.get(id);
+      assert.ok(r, 'the call was filed');
+      assert.ok(r.plaintext_size >= promised, `HEAD said ${promised} bytes were durable; ${r.plaintext_size} were filed`);
+    } finally {
+      await again?.close();
+      await releaseTestArchivesUnder(root);
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

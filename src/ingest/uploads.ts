@@ -330,8 +330,11 @@ export function createUploadService(deps: UploadDeps): UploadService {
       const u = uploads.get(id);
       if (u) {
         if (u.row.key_id !== keyId) return null;
-        await deps.journal.sync(); // report only what is durable
-        return { offset: u.offset, length: u.length, expiresAt: u.lastActivity + deps.idleMs };
+        // Report only what is durable: the bytes applied so far, once the journal holds them
+        // (pieces applied while it syncs are not durable yet).
+        const offset = u.offset;
+        await deps.journal.sync();
+        return { offset, length: u.length, expiresAt: u.lastActivity + deps.idleMs };
       }
       if (aside.has(id)) throw setAsideError();
       await deps.takeOver?.(id, keyId);
