@@ -350,6 +350,8 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
       ['missing careUnit', `startedAt ${ok.startedAt},direction ${ok.direction}`, /"careUnit" is required/],
       ['a start time without a time zone', metaHeader({ ...META, startedAt: '2026-11-25T08:00:00' }), /"startedAt"/],
       ['a start time that does not exist', metaHeader({ ...META, startedAt: '2026-13-45T08:00:00Z' }), /"startedAt"/],
+      ['a day that the month does not have', metaHeader({ ...META, startedAt: '2026-02-30T08:00:00Z' }), /"startedAt" is not a real date-time/],
+      ['the 29th of February in a common year', metaHeader({ ...META, startedAt: '2026-02-29T08:00:00Z' }), /"startedAt" is not a real date-time/],
       ['a direction that is neither', metaHeader({ ...META, direction: 'sideways' }), /"direction" must be inbound or outbound/],
       ['a care unit with markup', metaHeader({ ...META, careUnit: '<script>' }), /"careUnit"/],
     ];

@@ -66,6 +66,13 @@ describe('search, waveform, history, keys and settings', () => {
     assert.equal((await search(agent, '')).count?.value, 2, 'the count stays within the scope');
     assert.equal((await send(s, nurse, 'GET', '/api/v1/recordings?flag=made_up')).status, 400);
     assert.equal((await send(s, nurse, 'GET', '/api/v1/recordings?minDurationMs=-1')).status, 400);
+    // Days that do not exist are refused, not rolled over into the next month; loose forms too.
+    for (const bound of ['from=2026-02-30', 'to=2026-04-31T00:00:00Z', 'from=March%207', 'from=1']) {
+      const res = await send(s, nurse, 'GET', `/api/v1/recordings?${bound}`);
+      assert.equal(res.status, 400, bound);
+      assert.match(((await res.json()) as { error: string }).error, /real ISO 8601 date/, bound);
+    }
+    assert.equal((await send(s, nurse, 'GET', '/api/v1/recordings?from=2026-02-28&to=2026-03-01T00:00:00%2B01:00')).status, 200);
   });
 
   it('searches by a person\'s number with POST (the number in the body, never the URL): calls from them and calls to them; same paging, validation and audit', async () => {

@@ -1,6 +1,7 @@
 // /api/v1/audit: what auditors need in the browser. The event timeline with filters, the log's
 // verification status, alerts, and a patient's log extract. Reading the log is itself logged.
 import { z } from 'zod';
+import { isoInstant, parseIsoInstant } from '../lib/iso-time.ts';
 import { actorOf, type Principal } from '../access/policy.ts';
 import { PhoneNumberError } from '../catalog/phone.ts';
 import type { BlindIndex } from '../catalog/blind-index.ts';
@@ -14,7 +15,6 @@ import { PersonnummerError } from './personnummer.ts';
 import { readTimeline } from './timeline.ts';
 import { proveEntry, type VerifyReport } from './verify.ts';
 
-const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
 const eventsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   before: z.coerce.number().int().min(1).optional(),
@@ -22,8 +22,8 @@ const eventsQuery = z.strictObject({
   actor: z.string().regex(/^[0-9a-z][0-9a-z._-]{0,63}$/, 'an actor id or a username').optional(),
   recording: z.string().regex(/^[0-9a-f]{32}$/, 'a recording id').optional(),
   outcome: z.enum(['success', 'denied', 'failure']).optional(),
-  from: isoDate.optional(),
-  to: isoDate.optional(),
+  from: isoInstant.optional(),
+  to: isoInstant.optional(),
 });
 const seqParams = z.object({ seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 const extractBody = z.strictObject({
@@ -54,7 +54,7 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
         // The actor by username or id: a person's name stands for their id (the log holds ids).
         const named = query.actor ? await db.selectFrom('users').select('id').where('username', '=', query.actor).executeTakeFirst() : undefined;
         const { items, next } = await readTimeline(db, {
-          ...query, actor: named?.id ?? query.actor, from: query.from ? Date.parse(query.from) : undefined, to: query.to ? Date.parse(query.to) : undefined,
+          ...query, actor: named?.id ?? query.actor, from: query.from ? parseIsoInstant(query.from)! : undefined, to: query.to ? parseIsoInstant(query.to)! : undefined,
         });
         const { before: _b, limit: _l, ...filters } = query;
         await audit.record({ action: 'audit.searched', ...info(principal, requestId, source), outcome: 'success', details: { filters, count: items.length } });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
 import { parsePersonnummer, PersonnummerError } from '../audit/personnummer.ts';
 import { HttpError } from '../http/errors.ts';
+import { parseIsoDateTime } from '../lib/iso-time.ts';
 import { AudioError, validateDeclaration, type AudioDeclaration } from './audio.ts';
 
 /** Accepted for the sake of common tus clients and thrown away: legacy file names carry phone numbers. */
@@ -26,8 +27,8 @@ export const uploadMetadataSchema = z.strictObject({
   callId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 visible ASCII characters').optional(),
   startedAt: z.string().regex(ISO_8601, 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:30:00Z')
     .transform((v, ctx) => {
-      const t = Date.parse(v);
-      if (Number.isNaN(t)) {
+      const t = parseIsoDateTime(v);
+      if (t === null) {
         ctx.addIssue({ code: 'custom', message: 'is not a real date-time' });
         return z.NEVER;
       }

@@ -2,6 +2,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { isoInstant } from '../lib/iso-time.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { RECORDING_FLAGS } from '../catalog/recordings.ts';
 import { parseRange } from './range.ts';
@@ -12,15 +13,14 @@ import { accountCall } from '../access/routes.ts';
 import { HttpError } from '../http/errors.ts';
 
 const idParams = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/, 'not a recording id') });
-const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be an ISO 8601 date or date-time');
 
 // The search filters, in a query string (GET) or a JSON body (POST). A phone number is never
 // taken from a URL (proxies and access logs keep query strings): search by number with POST.
 const filters = {
   cursor: z.string().max(200).optional(),
   careUnit: z.string().max(64).optional(),
-  from: isoDate.optional(),
-  to: isoDate.optional(),
+  from: isoInstant.optional(),
+  to: isoInstant.optional(),
   agent: z.string().max(64).optional(),
   /** The PBX's or call-center app's own id of the call (metadata callId at ingest). */
   callId: z.string().min(1).max(128).optional(),
@@ -44,7 +44,7 @@ const searchBody = z.strictObject({
   caller: z.string().max(40).optional(),
 });
 const NUMBER_IN_URL = 'phone numbers never go in a URL: search by caller with POST /api/v1/recordings/search and the filters in a JSON body';
-const perDayQuery = z.strictObject({ from: isoDate, to: isoDate, careUnit: z.string().max(64).optional() });
+const perDayQuery = z.strictObject({ from: isoInstant, to: isoInstant, careUnit: z.string().max(64).optional() });
 const waveformQuery = z.strictObject({ points: z.coerce.number().int().min(10).max(4000).default(800) });
 
 const exportBody = z.strictObject({ recipient: z.string().min(1).max(200) });

@@ -13,6 +13,7 @@ import { toE164 } from '../catalog/phone.ts';
 import { CursorError, type ListFilter, type RecordingFlag, type RecordingRepo } from '../catalog/recordings.ts';
 import type { Recording } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
+import { parseIsoInstant } from '../lib/iso-time.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { FIELD_CALLEE, FIELD_CALLER } from '../ingest/uploads.ts';
 import { wavHeader, type WavCodec } from '../ingest/wav.ts';
@@ -122,7 +123,7 @@ export function createPlayback(deps: PlaybackDeps) {
       const filter: ListFilter = {
         scope: recordingScope(p, 'recordings:list'), now,
         limit: q.limit, cursor: q.cursor, careUnit: q.careUnit, numberIndex: callerIndex, agentId: q.agent, externalCallId: q.callId, direction: q.direction,
-        from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
+        from: q.from ? parseIsoInstant(q.from)! : undefined, to: q.to ? parseIsoInstant(q.to)! : undefined,
         minDurationMs: q.minDurationMs, maxDurationMs: q.maxDurationMs, flag: q.flag,
       };
       let page;
@@ -154,8 +155,9 @@ export function createPlayback(deps: PlaybackDeps) {
 
     /** Calls per day in [from, to) within the principal's scope (a summary, audited as a listing). */
     async perDay(p: Principal, q: { from: string; to: string; careUnit?: string }, info: RequestInfo) {
-      const from = Date.parse(q.from);
-      const to = Date.parse(q.to);
+      const from = parseIsoInstant(q.from);
+      const to = parseIsoInstant(q.to);
+      if (from === null || to === null) throw new HttpError(400, 'from and to must be real ISO 8601 dates or date-times');
       if (!(to > from) || to - from > 366 * 86_400_000) throw new HttpError(400, 'from must be before to, at most 366 days apart');
       const days = await deps.recordings.perDay({ scope: recordingScope(p, 'recordings:list'), now: (deps.now ?? Date.now)(), from, to, careUnit: q.careUnit });
       await deps.audit.record({ action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
