@@ -304,27 +304,49 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
     await nothingStored(before);
   });
 
-  it('an empty upload (Upload-Length 0) never becomes a recording', async () => {
+  it('an empty upload (Upload-Length 0) is refused at creation: a tus client would take it for finished', async () => {
     const before = await snap();
-    // A zero length is a valid tus upload; the audio check at its (immediate) end refuses it.
-    const created = await create(s, key, { length: 0 });
+    await jsonError(await create(s, key, { length: 0 }), 400, /Upload-Length is 0/);
+    // A live call that ends before any byte: declaring length 0 on its PATCH refuses it too.
+    const created = await create(s, key, { headers: { 'upload-defer-length': '1' } });
     assert.equal(created.status, 201);
     const id = recordingIdOf(created.headers.get('location')!);
-    await jsonError(await patch(s, key, id, 0, Buffer.alloc(0)), 400);
+    await jsonError(await patch(s, key, id, 0, Buffer.alloc(0), { 'upload-length': '0' }), 400);
     assert.equal((await head(s, key, id)).status, 404);
     await nothingStored(before);
   });
 
-  it('a PATCH body longer than Upload-Length: 413, the upload discarded', async () => {
-    const before = await snap();
+  it('a PATCH body longer than Upload-Length: 413, nothing of it applied, the upload goes on from its offset', async () => {
     const wav = monoWav(0.5);
-    const id = await createOk(s, key, wav.length - 10);
-    await jsonError(await patch(s, key, id, 0, wav), 413, /Upload-Length/);
-    assert.equal((await head(s, key, id)).status, 404);
-    assert.equal((await patch(s, key, id, 0, wav.subarray(0, wav.length - 10))).status, 404);
-    const events = await rejectedEvents(s.archive, id);
-    assert.equal(events.length, 1);
-    await nothingStored(before);
+    const id = await createOk(s, key, wav.length);
+    assert.equal((await patch(s, key, id, 0, wav.subarray(0, 1000))).status, 204);
+    const refused = await patch(s, key, id, 1000, Buffer.concat([wav.subarray(1000), Buffer.alloc(10)]));
+    assert.equal(refused.headers.get('upload-offset'), '1000');
+    await jsonError(refused, 413, /beyond Upload-Length .* keeps the 1000 bytes/);
+    const h = await head(s, key, id);
+    assert.equal(h.status, 200);
+    assert.equal(h.headers.get('upload-offset'), '1000', 'what was acknowledged before stays');
+    // Sent chunked (no Content-Length), the body is refused at the piece that overruns: what
+    // came before that piece is kept, and HEAD says where to go on.
+    const chunked = await new Promise<{ status: number; offset: unknown }>((resolve, reject) => {
+      const req = request(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', headers: tusHeaders(key, { 'upload-offset': '1000', 'content-type': OCTETS, 'transfer-encoding': 'chunked' }) });
+      req.on('response', (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, offset: res.headers['upload-offset'] })); });
+      req.on('error', reject);
+      req.write(wav.subarray(1000, 2000));
+      setTimeout(() => req.end(Buffer.concat([wav.subarray(2000), Buffer.alloc(10)])), 200);
+    });
+    assert.equal(chunked.status, 413);
+    const kept = Number((await head(s, key, id)).headers.get('upload-offset'));
+    assert.equal(String(chunked.offset), String(kept));
+    assert.ok(kept >= 1000 && kept < wav.length, `kept ${kept}`);
+    assert.equal((await patch(s, key, id, kept, wav.subarray(kept))).status, 204);
+    const filed = await s.archive.recordings.get(id);
+    assert.equal(filed?.plaintext_size, wav.length);
+    assert.deepEqual(await rejectedEvents(s.archive, id), []);
+    // On creation, a body longer than Upload-Length is refused before anything is made.
+    const snapAfter = await snap();
+    await jsonError(await create(s, key, { length: 100, body: monoWav(0.1), headers: { 'content-type': OCTETS } }), 413, /longer than Upload-Length/);
+    await nothingStored(snapAfter);
   });
 
   it('an unknown metadata key: 400 naming the key', async () => {
@@ -516,10 +538,12 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
         const res = await within(rawRequest(url, agent, 'PATCH', tusHeaders(key, { 'upload-offset': '0', 'content-type': OCTETS }), big), 5000, 'the refusal');
         assert.equal(res.status, status, res.body);
         assert.equal(typeof (JSON.parse(res.body) as { error: unknown }).error, 'string');
-        // The same connection (maxSockets 1) must serve the next request.
+        // The same connection (maxSockets 1) must serve the next request. Bad audio discards
+        // the upload; a body too long is refused whole and the upload stays as it was.
         const next = await within(rawRequest(url, agent, 'HEAD', tusHeaders(key)), 3000, 'an answer to the next request on the same keep-alive connection');
-        assert.equal(next.status, 404);
-        await nothingStored(before);
+        assert.equal(next.status, tooLong ? 200 : 404);
+        if (tooLong) assert.equal(next.headers['upload-offset'], '0');
+        else await nothingStored(before);
       } finally {
         agent.destroy();
       }

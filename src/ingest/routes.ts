@@ -24,6 +24,12 @@ function nonNegativeInt(value: unknown, name: string): number {
   return Number(value);
 }
 
+/** The body's size where the request declares it. */
+function declaredBodyBytes(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const v = headers['content-length'];
+  return v === undefined ? undefined : nonNegativeInt(v, 'Content-Length');
+}
+
 function keyIdOf(p: { kind: string; keyId?: string }): string {
   if (p.kind !== 'api_key' || !p.keyId) throw new HttpError(403, 'uploads need an ingest API key');
   return p.keyId;
@@ -74,10 +80,13 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         if (deferred !== undefined && deferred !== '1') throw new HttpError(400, 'Upload-Defer-Length must be 1');
         if ((deferred === undefined) === (lengthHeader === undefined)) throw new HttpError(400, 'send exactly one of Upload-Length and Upload-Defer-Length: 1');
         const length = lengthHeader === undefined ? null : nonNegativeInt(lengthHeader, 'Upload-Length');
+        if (length === 0) throw new HttpError(400, 'Upload-Length is 0: a recording needs audio');
         const meta = parseUploadMetadata(req.headers['upload-metadata'] as string | undefined);
         const keyId = keyIdOf(principal);
         const withBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
         if (withBody && req.headers['content-type'] !== OCTETS) throw new HttpError(415, `data sent with creation must be ${OCTETS}`);
+        const bodyBytes = declaredBodyBytes(req.headers);
+        if (length !== null && bodyBytes !== undefined && bodyBytes > length) throw new HttpError(413, `the body (${bodyBytes} bytes) is longer than Upload-Length (${length})`);
         const body = withBody ? await checkedBody(req.headers['upload-checksum'] as string | undefined, req.raw) : null;
         const id = await uploads.create({ keyId, length, meta, requestId, source });
         let offset = 0;
@@ -107,7 +116,7 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
       method: 'PATCH', url: '/api/v1/uploads/:id', policy, headers, tag: 'ingest', params: idParams,
       rawBody: { contentType: OCTETS },
       summary: 'tus core: append bytes at Upload-Offset (answered once durable); Upload-Length may be given once; the last byte files the recording',
-      responses: { 204: 'appended and durable; new Upload-Offset', 409: 'offset mismatch', 413: 'beyond Upload-Length', 415: 'wrong content type or unsupported audio', 460: 'checksum mismatch' },
+      responses: { 204: 'appended and durable; new Upload-Offset', 409: 'offset mismatch', 413: 'beyond Upload-Length or the maximum size (nothing of it applied past the offset it gives)', 415: 'wrong content type or unsupported audio', 460: 'checksum mismatch' },
       async handler({ req, reply, principal, params, requestId, source }) {
         requireTus(req.headers);
         if (req.headers['content-type'] !== OCTETS) throw new HttpError(415, `Content-Type must be ${OCTETS}`);
@@ -115,7 +124,8 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         const length = req.headers['upload-length'] === undefined ? undefined : nonNegativeInt(req.headers['upload-length'], 'Upload-Length');
         const keyId = keyIdOf(principal);
         const body = await checkedBody(req.headers['upload-checksum'] as string | undefined, req.raw);
-        const newOffset = await uploads.append({ id: params.id, keyId, offset, length, body, abort: () => req.raw.destroy(), requestId, source });
+        const bodyBytes = declaredBodyBytes(req.headers);
+        const newOffset = await uploads.append({ id: params.id, keyId, offset, length, body, bodyBytes, abort: () => req.raw.destroy(), requestId, source });
         const expires = uploads.expiresAt(params.id);
         reply.code(204).headers({ 'upload-offset': String(newOffset), ...(expires ? { 'upload-expires': httpDate(expires) } : {}) });
         return reply.send();

@@ -88,6 +88,8 @@ export interface AppendOptions {
   /** Upload-Length sent with this PATCH (a deferred length becoming known). */
   length?: number;
   body: AsyncIterable<Buffer>;
+  /** The body's size where the request declares it (Content-Length): a body that cannot fit is refused before it is read. */
+  bodyBytes?: number;
   abort?: () => void;
   requestId: string;
   source: string;
@@ -200,17 +202,27 @@ export function createUploadService(deps: UploadDeps): UploadService {
     }
   }
 
+  /**
+   * Bytes beyond the end are refused, not the call: what came before them stays (an
+   * acknowledged byte is never lost for a client's mistake), and the client may go on from its
+   * offset, or end a live call there with Upload-Length.
+   */
+  function refuseBeyondEnd(u: Live, bytes: number): void {
+    const keeps = { 'upload-offset': String(u.offset) };
+    if (u.length !== null && u.offset + bytes > u.length) {
+      throw new HttpError(413, `the body goes beyond Upload-Length (${u.length} bytes); the upload keeps the ${u.offset} bytes before it`, keeps);
+    }
+    if (u.offset + bytes > deps.maxUploadBytes) {
+      throw new HttpError(413, `the upload would exceed the maximum of ${deps.maxUploadBytes} bytes; it keeps the ${u.offset} bytes before this: end it with Upload-Length ${u.offset}`, keeps);
+    }
+  }
+
   /** Seals, stores and journals one piece; resolves when it is durable. Runs under the upload's lock. */
   async function applyPiece(u: Live, piece: Buffer, requestId: string, source: string): Promise<{ durable: Promise<void> }> {
     if (u.discarded) throw new HttpError(410, 'this upload was discarded');
-    if (u.length !== null && u.offset + piece.length > u.length) {
-      await discard(u, 'more bytes than Upload-Length', requestId, source);
-      throw new HttpError(413, 'the body goes beyond Upload-Length; the upload was discarded');
-    }
-    if (u.offset + piece.length > deps.maxUploadBytes) {
-      await discard(u, 'more bytes than the maximum upload size', requestId, source);
-      throw lengthError(deps.maxUploadBytes);
-    }
+    // Bytes beyond the end are refused, not the call: what came before them stays (never lose
+    // an acknowledged byte for a client's mistake), and the client may go on from its offset.
+    refuseBeyondEnd(u, piece.length);
     try {
       u.inspector.feed(piece);
     } catch (err: unknown) {
@@ -346,7 +358,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
       return { offset: done.plaintext_size, length: resumable ? null : done.plaintext_size, expiresAt: null };
     },
 
-    async append({ id, keyId, offset, length, body, abort, requestId, source }) {
+    async append({ id, keyId, offset, length, body, bodyBytes, abort, requestId, source }) {
       if (closing) throw new HttpError(503, 'the server is shutting down; resume after it restarts');
       const u = await find(id, keyId);
       if (!u) {
@@ -362,6 +374,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         if (length > deps.maxUploadBytes) throw lengthError(deps.maxUploadBytes);
         u.length = length;
       }
+      if (bodyBytes !== undefined) refuseBeyondEnd(u, bodyBytes);
       u.busy = true;
       u.abortBody = abort ?? null;
       let durable: Promise<void> = Promise.resolve();
@@ -373,7 +386,13 @@ export function createUploadService(deps: UploadDeps): UploadService {
             lastKeyCheck = now();
             if (!(await deps.keyActive(keyId))) throw new HttpError(401, 'the API key was revoked');
           }
-          durable = (await locked(u, () => applyPiece(u, piece, requestId, source))).durable;
+          try {
+            durable = (await locked(u, () => applyPiece(u, piece, requestId, source))).durable;
+          } catch (err) {
+            // A refusal mid-body: the pieces applied before it are made durable before it is answered.
+            await durable.catch(() => undefined);
+            throw err;
+          }
           if (deps.journal.backlog > 16 << 20) await durable; // backpressure: do not outrun the disk
         }
         await durable;
