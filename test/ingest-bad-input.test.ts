@@ -600,8 +600,10 @@ describe('an abandoned upload', () => {
     assert.ok(filed.duration_ms > 6000 && filed.duration_ms < 6300, `duration ${filed.duration_ms}`);
     const expired = await s.archive.db.selectFrom('audit_events').selectAll().where('object_id', '=', stale).where('action', '=', 'ingest.expired').execute();
     assert.equal(expired.length, 1);
-    // Its client learns it is over: the offset stands, nothing more is taken.
-    await jsonError(await patch(s, key, stale, 100_000, wav.subarray(100_000)), 409);
+    // Its client learns it is over (tus expiration: 410 Gone), not that it is complete: a tus
+    // client that reads HEAD's offset equal to its length would take the call for stored whole.
+    await jsonError(await patch(s, key, stale, 100_000, wav.subarray(100_000)), 410, /expired/);
+    assert.equal((await head(s, key, stale)).status, 410);
     assert.equal((await head(s, key, empty)).status, 404);
     assert.match((await rejectedEvents(s.archive, empty))[0]!.details ?? '', /no usable audio/);
     assert.equal((await head(s, key, fresh)).status, 200);
@@ -648,10 +650,12 @@ describe('a crash during an upload', () => {
     const h = await head({ url }, key, id);
     assert.equal(h.status, 200);
     assert.equal(h.headers.get('upload-offset'), String(acked));
-    assert.equal(h.headers.get('upload-defer-length'), '1');
+    // The length its client declared at creation still stands: a tus client resumes as usual.
+    assert.equal(h.headers.get('upload-length'), String(wav.length));
+    assert.equal(h.headers.get('upload-defer-length'), null);
     const rest = await fetch(`${url}/api/v1/uploads/${id}`, {
       method: 'PATCH', body: wav.subarray(acked),
-      headers: tusHeaders(key, { 'upload-offset': String(acked), 'upload-length': String(wav.length), 'content-type': OCTETS }),
+      headers: tusHeaders(key, { 'upload-offset': String(acked), 'content-type': OCTETS }),
     });
     assert.equal(rest.status, 204, await rest.text());
     const done = (await a.recordings.get(id))!;

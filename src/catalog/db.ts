@@ -20,6 +20,7 @@ import * as m007 from './migrations/007-daily-counts.ts';
 import * as m008 from './migrations/008-ingest-nodes.ts';
 import * as m009 from './migrations/009-patient-index.ts';
 import * as m010 from './migrations/010-partial-number-indexes.ts';
+import * as m011 from './migrations/011-upload-length.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '008-ingest-nodes': m008,
   '009-patient-index': m009,
   '010-partial-number-indexes': m010,
+  '011-upload-length': m011,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -29,6 +29,7 @@ export interface RecordingTable {
   created_at: number;
   legal_hold: Generated<number>; // 1: kept from erasure until released
   erased_at: number | null; // set when erased: header, numbers and payload are gone
+  upload_length: Generated<number | null>; // the Upload-Length declared at ingest; null if never declared
 }
 
 /** A live upload in flight: enough to recover it after a crash. Rows go when it is filed. */

@@ -41,14 +41,14 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
     if (existing) {
       replacedBlob = existing.blob_key;
       await trx.updateTable('recordings').set({
-        ...audio, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize, flags: JSON.stringify(flags),
+        ...audio, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize, flags: JSON.stringify(flags), upload_length: u.length,
       }).where('id', '=', u.id).execute();
     } else {
       await deps.recordings.insert({
         id: u.id, external_call_id: u.external_call_id, started_at: u.started_at, direction: u.direction, care_unit: u.care_unit,
         agent_id: u.agent_id, ...audio, caller_sealed: u.caller_sealed, callee_sealed: u.callee_sealed, caller_index: u.caller_index,
         callee_index: u.callee_index, patient_index: u.patient_index, header: u.header, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize,
-        flags: JSON.stringify(flags), ingest_key_id: u.key_id, created_at: deps.now(),
+        flags: JSON.stringify(flags), ingest_key_id: u.key_id, created_at: deps.now(), upload_length: u.length,
       }, trx);
     }
     await trx.deleteFrom('uploads').where('id', '=', u.id).execute();

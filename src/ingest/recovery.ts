@@ -203,7 +203,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     const sealer = resumeSeal({ header: Buffer.from(r.header), identity, recordingId: id, payloadPrefix: prefix, chunks, pending });
     const actor: Actor = { type: 'api_key', id: keyId, role: 'key:ingest' };
     const row: UploadRow = {
-      id, key_id: keyId, created_at: now(), length: null, header: r.header, payload_prefix: prefix, blob_key: writer.key,
+      id, key_id: keyId, created_at: now(), length: r.upload_length ?? null, header: r.header, payload_prefix: prefix, blob_key: writer.key,
       codec: decl.codec, sample_rate: decl.sampleRate ?? null, channels: decl.channels ?? null, external_call_id: r.external_call_id,
       started_at: r.started_at, direction: r.direction, care_unit: r.care_unit, agent_id: r.agent_id, caller_sealed: r.caller_sealed,
       callee_sealed: r.callee_sealed, caller_index: r.caller_index, callee_index: r.callee_index, resumes_recording: 1,
@@ -220,7 +220,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
     await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, pending, journalAad(size)) }));
     return {
-      row, length: null, offset: size, sealer, writer, inspector, chunksWritten: chunks, busy: false, abortBody: null,
+      row, length: row.length, offset: size, sealer, writer, inspector, chunksWritten: chunks, busy: false, abortBody: null,
       discarded: false, lastActivity: now(), actor, lock: Promise.resolve(),
     };
   };

@@ -117,6 +117,8 @@ export interface UploadService {
   relinquish(): void;
 }
 
+/** tus expiration: an upload idle past its time is gone (what it had is filed, flagged abandoned). */
+const expiredError = () => new HttpError(410, 'this upload expired: it was idle too long, and what it had was filed as a recording flagged abandoned');
 const lengthError = (max: number) => new HttpError(413, `Upload-Length exceeds the maximum of ${max} bytes`);
 
 export function createUploadService(deps: UploadDeps): UploadService {
@@ -353,9 +355,11 @@ export function createUploadService(deps: UploadDeps): UploadService {
       const done = await deps.recordings.get(id);
       if (!done || done.ingest_key_id !== keyId) return null;
       const flags = JSON.parse(done.flags) as string[];
-      // Filed early by a crash or shutdown: the client may go on from where it stands.
+      if (flags.includes('abandoned')) throw expiredError();
+      // Filed early by a crash or shutdown: the client may go on from where it stands, to the
+      // length it declared (if it did).
       const resumable = deps.reopenFiled !== undefined && (flags.includes('truncated_by_crash') || flags.includes('interrupted_by_shutdown'));
-      return { offset: done.plaintext_size, length: resumable ? null : done.plaintext_size, expiresAt: null };
+      return { offset: done.plaintext_size, length: resumable ? (done.upload_length ?? null) : done.plaintext_size, expiresAt: null };
     },
 
     async append({ id, keyId, offset, length, body, bodyBytes, abort, requestId, source }) {
@@ -363,7 +367,10 @@ export function createUploadService(deps: UploadDeps): UploadService {
       const u = await find(id, keyId);
       if (!u) {
         const done = await deps.recordings.get(id);
-        if (done && done.ingest_key_id === keyId) throw new HttpError(409, 'this upload is already complete', { 'upload-offset': String(done.plaintext_size) });
+        if (done && done.ingest_key_id === keyId) {
+          if ((JSON.parse(done.flags) as string[]).includes('abandoned')) throw expiredError();
+          throw new HttpError(409, 'this upload is already complete', { 'upload-offset': String(done.plaintext_size) });
+        }
         throw new HttpError(404, 'no such upload');
       }
       if (u.busy) throw new HttpError(409, 'another request is appending to this upload', { 'upload-offset': String(u.offset) });
