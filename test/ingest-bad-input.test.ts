@@ -367,6 +367,7 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
       ['a base64 value that decodes to nothing', `startedAt ${ok.startedAt},direction ${ok.direction},careUnit A`, /"careUnit" is not valid base64/],
       ['a value that is not UTF-8', `startedAt ${ok.startedAt},direction ${ok.direction},careUnit ${b64(Uint8Array.of(0xff, 0xfe, 0x41))}`, /not UTF-8/],
       ['a duplicate key', `startedAt ${ok.startedAt},direction ${ok.direction},careUnit ${ok.careUnit},careUnit ${b64('unit-b')}`, /"careUnit" appears twice/],
+      ['a key named __proto__', `startedAt ${ok.startedAt},direction ${ok.direction},careUnit ${ok.careUnit},__proto__ ${b64('x')}`, /unknown key\(s\) "__proto__"/],
       ['missing startedAt', `direction ${ok.direction},careUnit ${ok.careUnit}`, /"startedAt" is required/],
       ['missing direction', `startedAt ${ok.startedAt},careUnit ${ok.careUnit}`, /"direction"/],
       ['missing careUnit', `startedAt ${ok.startedAt},direction ${ok.direction}`, /"careUnit" is required/],
@@ -508,6 +509,9 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
       }
     }
     assert.ok(accepted, 'the upload never became free for the next PATCH');
+    // A client that goes away is no fault of the server: no internal error is logged for it.
+    assert.ok(!s.logs.join('').includes('internal error'), 'a disconnect logged as an internal error');
+    assert.match(s.logs.join(''), /the client went away/);
     assert.ok(offset > 0, 'the server kept none of the bytes it received');
     assert.ok(offset <= sent, `offset ${offset} is beyond the ${sent} bytes sent`);
     await nothingStored(before, false);

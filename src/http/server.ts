@@ -176,6 +176,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       reply.code(err.statusCode).type('application/json').send({ error: err.message });
       return;
     }
+    if (req.raw.destroyed && !req.raw.complete) {
+      // The client went away mid-body (disconnected, or its upload was terminated meanwhile):
+      // nobody is left to answer, and it is no fault of the server.
+      req.log.info({ reqId: req.id, route: routeOf(req), code: err.code }, 'request body ended early: the client went away');
+      reply.code(400).type('application/json').send({ error: 'the request body ended early' });
+      return;
+    }
     req.log.error({ reqId: req.id, err: { name: err.name, code: err.code, message: err.message } }, 'internal error');
     reply.code(500).type('application/json').send({ error: 'internal error' });
   });

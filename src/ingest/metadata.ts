@@ -62,7 +62,8 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
     throw new HttpError(400, 'Upload-Metadata is required (startedAt, direction and careUnit at least)');
   }
   if (header.length > 4096) throw new HttpError(400, 'Upload-Metadata is too long');
-  const fields: Record<string, string> = {};
+  // No prototype: a key such as __proto__ is a field like any other (and refused as unknown).
+  const fields: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const pair of header.split(',')) {
     const m = /^\s*([^\s,]+)(?: ([A-Za-z0-9+/]*={0,2}))?\s*$/.exec(pair);
     if (!m) throw new HttpError(400, 'Upload-Metadata is malformed: expected "key base64value" pairs separated by commas');
