@@ -7,6 +7,7 @@ import { ApiKeyInputError } from './access/api-keys.ts';
 import { AccountError } from './access/accounts.ts';
 import { ExportError } from './playback/export.ts';
 import { ListenError } from './cli/server.ts';
+import { CatalogError } from './catalog/db.ts';
 
 const HELP = `callvault: a vault for call recordings
 
@@ -78,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
       err(`callvault: ${e.message}\nRun "callvault help" for usage.`);
       return 2;
     }
-    if (e instanceof ConfigError || e instanceof ArchiveError || e instanceof ApiKeyInputError || e instanceof AccountError || e instanceof ExportError || e instanceof ListenError) {
+    if (e instanceof ConfigError || e instanceof ArchiveError || e instanceof ApiKeyInputError || e instanceof AccountError || e instanceof ExportError || e instanceof ListenError || e instanceof CatalogError) {
       err(`callvault: ${e.message}`);
       return 1;
     }

@@ -3,7 +3,7 @@
 // from the bucket; interrupted copies complete when run again; a target that does not keep what
 // it is given, a damaged object, a changed row and a foreign target are all caught.
 import assert from 'node:assert/strict';
-import { mkdtemp, open as openFile, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,8 @@ import { migrateArchive, type MigrationProgress } from '../src/cli/migrate.ts';
 import type { BlobStore } from '../src/store/blob-store.ts';
 import { checkTargetStore, copyBlobs, planBlobCopy } from '../src/store/copy.ts';
 import { createFsBlobStore } from '../src/store/fs.ts';
+import { createS3BlobStore } from '../src/store/s3.ts';
+import { describeLocation, parseBlobUrl } from '../src/store/s3-url.ts';
 import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
 import { signIn, type TestServer } from './helpers/archive.ts';
 import { openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
@@ -165,6 +167,41 @@ describe('migrating blobs and what the copiers guarantee', () => {
       await a.close();
     }
     assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).catalog, 'postgres');
+  });
+
+  it('moving only the objects, interrupted between its audit event and the switch, then used: run again, it copies what was filed since', async () => {
+    const dir = await copyOf(pristine, root, 'blobs-stale');
+    const location = parseBlobUrl(`s3://${TEST_BUCKET}/stale?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`);
+    const a = await openTestArchive(dir);
+    const target = await createS3BlobStore(location);
+    try {
+      const marker = await readFile(join(dir, 'callvault.json'), 'utf8');
+      const source = { dir, db: a.db, catalog: a.catalog, store: a.store, blobs: a.blobs };
+      const run = () => migrateArchive({ source, toStore: { store: target, kind: 's3', name: describeLocation(location) }, actor: { type: 'operator', id: 'test' }, progress: quiet });
+      assert.equal((await run()).blobs?.objects, 3);
+      // The state a run killed after its audit event and before the switch leaves behind.
+      const event = await a.db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated').executeTakeFirstOrThrow();
+      await writeFile(join(dir, 'migration.json'), JSON.stringify({ id: JSON.parse(event.details!).migration, startedAt: new Date().toISOString(), to: { blobs: describeLocation(location) } }));
+      await writeFile(join(dir, 'callvault.json'), marker);
+      // The archive, still on its local objects, files one more call (its object, its row, its audit event).
+      const model = (await a.db.selectFrom('recordings').selectAll().limit(1).executeTakeFirstOrThrow());
+      const w = await a.store.create();
+      for await (const piece of a.store.stream(model.blob_key)) await w.write(piece);
+      await w.commit();
+      const id = 'e'.repeat(32);
+      await a.db.transaction().execute(async (trx) => {
+        await a.recordings.insert({ ...model, id, blob_key: w.key, external_call_id: null, legal_hold: undefined, upload_length: undefined }, trx);
+        await a.audit.record({ action: 'ingest.completed', actor: { type: 'system', id: 'test' }, outcome: 'success', object: { type: 'recording', id } }, trx);
+      });
+      const again = await run();
+      assert.equal(again.alreadyCopied, false, 'switched without copying what was filed since');
+      assert.equal(again.blobs?.objects, 4);
+      assert.equal(await target.size(w.key), await a.store.size(w.key));
+      assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).blobs, 's3');
+    } finally {
+      await target.close();
+      await a.close();
+    }
   });
 
   it('waits for calls in flight: refused before anything is written', async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
 import { openCatalog } from '../src/catalog/db.ts';
@@ -114,6 +115,32 @@ describe('callvault migrate', () => {
     }
   });
 
+  it('run again after it finished, from the old catalog, refuses before writing anything into the archive\'s new one', async () => {
+    const dir = await copyOf(pristine, root, 'twice');
+    const first = await targetDatabase();
+    const second = await targetDatabase();
+    assert.equal((await runCli(['migrate', '--data', dir, '--to-database-url', first], SLOW)).code, 0);
+    const again = ['migrate', '--data', dir, '--database-url', first, '--to-database-url', second];
+    assert.equal((await runCli(again, SLOW)).code, 0);
+    // In use on `second` since: rows change there (here: enrollments removed).
+    const enrollments = async (change?: 'remove') => {
+      const live = await openCatalog({ url: second });
+      try {
+        if (change) await live.deleteFrom('enrollments').execute();
+        return (await live.selectFrom('enrollments').select('token_hash').execute()).length;
+      } finally {
+        await live.destroy();
+      }
+    };
+    assert.ok((await enrollments()) > 0);
+    assert.equal(await enrollments('remove'), 0);
+    const r = await runCli(again, SLOW);
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /already holds this archive.*nothing was written/);
+    assert.equal(await enrollments(), 0, 'old rows were copied into the live catalog');
+    assert.equal(existsSync(join(dir, 'migration.json')), false, 'a refused target leaves no unfinished migration behind');
+  });
+
   it('refuses while a server is serving the archive, and refuses a target that is not empty', async () => {
     const dir = await copyOf(pristine, root, 'served');
     const port = await freePort();
@@ -136,6 +163,29 @@ describe('callvault migrate', () => {
     const r = await runCli(['migrate', '--data', fresh, '--to-database-url', movedTo], SLOW);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /belongs to another archive; give migrate an empty database/);
+    // Refused before anything was written: no unfinished migration stands in the way of the right target.
+    assert.equal(existsSync(join(fresh, 'migration.json')), false);
+    const right = await runCli(['migrate', '--data', fresh, '--to-database-url', await targetDatabase()], SLOW);
+    assert.equal(right.code, 0, show(right));
+    // A database used for something else is refused before callvault makes its tables there.
+    const foreign = await targetDatabase();
+    const c = new pg.Client({ connectionString: foreign });
+    await c.connect();
+    try {
+      await c.query('create table invoices (id int primary key)');
+      const f = await runCli(['migrate', '--data', await copyOf(pristine, root, 'foreign'), '--to-database-url', foreign], SLOW);
+      assert.equal(f.code, 1, show(f));
+      assert.match(f.stderr, /holds tables that are not callvault's \(invoices\); nothing was written/);
+      const tables = await c.query<{ name: string }>('select table_name as name from information_schema.tables where table_schema = current_schema()');
+      assert.deepEqual(tables.rows.map((t) => t.name), ['invoices']);
+    } finally {
+      await c.end();
+    }
+    // An unreachable server is a one-line message, not a stack trace.
+    const gone = await runCli(['migrate', '--data', await copyOf(pristine, root, 'nowhere'), '--to-database-url', 'postgres://postgres@127.0.0.1:1/none'], SLOW);
+    assert.equal(gone.code, 1, show(gone));
+    assert.match(gone.stderr, /^callvault: cannot reach the PostgreSQL catalog/);
+    assert.doesNotMatch(gone.stderr, /\n\s+at /);
     const usage = await runCli(['migrate', '--data', fresh], SLOW);
     assert.equal(usage.code, 2, show(usage));
     assert.match(usage.stderr, /--to-database-url/);

@@ -48,16 +48,22 @@ export async function planFor(db: Catalog): Promise<TablePlan[]> {
 }
 
 /**
- * Refuses a target that is neither empty nor an earlier copy of this archive: one bound to
- * another archive, or holding rows without being bound to any.
+ * Refuses a target that is neither empty nor, when an interrupted copy is resumed, that copy of
+ * this archive: one bound to another archive, one holding this archive without a copy to resume
+ * (a finished migration's, now the archive's own catalog: copying the old rows into it would
+ * bring back what was changed or removed since), or one holding rows without being bound to any.
  */
-async function checkTarget(source: Catalog, target: Catalog): Promise<'empty' | 'resuming'> {
+export async function checkTarget(source: Catalog, target: Catalog, opts: { resuming: boolean }): Promise<'empty' | 'resuming'> {
   const ours = (await source.selectFrom('archive_binding').select('archive_recipient').execute()).map((r) => r.archive_recipient);
   const theirs = (await target.selectFrom('archive_binding').select('archive_recipient').execute()).map((r) => r.archive_recipient);
   if (theirs.some((r) => !ours.includes(r))) {
     throw new CatalogCopyError('the target catalog belongs to another archive; give migrate an empty database');
   }
-  if (theirs.length > 0) return 'resuming';
+  if (theirs.length > 0) {
+    if (opts.resuming) return 'resuming';
+    throw new CatalogCopyError('the target catalog already holds this archive, and no unfinished migration is copying to it ' +
+      '(a migration to it has finished: the archive may be using it now); nothing was written. Give migrate an empty database');
+  }
   for (const plan of await planFor(target)) {
     const { rows } = await sql`select 1 as x from ${sql.table(plan.table)} limit 1`.execute(target);
     if (rows.length > 0) throw new CatalogCopyError(`the target catalog is not empty (table ${plan.table} has rows) and is not an earlier copy of this archive; give migrate an empty database`);
@@ -146,9 +152,12 @@ export async function verifyCopy(source: Catalog, target: Catalog): Promise<Cata
   return { tables };
 }
 
-/** Copies every table of `source` into `target`, then verifies the copy. Safe to run again after an interruption. */
-export async function copyCatalog(source: Catalog, target: Catalog, opts: CatalogCopyOptions = {}): Promise<CatalogCopyReport> {
-  await checkTarget(source, target);
+/**
+ * Copies every table of `source` into `target`, then verifies the copy. Safe to run again after
+ * an interruption, saying so with `resuming`.
+ */
+export async function copyCatalog(source: Catalog, target: Catalog, opts: CatalogCopyOptions & { resuming?: boolean } = {}): Promise<CatalogCopyReport> {
+  await checkTarget(source, target, { resuming: opts.resuming ?? false });
   const targetTables = new Set((await planFor(target)).map((p) => p.table));
   const plans = await planFor(source);
   const missing = plans.filter((p) => !targetTables.has(p.table)).map((p) => p.table);

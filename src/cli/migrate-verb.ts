@@ -4,7 +4,8 @@
 // blob URLs never carry credentials).
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { callvaultConnections } from '../catalog/activity.ts';
+import { callvaultConnections, otherTables } from '../catalog/activity.ts';
+import { COPY_PLAN } from '../catalog/copy-plan.ts';
 import { CatalogCopyError } from '../catalog/copy.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
 import { isPostgresUrl, loadConfig } from '../config/config.ts';
@@ -127,7 +128,15 @@ export async function migrate(args: string[]): Promise<number> {
   const display = createMigrationDisplay(process.stdout);
   try {
     if (c.databaseUrl) await refuseIfInUse(c.databaseUrl, 'source');
-    if (to) await refuseIfInUse(to, 'target');
+    if (to) {
+      await refuseIfInUse(to, 'target');
+      // Before callvault's tables are made there: a database used for something else is left as it is.
+      const other = await otherTables(to, new Set(COPY_PLAN.map((p) => p.table)));
+      if (other.length > 0) {
+        throw new ArchiveError(`the target database ${describeDatabaseUrl(to)} holds tables that are not callvault's (${other.slice(0, 5).join(', ')}${other.length > 5 ? ', ...' : ''}); ` +
+          'nothing was written to it: give migrate an empty database');
+      }
+    }
     source = await openArchive(c.dataDir, c);
     target = to ? await openTarget(to) : undefined;
     store = toBlobs ? await openTargetStore(toBlobs) : undefined;

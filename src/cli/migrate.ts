@@ -11,13 +11,13 @@
 //  - calls in flight are not migrated half-way: migrate waits for them to be filed.
 import type { Actor } from '../audit/events.ts';
 import { createAuditLog } from '../audit/log.ts';
-import { copyCatalog, type CatalogCopyReport, type TableProgress } from '../catalog/copy.ts';
+import { checkTarget, copyCatalog, type CatalogCopyReport, type TableProgress } from '../catalog/copy.ts';
 import type { Catalog } from '../catalog/db.ts';
 import type { CatalogDialect } from '../catalog/dialect.ts';
 import type { BlobStore } from '../store/blob-store.ts';
-import { checkTargetStore, copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport } from '../store/copy.ts';
+import { checkTargetStore, copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport, type BlobPlan } from '../store/copy.ts';
 import { ArchiveError, type BlobKind } from './archive.ts';
-import { beginMigration, endMigration, switchMarker, type MarkerChange, type MigrationState } from './migration-state.ts';
+import { beginMigration, endMigration, switchMarker, unfinishedMigration, type MarkerChange, type MigrationState } from './migration-state.ts';
 
 export interface MigrationSource {
   dir: string;
@@ -76,11 +76,11 @@ async function refuseCallsInFlight(db: Catalog): Promise<void> {
   }
 }
 
-/** The audit event of this migration, if an earlier run already wrote it (the copy is done). */
+/** The last audit event of this migration, if an earlier run already wrote it (the copy was done then). */
 async function finishedEvent(db: Catalog, state: MigrationState): Promise<{ auditEntries: number } | null> {
-  const rows = await db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated').execute();
+  const rows = await db.selectFrom('audit_events').select('details').where('action', '=', 'archive.migrated').orderBy('seq').execute();
   const events = rows.map((r) => JSON.parse(r.details ?? '{}') as { migration?: string; auditEntries: number });
-  return events.find((d) => d.migration === state.id) ?? null;
+  return events.filter((d) => d.migration === state.id).at(-1) ?? null;
 }
 
 /** Objects the catalog refers to (live recordings with audio), and those of erased recordings, which are not carried over. */
@@ -95,41 +95,54 @@ async function blobKeysOf(db: Catalog): Promise<{ required: string[]; erased: Se
   return { required, erased };
 }
 
-async function copyStore(req: MigrationRequest, to: StoreTarget): Promise<BlobCopyReport> {
+/** What the blob store copy will copy, with the target checked: refused if it holds objects this archive does not have. */
+async function planStore(req: MigrationRequest, to: StoreTarget): Promise<BlobPlan> {
   req.progress.phase(`listing the objects of the blob store`);
   const { required, erased } = await blobKeysOf(req.source.db);
   const listed: string[] = [];
   for await (const key of req.source.store.list()) if (!erased.has(key)) listed.push(key);
   const plan = await planBlobCopy(req.source.store, required, listed);
   await checkTargetStore(to.store, plan);
-  req.progress.phase(`copying ${plan.keys.length} objects to ${to.name}, verifying each`);
-  return copyBlobs(req.source.store, to.store, plan, { onProgress: (p) => req.progress.blobs(p) });
+  return plan;
 }
 
 export async function migrateArchive(req: MigrationRequest): Promise<MigrationResult> {
   const { source, toCatalog, toStore } = req;
   if (!toCatalog && !toStore) throw new ArchiveError('nothing to migrate to: give --to-database-url, --to-blob-url or both');
   await refuseCallsInFlight(source.db);
-  const { state, resumed } = beginMigration(source.dir, { catalog: toCatalog?.name, blobs: toStore?.name });
+  const targets = { catalog: toCatalog?.name, blobs: toStore?.name };
+  const unfinished = unfinishedMigration(source.dir, targets);
   // From now on the archive's catalog is the target's, if it moves.
   const next = toCatalog?.db ?? source.db;
   const change: MarkerChange = { ...(toCatalog ? { catalog: toCatalog.dialect } : {}), ...(toStore ? { blobs: toStore.kind } : {}) };
-  const done = await finishedEvent(next, state);
-  if (done) {
-    if (toCatalog && done.auditEntries !== await count(source.db, 'audit_events')) {
+  const done = unfinished ? await finishedEvent(next, unfinished) : null;
+  if (done && unfinished) {
+    // Unused since: the source's log holds what it held then (and, where the catalog stays, the event itself).
+    const used = await count(source.db, 'audit_events') !== done.auditEntries + (toCatalog ? 0 : 1);
+    if (!used) {
+      switchMarker(source.dir, change);
+      endMigration(source.dir);
+      return { resumed: true, alreadyCopied: true };
+    }
+    if (toCatalog) {
       throw new ArchiveError('the archive was used after an earlier run of this migration finished its copy, so the copy is out of date; ' +
         `remove ${source.dir}/migration.json and migrate again into an empty database`);
     }
-    switchMarker(source.dir, change);
-    endMigration(source.dir);
-    return { resumed, alreadyCopied: true };
+    // Only the objects move: those filed since are copied too (objects already copied are checked, not copied again).
   }
-  const result: MigrationResult = { resumed, alreadyCopied: false };
+  // The targets are checked before anything is written: a target refused leaves no migration behind.
+  if (toCatalog) await checkTarget(source.db, toCatalog.db, { resuming: unfinished !== null });
+  const blobPlan = toStore ? await planStore(req, toStore) : undefined;
+  const state = unfinished ?? beginMigration(source.dir, targets);
+  const result: MigrationResult = { resumed: unfinished !== null, alreadyCopied: false };
   // Objects first, the catalog last: its verification is then the last thing before the switch.
-  if (toStore) result.blobs = await copyStore(req, toStore);
+  if (toStore && blobPlan) {
+    req.progress.phase(`copying ${blobPlan.keys.length} objects to ${toStore.name}, verifying each`);
+    result.blobs = await copyBlobs(source.store, toStore.store, blobPlan, { onProgress: (p) => req.progress.blobs(p) });
+  }
   if (toCatalog) {
     req.progress.phase(`copying the catalog to ${toCatalog.name}`);
-    result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, onProgress: (p) => req.progress.table(p) });
+    result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, resuming: unfinished !== null, onProgress: (p) => req.progress.table(p) });
   }
   const auditEntries = await count(source.db, 'audit_events');
   await createAuditLog(next).record({

@@ -50,21 +50,24 @@ const same = (a: MigrationTargetNames, b: MigrationTargetNames) => a.catalog ===
 const named = (t: MigrationTargetNames) => [t.catalog && `catalog ${t.catalog}`, t.blobs && `blob store ${t.blobs}`].filter(Boolean).join(' and ');
 
 /**
- * The unfinished migration to `to`, or a new one. An unfinished migration to other targets is
- * refused: its targets may hold part of a copy, and the operator decides what becomes of them.
+ * The unfinished migration to `to`, if there is one. An unfinished migration to other targets
+ * is refused: its targets may hold part of a copy, and the operator decides what becomes of them.
  */
-export function beginMigration(dir: string, to: MigrationTargetNames): { state: MigrationState; resumed: boolean } {
-  if (existsSync(stateFile(dir))) {
-    const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as MigrationState;
-    if (!same(state.to, to)) {
-      throw new ArchiveError(`an unfinished migration (started ${state.startedAt}) goes to ${named(state.to)}; run migrate again with those targets to finish it, ` +
-        `or remove ${stateFile(dir)} to give it up (its targets may hold part of a copy: empty them before using them again)`);
-    }
-    return { state, resumed: true };
+export function unfinishedMigration(dir: string, to: MigrationTargetNames): MigrationState | null {
+  if (!existsSync(stateFile(dir))) return null;
+  const state = JSON.parse(readFileSync(stateFile(dir), 'utf8')) as MigrationState;
+  if (!same(state.to, to)) {
+    throw new ArchiveError(`an unfinished migration (started ${state.startedAt}) goes to ${named(state.to)}; run migrate again with those targets to finish it, ` +
+      `or remove ${stateFile(dir)} to give it up (its targets may hold part of a copy: empty them before using them again)`);
   }
+  return state;
+}
+
+/** Records a new migration to `to` (once its targets have been checked): a later run after an interruption goes on with it. */
+export function beginMigration(dir: string, to: MigrationTargetNames): MigrationState {
   const state: MigrationState = { id: randomBytes(16).toString('hex'), startedAt: new Date().toISOString(), to };
   replaceFile(dir, stateFile(dir), `${JSON.stringify(state, null, 2)}\n`);
-  return { state, resumed: false };
+  return state;
 }
 
 export function endMigration(dir: string): void {
