@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeWav } from '../src/ingest/wav.ts';
@@ -68,6 +68,30 @@ describe('export as a standard age file', () => {
       assert.ok(rows.every((r) => r.actor_type === 'operator'));
     } finally {
       await a.close();
+    }
+  });
+
+  it('a recording whose object is missing from the blob store: a clear message, nothing written, no stack trace', async () => {
+    const { openTestArchive } = await import('./helpers/catalog.ts');
+    const a = await openTestArchive(s.dir);
+    let blob: string;
+    try {
+      blob = (await a.recordings.get(ids[0]!))!.blob_key;
+    } finally {
+      await a.close();
+    }
+    const path = join(s.dir, 'blobs', blob.slice(0, 2), blob.slice(2, 4), blob);
+    const aside = `${path}.aside`;
+    renameSync(path, aside);
+    try {
+      const out = join(s.dir, '..', 'missing.age');
+      const res = await runCli(['export', '--data', s.dir, ids[0]!, '--out', out]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /^callvault: recording [0-9a-f]{32}: its audio object is missing from the blob store/);
+      assert.doesNotMatch(res.stderr, /\n\s+at /);
+      assert.equal(existsSync(out), false);
+    } finally {
+      renameSync(aside, path);
     }
   });
 });

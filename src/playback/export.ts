@@ -5,7 +5,7 @@ import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import { pseudonymOfIndex } from '../catalog/blind-index.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 
 export class ExportError extends Error {}
 
@@ -15,7 +15,11 @@ export async function exportRecording(
 ): Promise<number> {
   const r = await deps.recordings.get(id);
   if (!r) throw new ExportError(`no recording ${id}`);
-  const payloadSize = await deps.store.size(r.blob_key);
+  if (r.erased_at !== null) throw new ExportError(`recording ${id} was erased: its audio is gone`);
+  const payloadSize = await deps.store.size(r.blob_key).catch((e: unknown) => {
+    if (e instanceof BlobNotFoundError) throw new ExportError(`recording ${id}: its audio object is missing from the blob store; check that this is the archive's blob store (--blob-url)`);
+    throw e;
+  });
   if (payloadSize !== r.payload_size) throw new ExportError(`recording ${id}: stored payload is ${payloadSize} bytes, the catalog expects ${r.payload_size}`);
   await deps.audit.record({ action: 'recording.exported', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
     patientPseudonym: pseudonymOfIndex(r.caller_index), details: { format: 'age' } });
