@@ -1,12 +1,15 @@
 // callvault seed: a synthetic catalog that search runs on like a real one, on whichever catalog
 // the test run uses (SQLite, or PostgreSQL in the second pass).
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { sqliteDriverOf } from '../src/catalog/db.ts';
 import { arrayLiteral, seedCatalog } from '../src/catalog/seed.ts';
 import { enrollPerson, sendAs, signIn, startTestServer, type SessionCreds, type TestServer } from './helpers/archive.ts';
-import { TEST_POSTGRES } from './helpers/catalog.ts';
+import { initTestArchive, openTestArchive, releaseTestArchivesUnder, TEST_POSTGRES } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
 
 describe('callvault seed', () => {
@@ -110,6 +113,34 @@ describe('calls per day', () => {
     const ownCount = (await s.archive.db.selectFrom('recordings').select('id').where('agent_id', '=', 'agent-0007').where('started_at', '>=', from).where('started_at', '<', now).execute()).length;
     assert.equal(own.days.reduce((n, d) => n + d.calls, 0), ownCount, 'an agent counts only their own calls');
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/per-day?from=${new Date(now).toISOString()}&to=${new Date(from).toISOString()}`)).status, 400);
+  });
+});
+
+describe('a seed with fewer calls than days', () => {
+  it('spreads them over the whole range, not into its first days', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'callvault-seed-few-'));
+    try {
+      const dir = join(root, 'data');
+      await initTestArchive(dir);
+      const a = await openTestArchive(dir);
+      try {
+        const now = Date.parse('2026-12-01T00:00:00Z');
+        const days = 2000;
+        await seedCatalog(a.db, a.blindIndex, { calls: 100, days, seed: 5, now });
+        const times = (await a.db.selectFrom('recordings').select('started_at').execute()).map((r) => r.started_at);
+        assert.equal(times.length, 100);
+        const start = now - days * 86_400_000;
+        const quarter = (days / 4) * 86_400_000;
+        for (let q = 0; q < 4; q++) {
+          assert.ok(times.some((t) => t >= start + q * quarter && t < start + (q + 1) * quarter), `no call in quarter ${q + 1} of the range`);
+        }
+      } finally {
+        await a.close();
+      }
+    } finally {
+      await releaseTestArchivesUnder(root);
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 

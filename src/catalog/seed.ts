@@ -93,8 +93,13 @@ export async function seedCatalog(db: Catalog, blindIndex: BlindIndex, o: SeedOp
   const firstWeekday = new Date(start).getUTCDay();
   const weights = Array.from({ length: days }, (_, d) => WEEKDAY_WEIGHTS[(firstWeekday + d) % 7]! * (0.85 + 0.3 * uniform()));
   const total = weights.reduce((a, b) => a + b, 0);
-  const perDay = weights.map((w) => Math.floor((o.calls * w) / total));
-  for (let d = 0, left = o.calls - perDay.reduce((a, b) => a + b, 0); left > 0; d = (d + 1) % days, left--) perDay[d]!++;
+  const exact = weights.map((w) => (o.calls * w) / total);
+  const perDay = exact.map(Math.floor);
+  // What rounding down left over goes to the days it was taken from most (largest remainder),
+  // so that fewer calls than days still spread over the whole range.
+  const left = o.calls - perDay.reduce((a, b) => a + b, 0);
+  const byRemainder = exact.map((x, d) => [x - perDay[d]!, d] as const).sort((a, b) => b[0] - a[0]);
+  for (let k = 0; k < left; k++) perDay[byRemainder[k]![1]]!++;
 
   // Yields batches of calls in time order: day by day, each day's calls sorted by start.
   function* batches(): Generator<Batch> {
