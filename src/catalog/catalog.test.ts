@@ -238,6 +238,20 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         assert.deepEqual(await repo.count(inUnit), { value: 8, capped: false });
       });
 
+      it('pages through calls from before 1970 too (their cursor holds a negative time)', async () => {
+        const old = `${unit}-1960s`;
+        const made: string[] = [];
+        for (const t of [Date.UTC(1965, 0, 1), Date.UTC(1965, 0, 2), Date.UTC(1965, 0, 3)]) {
+          const r = recording({ care_unit: old, started_at: t });
+          made.push(r.id);
+          await db.insertInto('recordings').values(r).execute();
+        }
+        const first = await repo.list({ ...everything, careUnit: old, limit: 2 });
+        assert.ok(first.next);
+        const rest = await repo.list({ ...everything, careUnit: old, limit: 2, cursor: first.next });
+        assert.deepEqual([...idsOf(first), ...idsOf(rest)], [...made].reverse());
+      });
+
       it('the flag filter matches the quoted name only (LIKE with its underscores escaped)', async () => {
         const flagged = await repo.list({ ...inUnit, flag: 'truncated_by_crash' });
         assert.deepEqual(idsOf(flagged).sort(), [ids.e, ids.g].sort());

@@ -49,7 +49,7 @@ function encodeCursor(r: Recording): string {
 }
 
 function decodeCursor(c: string): { startedAt: number; id: string } {
-  const m = /^(\d{1,16}):([0-9a-f]{32})$/.exec(Buffer.from(c, 'base64url').toString());
+  const m = /^(-?\d{1,16}):([0-9a-f]{32})$/.exec(Buffer.from(c, 'base64url').toString());
   if (!m) throw new CursorError('the page cursor is not valid');
   return { startedAt: Number(m[1]), id: m[2]! };
 }
