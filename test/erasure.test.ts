@@ -12,6 +12,7 @@ import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 describe('erasure and legal hold', () => {
   let s: TestServer;
   let id: string;
+  let callback: string;
   let officer: Person;
   let c: SessionCreds;
   let nurse: SessionCreds;
@@ -21,6 +22,8 @@ describe('erasure and legal hold', () => {
     const key = await ingestKey(s);
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8000).fill(0x55) });
     id = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Norr', caller: '0701112233', callId: 'pbx-1' }));
+    // A call back to the same person: on an outbound call the patient is the callee.
+    callback = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T09:00:00Z', direction: 'outbound', careUnit: 'Norr', callee: '0701112233' }));
     officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
     c = await signIn(s, officer);
     nurse = await signIn(s, await enrollPerson(s, 'nurse', { roles: ['supervisor'], careUnits: ['Norr'] }));
@@ -56,18 +59,25 @@ describe('erasure and legal hold', () => {
     assert.equal(row.care_unit, 'Norr', 'the tombstone keeps what the audit log refers to');
     await assert.rejects(s.archive.store.size(before.blob_key));
     assert.equal((await fetch(`${s.url}/api/v1/recordings/${id}`, { headers: { cookie: nurse.cookie } })).status, 404);
-    const list = (await (await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: nurse.cookie } })).json()) as { items: unknown[] };
-    assert.equal(list.items.length, 0);
+    const list = (await (await fetch(`${s.url}/api/v1/recordings`, { headers: { cookie: nurse.cookie } })).json()) as { items: Array<{ id: string }> };
+    assert.deepEqual(list.items.map((i) => i.id), [callback]);
     assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 404);
   });
 
   it('the audit log still verifies, and the patient extract still shows who listened and the erasure', async () => {
+    // The call back is held, released and erased too: its events name the patient, its callee.
+    for (const hold of [true, false]) assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${callback}/legal-hold`, { hold })).status, 200);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${callback}/erase`, { basis: 'data_subject_request' })).status, 200);
     await s.running.checkpointer.checkpoint();
     const verify = await runCli(['audit', 'verify', '--data', s.dir]);
     assert.equal(verify.code, 0, verify.stderr);
     const extract = await runCli(['audit', 'extract', '--data', s.dir, '--phone', '0701112233']);
-    const { entries } = JSON.parse(extract.stdout) as { entries: Array<{ action: string }> };
+    const { entries } = JSON.parse(extract.stdout) as { entries: Array<{ action: string; recording: string | null }> };
     assert.ok(entries.some((e) => e.action === 'recording.played'));
-    assert.ok(entries.some((e) => e.action === 'recording.erased'));
+    assert.deepEqual(entries.filter((e) => e.action === 'recording.erased').map((e) => e.recording).sort(), [id, callback].sort());
+    // Filing the call back and its legal hold named its patient too.
+    const named = await s.archive.db.selectFrom('audit_events').select(['action', 'patient_pseudonym']).where('object_id', '=', callback)
+      .where('action', 'in', ['ingest.completed', 'recording.legal_hold']).orderBy('seq').execute();
+    assert.deepEqual(named.map((e) => [e.action, e.patient_pseudonym]), ['ingest.completed', 'recording.legal_hold', 'recording.legal_hold'].map((a) => [a, s.archive.blindIndex.pseudonym('+46701112233')]));
   });
 });

@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Actor, AuditAction } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
-import { pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { AudioInfo } from './audio.ts';
 
@@ -54,7 +54,7 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
     await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
     await deps.audit.record({
       action: f.action, actor: f.actor, outcome: 'success', object: { type: 'recording', id: u.id }, careUnit: u.care_unit,
-      patientPseudonym: pseudonymOfIndex(u.caller_index), requestId: f.requestId, source: f.source,
+      patientPseudonym: pseudonymOfIndex(outsidePartyIndex(u)), requestId: f.requestId, source: f.source,
       details: { bytes: f.plaintextSize, durationMs: audio.duration_ms, codec: audio.codec, channels: audio.channels, flags, ...f.details },
     }, trx);
   });

@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
-import { pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
 import { fileRecording } from './filing.ts';
@@ -214,7 +214,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
       await trx.insertInto('uploads').values(row).execute();
       await deps.audit.record({
         action: 'ingest.resumed', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(r.caller_index), details: { offset: size },
+        patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), details: { offset: size },
       }, trx);
     });
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.

@@ -12,7 +12,7 @@ import type { Kysely } from 'kysely';
 import { beginSeal, CHUNK_SIZE, type RecordingSealer } from '../seal/index.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
-import type { BlindIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import { newId } from '../catalog/ids.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
@@ -324,7 +324,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
           await trx.insertInto('uploads').values(row).execute();
           await deps.audit.record({
             action: 'ingest.started', actor, outcome: 'success', object: { type: 'upload', id }, careUnit: meta.careUnit,
-            patientPseudonym: meta.caller ? deps.blindIndex.pseudonym(meta.caller) : null, requestId, source,
+            patientPseudonym: pseudonymOfIndex(outsidePartyIndex(row)), requestId, source,
             details: { length, codec: meta.audio.codec },
           }, trx);
         });

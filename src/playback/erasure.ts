@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import { actorOf, type Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/log.ts';
-import { pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
@@ -38,7 +38,7 @@ export function createErasure(deps: {
       await db.transaction().execute(async (trx) => {
         await trx.updateTable('recordings').set({ legal_hold: hold ? 1 : 0 }).where('id', '=', id).execute();
         await audit.record({ action: 'recording.legal_hold', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { hold, before: r.legal_hold === 1 } }, trx);
+          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { hold, before: r.legal_hold === 1 } }, trx);
       });
       return { id, legalHold: hold };
     },
@@ -54,7 +54,7 @@ export function createErasure(deps: {
         }).where('id', '=', id).where('erased_at', 'is', null).where('legal_hold', '=', 0).executeTakeFirst();
         if (Number(done.numUpdatedRows) !== 1) throw new HttpError(409, 'this recording was just erased or put under legal hold');
         await audit.record({ action: 'recording.erased', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(r.caller_index), ...info, details: { basis } }, trx);
+          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { basis } }, trx);
       });
       // The key is gone with the commit above; the ciphertext goes too. Should that fail, what
       // is left is unreadable noise, and the failure is logged for an operator to clear.

@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
-import { pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 
 export class ExportError extends Error {}
@@ -22,7 +22,7 @@ export async function exportRecording(
   });
   if (payloadSize !== r.payload_size) throw new ExportError(`recording ${id}: stored payload is ${payloadSize} bytes, the catalog expects ${r.payload_size}`);
   await deps.audit.record({ action: 'recording.exported', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-    patientPseudonym: pseudonymOfIndex(r.caller_index), details: { format: 'age' } });
+    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), details: { format: 'age' } });
   const fh = await open(outFile, 'wx', 0o600);
   let written = 0;
   try {
