@@ -112,6 +112,11 @@ for (const [mode, parallel] of MODES) describe(`audit verify ${mode}`, () => {
     assert.equal(r.threads, 1, 'a log with a gap is checked in one pass, which names the gap');
   });
 
+  it('entries deleted at the very start of the log are named too', async () => {
+    const r = await tampered(async (db) => { await sql`DELETE FROM audit_events WHERE seq <= 2`.execute(db); });
+    assert.ok(r.problems.some((p) => /entries 1\.\.2 are missing/.test(p)), r.problems.join('\n'));
+  });
+
   it('reordered entries are found', async () => {
     const r = await tampered(async (db) => {
       const { seq: _a, ...a } = await db.selectFrom('audit_events').selectAll().where('seq', '=', 10).executeTakeFirstOrThrow();

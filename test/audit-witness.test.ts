@@ -285,6 +285,91 @@ describe('checkpoints witnessed in an S3 bucket', () => {
   });
 });
 
+describe('what audit verify finds between the catalog and the witness', () => {
+  /** An archive with four checkpoints (sizes growing by 3), in the catalog and a witness directory. */
+  async function checkpointed(): Promise<{ a: Archive; vkey: string; witnessDir: string; sizes: number[]; cps: ReturnType<typeof createCheckpointer> }> {
+    const { a, origin, vkey } = await freshArchive(3);
+    const witnessDir = join(root, `compare-${n++}`);
+    const cps = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir });
+    for (let i = 0; i < 4; i++) {
+      await record(a, 3);
+      await cps.checkpoint();
+    }
+    const sizes = (await a.db.selectFrom('audit_checkpoints').select('size').orderBy('size').execute()).map((r) => r.size);
+    assert.equal(sizes.length, 4);
+    assert.deepEqual((await verifyAuditLog({ db: a.db, vkey, witnessDir })).problems, [], 'positive control');
+    return { a, vkey, witnessDir, sizes, cps };
+  }
+
+  it('a witness emptied, or one file of it deleted: the catalog checkpoints it lacks are named', async () => {
+    const { a, vkey, witnessDir, sizes } = await checkpointed();
+    try {
+      const name = (size: number) => join(witnessDir, `checkpoint-${String(size).padStart(12, '0')}.txt`);
+      await rm(name(sizes[1]!));
+      let r = await verifyAuditLog({ db: a.db, vkey, witnessDir });
+      assert.ok(r.problems.some((p) => p.includes(`1 catalog checkpoint(s) are not in the witness (sizes ${sizes[1]})`)), r.problems.join('\n'));
+      for (const size of sizes) await rm(name(size), { force: true });
+      // (The latest, signed a moment ago, may still be on its way there: it is named once it is overdue.)
+      r = await verifyAuditLog({ db: a.db, vkey, witnessDir });
+      assert.ok(r.problems.some((p) => p.includes(`3 catalog checkpoint(s) are not in the witness (sizes ${sizes.slice(0, 3).join(', ')})`)), r.problems.join('\n'));
+      r = await verifyAuditLog({ db: a.db, vkey, witnessDir, now: () => Date.now() + 10 * 60_000 });
+      assert.ok(r.problems.some((p) => p.includes(`4 catalog checkpoint(s) are not in the witness (sizes ${sizes.join(', ')})`)), r.problems.join('\n'));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a new checkpoint not copied yet is no problem; one long left uncopied is', async () => {
+    const { a, vkey, witnessDir, sizes } = await checkpointed();
+    try {
+      const latest = join(witnessDir, `checkpoint-${String(sizes[3]).padStart(12, '0')}.txt`);
+      await rm(latest);
+      assert.deepEqual((await verifyAuditLog({ db: a.db, vkey, witnessDir })).problems, []);
+      const later = await verifyAuditLog({ db: a.db, vkey, witnessDir, now: () => Date.now() + 10 * 60_000 });
+      assert.ok(later.problems.some((p) => p.includes(`(sizes ${sizes[3]})`)), later.problems.join('\n'));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a checkpoint removed from the catalog but kept by the witness, and a witness file renamed, are found', async () => {
+    const { a, vkey, witnessDir, sizes } = await checkpointed();
+    try {
+      await allow(a.db as unknown as Kysely<unknown>, 'audit_checkpoints', 'DELETE');
+      await a.db.deleteFrom('audit_checkpoints').where('size', '=', sizes[1]!).execute();
+      let r = await verifyAuditLog({ db: a.db, vkey, witnessDir });
+      assert.ok(r.problems.some((p) => p.includes(`the catalog lacks checkpoint(s) the witness holds (sizes ${sizes[1]})`)), r.problems.join('\n'));
+      const { rename } = await import('node:fs/promises');
+      await rename(join(witnessDir, `checkpoint-${String(sizes[2]).padStart(12, '0')}.txt`), join(witnessDir, `checkpoint-${String(sizes[3]! + 100).padStart(12, '0')}.txt`));
+      r = await verifyAuditLog({ db: a.db, vkey, witnessDir });
+      assert.ok(r.problems.some((p) => p.includes(`holds the checkpoint of size ${sizes[2]} (renamed)`)), r.problems.join('\n'));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a checkpoint signed and witnessed while verify runs is no rollback', async () => {
+    const { a, vkey, witnessDir, cps } = await checkpointed();
+    try {
+      const dir = createDirWitness(witnessDir);
+      // The server's timer signs (and witnesses) a checkpoint just as verify reads the witness.
+      const racing: Witness = {
+        ...dir,
+        async *list() {
+          await record(a, 2);
+          await cps.checkpoint();
+          yield* dir.list();
+        },
+      };
+      const r = await verifyAuditLog({ db: a.db, vkey, witness: racing });
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.checkpoints, 5);
+    } finally {
+      await a.close();
+    }
+  });
+});
+
 describe('a witness that is away', () => {
   it('S3 outage: the catalog keeps every checkpoint, and the next round copies all it missed', async () => {
     const { a, origin, vkey } = await freshArchive(10);

@@ -12,7 +12,7 @@ import { entryLeafHash, GapError } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
 import { catalogInclusionProof, entryLeaf } from './proofs.ts';
 import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
-import { WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
+import { sizeOfWitnessName, WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
 export interface VerifyReport {
   entries: number;
@@ -36,14 +36,13 @@ export interface Signed {
  */
 async function streamEntries(db: Kysely<Database>, problems: string[], sink: (leaf: Buffer, seq: number) => void): Promise<void> {
   let last = 0;
-  let first = true;
   for (;;) {
     const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>', last).orderBy('seq').limit(20_000).execute();
     for (const r of rows) {
       const computed = entryLeafHash(r);
       if (!computed.equals(Buffer.from(r.leaf_hash ?? []))) problems.push(`entry ${r.seq}: its content does not match its hash (altered)`);
-      if (r.seq !== last + 1 && !first) problems.push(`entries ${last + 1}..${r.seq - 1} are missing`);
-      first = false;
+      // The log is numbered from 1: entries missing at its start are named like any others.
+      if (r.seq !== last + 1) problems.push(`entries ${last + 1}..${r.seq - 1} are missing`);
       sink(computed, r.seq);
       last = r.seq;
     }
@@ -167,10 +166,14 @@ async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptio
   return { entries: n, threads: workers.length, roots, seqAt };
 }
 
-export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; parallel?: ParallelOptions } & WitnessDeps): Promise<VerifyReport> {
+/** How long the latest checkpoint may take to reach the witness (it is copied right after it is signed). */
+const WITNESS_GRACE_MS = 5 * 60_000;
+
+export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; parallel?: ParallelOptions; now?: () => number } & WitnessDeps): Promise<VerifyReport> {
   const problems: string[] = [];
   const signed: Signed[] = [];
-  const stored = await deps.db.selectFrom('audit_checkpoints').selectAll().orderBy('size').execute();
+  const readCheckpoints = (above: number) => deps.db.selectFrom('audit_checkpoints').selectAll().where('size', '>', above).orderBy('size').execute();
+  const stored = await readCheckpoints(0);
   // The witness holds the same notes as the catalog, byte for byte: each note's signature is
   // checked once (an Ed25519 verification is 0.1 ms, and a log signed every minute has millions).
   const opened = new Map<string, Checkpoint>();
@@ -180,7 +183,7 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     if (!cp) opened.set(bytes, (cp = verifyCheckpoint(note, deps.vkey)));
     return cp;
   };
-  for (const c of stored) {
+  const checkStored = (c: (typeof stored)[number]) => {
     try {
       const cp = open(c.note);
       if (cp.size !== c.size || !cp.rootHash.equals(Buffer.from(c.root))) problems.push(`catalog checkpoint ${c.size}: its columns disagree with its signed note`);
@@ -188,8 +191,10 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     } catch (err) {
       problems.push(`catalog checkpoint ${c.size}: ${err instanceof CheckpointError ? err.message : String(err)}`);
     }
-  }
+  };
+  for (const c of stored) checkStored(c);
   let witnessed = 0;
+  const inWitness = new Set<number>();
   const witness = witnessFrom(deps);
   try {
     // Before the first checkpoint there is nothing to witness, and a directory witness is made
@@ -198,7 +203,9 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     for await (const { name, note } of nothingYet ? [] : witness.list()) {
       try {
         const cp = open(note);
+        if (sizeOfWitnessName(name) !== cp.size) problems.push(`witness ${name}: it holds the checkpoint of size ${cp.size} (renamed)`);
         signed.push({ size: cp.size, root: cp.rootHash, where: `witness checkpoint of size ${cp.size}` });
+        inWitness.add(cp.size);
         witnessed++;
       } catch (err) {
         problems.push(`witness ${name}: ${err instanceof CheckpointError ? err.message : String(err)}`);
@@ -208,11 +215,37 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     if (!(err instanceof WitnessError)) throw err;
     problems.push(err.message);
   }
+  // Checkpoints signed while the witness was read (a server's timer runs on): the witness may
+  // hold them already, which is no rollback. They are checked like the others.
+  const firstRead = stored.at(-1);
+  // A checkpoint is copied to the witness right after it is signed: the latest one signed before
+  // the witness was read (if recent) and those signed since may be on their way there still.
+  const mayBeOnTheWay = new Set(firstRead && firstRead.created_at > (deps.now ?? Date.now)() - WITNESS_GRACE_MS ? [firstRead.size] : []);
+  for (const c of await readCheckpoints(firstRead?.size ?? 0)) {
+    stored.push(c);
+    checkStored(c);
+    mayBeOnTheWay.add(c.size);
+  }
+  const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
+  // Every catalog checkpoint is copied to the witness, and nothing leaves either: one missing
+  // from the witness was removed from it (or not copied yet, if it is new), one missing from
+  // the catalog was removed from the catalog.
+  if (inWitness.size > 0 || stored.length > 0) {
+    const unwitnessed = stored.filter((c) => !inWitness.has(c.size) && !mayBeOnTheWay.has(c.size)).map((c) => c.size);
+    if (unwitnessed.length > 0) problems.push(`${unwitnessed.length} catalog checkpoint(s) are not in the witness (sizes ${listSizes(unwitnessed)}): removed from it, or never copied`);
+    const inCatalog = new Set(stored.map((c) => c.size));
+    const uncatalogued = [...inWitness].filter((size) => size <= maxCatalog && !inCatalog.has(size)).sort((a, b) => a - b);
+    if (uncatalogued.length > 0) problems.push(`the catalog lacks checkpoint(s) the witness holds (sizes ${listSizes(uncatalogued)}): removed from the catalog`);
+  }
   const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
   const rebuilt = (await inParallel(deps, sizes, problems)) ?? (await inOnePass(deps.db, sizes, problems));
-  const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
   const latest = compareWithCheckpoints(signed, maxCatalog, rebuilt, problems);
   return { entries: rebuilt.entries, checkpoints: stored.length, witnessed, latest, problems, threads: rebuilt.threads };
+}
+
+/** Sizes for a message: the first few, and how many more. */
+function listSizes(sizes: readonly number[]): string {
+  return sizes.length <= 5 ? sizes.join(', ') : `${sizes.slice(0, 5).join(', ')} and ${sizes.length - 5} more`;
 }
 
 /**
