@@ -76,6 +76,18 @@ describe('patient log extract', () => {
     assert.deepEqual(JSON.parse(none.stdout).entries, []);
     const both = await runCli(['audit', 'extract', '--data', s.dir]);
     assert.equal(both.code, 2);
+    // A file that cannot be written (one is there already, or its directory is not): a message,
+    // no stack trace, and no extract audited as produced.
+    const produced = async () => (await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'audit.extract_produced').execute()).length;
+    const before = await produced();
+    const there = join(s.dir, '..', 'extract.html'); // written by the test above
+    for (const [out, why] of [[there, /exists already/], [join(s.dir, '..', 'no-such-dir', 'x.json'), /directory does not exist/]] as const) {
+      const r = await runCli(['audit', 'extract', '--data', s.dir, '--phone', '0701112233', '--out', out]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, why);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+    assert.equal(await produced(), before);
   });
 });
 

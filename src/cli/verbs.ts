@@ -1,5 +1,5 @@
 // The CLI verbs. Each one parses its own flags, opens what it needs and closes it again.
-import { writeFile } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../audit/events.ts';
@@ -304,16 +304,38 @@ export async function auditExtract(args: string[]): Promise<number> {
       throw e;
     }
     const { pseudonym, subject } = patient;
-    const entries = await patientExtract(a.db, patient, { showUsers: true });
-    await a.audit.record({ action: 'audit.extract_produced', actor: operator(), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format } });
-    const producedAt = new Date().toISOString();
-    const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });
-    if (typeof values.out === 'string') {
-      await writeFile(values.out, text, { mode: 0o600, flag: 'wx' });
-      out(`Wrote a log extract of ${entries.length} entries to ${values.out}.`);
-    } else {
-      process.stdout.write(text);
+    // The file is made first (never over another): an extract that cannot be written is not produced, nor audited as such.
+    const file = typeof values.out === 'string' ? values.out : null;
+    let fh: FileHandle | null = null;
+    if (file !== null) {
+      try {
+        fh = await open(file, 'wx', 0o600);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        err(`callvault: cannot write ${file}: ${code === 'EEXIST' ? 'it exists already (an extract never replaces a file)' : code === 'ENOENT' ? 'its directory does not exist' : (e as Error).message}`);
+        return 1;
+      }
     }
-    return 0;
+    try {
+      const entries = await patientExtract(a.db, patient, { showUsers: true });
+      await a.audit.record({ action: 'audit.extract_produced', actor: operator(), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format } });
+      const producedAt = new Date().toISOString();
+      const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });
+      if (fh !== null) {
+        await fh.writeFile(text);
+        await fh.close();
+        fh = null;
+        out(`Wrote a log extract of ${entries.length} entries to ${file}.`);
+      } else {
+        process.stdout.write(text);
+      }
+      return 0;
+    } finally {
+      if (fh !== null) {
+        // Not written whole: nothing is left that could pass for the extract.
+        await fh.close();
+        await rm(file!, { force: true });
+      }
+    }
   });
 }
