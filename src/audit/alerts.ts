@@ -5,6 +5,7 @@
 // Alerts carry actors, rules and counts: never phone numbers, never audio.
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
+import { ConfigError } from '../config/config.ts';
 import type { AuditEvent } from './events.ts';
 
 export interface AlertRules {
@@ -93,7 +94,7 @@ export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRule
     const wh = deps.rules.workingHours;
     if (wh && ACCESS.has(e.action) && e.actor.type === 'user') {
       const h = hourIn(at, wh.timeZone);
-      if (h < wh.from || h >= wh.to) await raise({ rule: 'outside_working_hours', ...actor, summary: `access at ${String(h).padStart(2, '0')}:xx ${wh.timeZone}, outside ${wh.from}-${wh.to}`, details: { hour: h, action: e.action } }, at, 3600_000);
+      if (outsideHours(h, wh)) await raise({ rule: 'outside_working_hours', ...actor, summary: `access at ${String(h).padStart(2, '0')}:xx ${wh.timeZone}, outside ${wh.from}-${wh.to}`, details: { hour: h, action: e.action } }, at, 3600_000);
     }
     if (e.action === 'access.break_glass') await raise({ rule: 'break_glass', ...actor, summary: 'emergency access was used', details: { action: e.action } }, at, 0);
   }
@@ -107,16 +108,48 @@ export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRule
   };
 }
 
-/** Rules from the environment: CALLVAULT_ALERT_PLAYS_PER_HOUR, CALLVAULT_ALERT_WORKING_HOURS ("07-18"),
- * CALLVAULT_ALERT_TIMEZONE (default Europe/Stockholm), CALLVAULT_ALERT_DENIALS, CALLVAULT_ALERT_WEBHOOK. */
+/** Whether hour `h` lies outside working hours [from, to); hours that run past midnight (22-06) wrap. */
+export function outsideHours(h: number, wh: { from: number; to: number }): boolean {
+  return wh.from < wh.to ? h < wh.from || h >= wh.to : h < wh.from && h >= wh.to;
+}
+
+/** A whole number of at least 1 from the environment, or the default when the variable is unset or empty. */
+function atLeastOne(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (!/^\d{1,9}$/.test(v) || Number(v) < 1) throw new ConfigError(`${name} must be a whole number of at least 1 (it is "${v.slice(0, 20)}")`);
+  return Number(v);
+}
+
+/**
+ * Rules from the environment: CALLVAULT_ALERT_PLAYS_PER_HOUR, CALLVAULT_ALERT_WORKING_HOURS
+ * ("07-18", or "22-06" across midnight), CALLVAULT_ALERT_TIMEZONE (default Europe/Stockholm),
+ * CALLVAULT_ALERT_DENIALS, CALLVAULT_ALERT_WEBHOOK. A value that says nothing sensible stops the
+ * start with its reason: a rule silently off is worse than no start.
+ */
 export function rulesFromEnv(env: NodeJS.ProcessEnv): AlertRules {
-  const wh = /^(\d{1,2})-(\d{1,2})$/.exec(env.CALLVAULT_ALERT_WORKING_HOURS ?? '');
-  const webhook = env.CALLVAULT_ALERT_WEBHOOK ?? null;
-  if (webhook !== null && !/^https?:\/\//.test(webhook)) throw new Error('CALLVAULT_ALERT_WEBHOOK must be an http(s) URL');
+  const webhook = env.CALLVAULT_ALERT_WEBHOOK || null;
+  if (webhook !== null && !/^https?:\/\//.test(webhook)) throw new ConfigError('CALLVAULT_ALERT_WEBHOOK must be an http(s) URL');
+  let workingHours: AlertRules['workingHours'] = null;
+  const hours = env.CALLVAULT_ALERT_WORKING_HOURS;
+  if (hours) {
+    const m = /^(\d{1,2})-(\d{1,2})$/.exec(hours);
+    const [from, to] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+    if (!m || from > 23 || to > 24 || from === to) {
+      throw new ConfigError(`CALLVAULT_ALERT_WORKING_HOURS must read FROM-TO in whole hours, e.g. 07-18, or 22-06 across midnight (it is "${hours.slice(0, 20)}")`);
+    }
+    const timeZone = env.CALLVAULT_ALERT_TIMEZONE || 'Europe/Stockholm';
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone });
+    } catch {
+      throw new ConfigError(`CALLVAULT_ALERT_TIMEZONE is not a time zone this system knows (it is "${timeZone.slice(0, 40)}"); e.g. Europe/Stockholm`);
+    }
+    workingHours = { from, to, timeZone };
+  }
   return {
-    playsPerHour: Number(env.CALLVAULT_ALERT_PLAYS_PER_HOUR ?? DEFAULT_RULES.playsPerHour),
-    denialsPer10Min: Number(env.CALLVAULT_ALERT_DENIALS ?? DEFAULT_RULES.denialsPer10Min),
-    workingHours: wh ? { from: Number(wh[1]), to: Number(wh[2]), timeZone: env.CALLVAULT_ALERT_TIMEZONE ?? 'Europe/Stockholm' } : null,
+    playsPerHour: atLeastOne(env, 'CALLVAULT_ALERT_PLAYS_PER_HOUR', DEFAULT_RULES.playsPerHour),
+    denialsPer10Min: atLeastOne(env, 'CALLVAULT_ALERT_DENIALS', DEFAULT_RULES.denialsPer10Min),
+    workingHours,
     webhook,
   };
 }
