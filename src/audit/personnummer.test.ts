@@ -46,3 +46,15 @@ it('refuses wrong check digits, impossible dates and other shapes, without repea
   assert.equal(parsePersonnummer(`20${withCheck('000229123')}`, TODAY).normalized.slice(0, 8), '20000229');
   assert.throws(() => parsePersonnummer(`19${withCheck('000229123')}`, TODAY), /date of birth/);
 });
+
+it('takes the century in which the birth date is not in the future, and refuses impossible years', () => {
+  const today = new Date('2026-12-02T00:00:00Z');
+  const late = withCheck('261210123'); // 10 December: later this month in 2026, so 1926 (under 100 with "-" is impossible: 100 this month)
+  assert.equal(parsePersonnummer(`${late.slice(0, 6)}-${late.slice(6)}`, today).normalized, `19${late}`);
+  assert.equal(parsePersonnummer(`19${late}`, today).normalized, `19${late}`, 'both forms give one key');
+  const early = withCheck('261110123'); // 10 November 2026 has been
+  assert.equal(parsePersonnummer(early, today).normalized, `20${early}`);
+  for (const bad of [`20${late}`, `20${withCheck('991231123')}`, `00${withCheck('000101123')}`, `18${withCheck('690101123')}`]) {
+    assert.throws(() => parsePersonnummer(bad, today), /not a possible date of birth|not a valid date/, bad);
+  }
+});

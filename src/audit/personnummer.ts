@@ -18,6 +18,9 @@ function daysIn(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
+/** No one born before this calls an advice line. */
+const EARLIEST_YEAR = 1870;
+
 export interface Personnummer {
   /** Twelve digits, YYYYMMDDNNNC. */
   normalized: string;
@@ -33,23 +36,27 @@ export function parsePersonnummer(input: string, today = new Date()): Personnumm
   const m = /^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$/.exec(input.trim());
   if (!m) throw new PersonnummerError('a personnummer reads YYMMDD-NNNC or YYYYMMDDNNNC');
   const [, cc, yy, mm, dd, sep, nnn, c] = m as unknown as [string, string | undefined, string, string, string, string, string, string];
+  const month = Number(mm);
+  let day = Number(dd);
+  const kind = day > 60 ? 'samordningsnummer' : 'personnummer';
+  if (kind === 'samordningsnummer') day -= 60;
+  const born = (y: number) => Date.UTC(y, month - 1, day);
   let year: number;
   if (cc !== undefined) {
     if (sep === '+') throw new PersonnummerError('the + separator belongs to the ten-digit form only');
     year = Number(cc + yy);
   } else {
+    // The latest century in which the birth date is not in the future (with "-": under a
+    // hundred years old); "+" (a hundred or older) takes the one before.
     const thisYear = today.getUTCFullYear();
     year = Math.floor(thisYear / 100) * 100 + Number(yy);
-    if (year > thisYear) year -= 100;
+    if (month >= 1 && month <= 12 && born(year) > today.getTime()) year -= 100;
     if (sep === '+') year -= 100;
   }
-  const month = Number(mm);
-  let day = Number(dd);
-  const kind = day > 60 ? 'samordningsnummer' : 'personnummer';
-  if (kind === 'samordningsnummer') day -= 60;
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) {
     throw new PersonnummerError(kind === 'samordningsnummer' ? 'not a valid date of birth (a samordningsnummer adds 60 to the day)' : 'not a valid date of birth');
   }
+  if (year < EARLIEST_YEAR || born(year) > today.getTime()) throw new PersonnummerError('not a possible date of birth (in the future, or too long ago)');
   if (!luhnOk(`${yy}${mm}${dd}${nnn}${c}`)) throw new PersonnummerError('the check digit does not match (Luhn)');
-  return { normalized: `${year}${mm}${dd}${nnn}${c}`, kind };
+  return { normalized: `${String(year).padStart(4, '0')}${mm}${dd}${nnn}${c}`, kind };
 }
