@@ -81,8 +81,13 @@ describe('audit API', () => {
     const { verifyInclusion } = await import('../src/audit/merkle.ts');
     assert.ok(verifyInclusion(Buffer.from(p.leafHash, 'hex'), 0, p.size, p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
     assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/proof/999999')).status, 404);
-    assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/proof/zero')).status, 400);
+    for (const odd of ['zero', '0', '0x3', '1e0', '%202', '-1', '1.0']) assert.equal((await send(s, auditor, 'GET', `/api/v1/audit/proof/${odd}`)).status, 400, odd);
     assert.equal((await send(s, nurse, 'GET', '/api/v1/audit/proof/1')).status, 403);
+    // Reading the log leaves its trace: the proof asked for, the alerts looked at.
+    assert.equal((await send(s, auditor, 'GET', '/api/v1/audit/alerts')).status, 200);
+    const traces = await s.archive.db.selectFrom('audit_events').select('details').where('action', '=', 'audit.searched').where('details', 'like', '%"proof":1%').execute();
+    assert.equal(traces.length, 1);
+    assert.equal((await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'audit.searched').where('details', 'like', '%"alerts":true%').execute()).length, 1);
   });
 
   it('produces a patient extract as JSON and as a printable page under its own strict CSP', async () => {

@@ -25,7 +25,8 @@ const eventsQuery = z.strictObject({
   from: isoInstant.optional(),
   to: isoInstant.optional(),
 });
-const seqParams = z.object({ seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
+// A sequence number as written in the log: digits only (not 0x3, 1e0 or " 2").
+const seqParams = z.object({ seq: z.string().regex(/^[1-9]\d{0,15}$/, 'a sequence number: 1, 2, 3...').transform(Number).refine(Number.isSafeInteger, 'too large') });
 const extractBody = z.strictObject({
   phone: z.string().max(40).optional(),
   personnummer: z.string().max(20).optional(),
@@ -90,9 +91,10 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
       method: 'GET', url: '/api/v1/audit/proof/:seq', tag: 'audit', policy: { permission: 'audit:read' }, params: seqParams,
       summary: 'Inclusion proof (RFC 6962) of one entry in the latest signed checkpoint that covers it',
       responses: { 200: '{ seq, index, leafHash, size, rootHash, proof, checkpoint }', 404: 'no such entry' },
-      async handler({ params }) {
+      async handler({ principal, params, requestId, source }) {
         const proof = await proveEntry(db, params.seq);
         if (!proof) throw new HttpError(404, `no audit entry ${params.seq}`);
+        await audit.record({ action: 'audit.searched', ...info(principal, requestId, source), outcome: 'success', details: { proof: params.seq } });
         return proof;
       },
     }),
@@ -100,8 +102,9 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
       method: 'GET', url: '/api/v1/audit/alerts', tag: 'audit', policy: { permission: 'audit:read' },
       summary: 'Alerts raised on unusual access, newest first',
       responses: { 200: '{ items }' },
-      async handler() {
+      async handler({ principal, requestId, source }) {
         const rows = await db.selectFrom('audit_alerts').selectAll().orderBy('id', 'desc').limit(500).execute();
+        await audit.record({ action: 'audit.searched', ...info(principal, requestId, source), outcome: 'success', details: { alerts: true, count: rows.length } });
         return { items: rows.map((r) => ({ id: r.id, at: new Date(r.at).toISOString(), rule: r.rule, actor: { type: r.actor_type, id: r.actor_id }, summary: r.summary, details: r.details ? JSON.parse(r.details) as unknown : null })) };
       },
     }),

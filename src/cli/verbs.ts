@@ -249,8 +249,8 @@ export async function audit(args: string[]): Promise<number> {
       }
     }
     if (sub === 'proof') {
-      const seq = Number(positionals[0]);
-      if (!Number.isSafeInteger(seq) || seq < 1) throw new UsageError('usage: callvault audit proof --data DIR SEQ');
+      const seq = /^[1-9]\d{0,15}$/.test(positionals[0] ?? '') ? Number(positionals[0]) : NaN;
+      if (!Number.isSafeInteger(seq)) throw new UsageError('usage: callvault audit proof --data DIR SEQ (a sequence number: 1, 2, 3...)');
       const proof = await proveEntry(a.db, seq);
       if (!proof) {
         err(`no audit entry ${seq}`);
