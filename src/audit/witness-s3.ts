@@ -82,6 +82,12 @@ export async function createS3Witness(opts: S3WitnessOptions): Promise<Witness> 
       let there: Buffer | null;
       try {
         there = (await get(key)) ?? (await putIfAbsent(key, body));
+        // Another node may be writing the same checkpoint this moment, and a store that does not
+        // write objects atomically shows it half-written: only a difference that stays is a conflict.
+        for (let wait = 100; there !== null && !there.equals(body) && wait <= 400; wait *= 2) {
+          await new Promise((r) => setTimeout(r, wait));
+          there = await get(key);
+        }
       } catch (err) {
         throw new WitnessError(`checkpoint ${size} could not be copied to the witness ${where} (${why(err)})`, { cause: err });
       }
