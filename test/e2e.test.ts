@@ -84,12 +84,18 @@ describe('ingest, sign-in and playback end to end', () => {
     const beyond = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie, range: `bytes=${wav.length}-` } });
     assert.equal(beyond.status, 416);
     assert.equal(beyond.headers.get('content-range'), `bytes */${wav.length}`);
+    // The audio has no validator, so no If-Range matches: the Range is ignored, the whole recording sent.
+    const ifRange = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie, range: 'bytes=0-9', 'if-range': '"some-etag"' } });
+    assert.equal(ifRange.status, 200);
+    assert.equal(ifRange.headers.get('content-range'), null);
+    assert.deepEqual(Buffer.from(await ifRange.arrayBuffer()), wav);
   });
 
   it('audits every play with its byte range', async () => {
     const plays = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'recording.played').orderBy('seq').execute();
-    assert.equal(plays.length, 7);
+    assert.equal(plays.length, 8);
     assert.deepEqual(JSON.parse(plays[1]!.details!), { role: 'supervisor', start: 0, end: 44 });
+    assert.deepEqual(JSON.parse(plays[7]!.details!), { role: 'supervisor', start: 0, end: wav.length }, 'the If-Range play, whole');
     assert.ok(plays.every((p) => p.object_id === id && p.actor_type === 'user' && p.patient_pseudonym?.length === 32));
   });
 

@@ -64,6 +64,39 @@ describe('erasure and legal hold', () => {
     assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 404);
   });
 
+  it('a recording erased while it plays: the play is cut, and the log says so (no verification failure, no internal error)', async () => {
+    const key = await ingestKey(s);
+    const long = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8_000 * 600).fill(0x55) }); // ten minutes, 4.8 MB
+    const victim = recordingIdOf(await tusUpload(s.url, key, long, { startedAt: '2026-11-25T11:00:00Z', direction: 'inbound', careUnit: 'Norr', caller: '0702223344' }));
+    const { request } = await import('node:http');
+    const got = await new Promise<{ bytes: number; ended: 'end' | 'error' | 'aborted' }>((resolve) => {
+      const req = request(`${s.url}/api/v1/recordings/${victim}/audio`, { headers: { cookie: nurse.cookie } }, (res) => {
+        let bytes = 0;
+        let erased = false;
+        res.on('data', (d: Buffer) => {
+          bytes += d.length;
+          if (erased) return;
+          erased = true;
+          res.pause(); // the server's stream waits on us while the recording is erased
+          void send(s, c, 'POST', `/api/v1/recordings/${victim}/erase`, { basis: 'data_subject_request' }).then((r) => {
+            assert.equal(r.status, 200);
+            res.resume();
+          });
+        });
+        res.on('end', () => resolve({ bytes, ended: 'end' }));
+        res.on('aborted', () => resolve({ bytes, ended: 'aborted' }));
+        res.on('error', () => resolve({ bytes, ended: 'error' }));
+      });
+      req.on('error', () => resolve({ bytes: 0, ended: 'error' }));
+      req.end();
+    });
+    assert.ok(got.bytes < long.length, `the play went on after the erasure (${got.bytes} of ${long.length} bytes)`);
+    await new Promise((r) => setTimeout(r, 200));
+    const logs = s.logs.join('');
+    assert.match(logs, /erased while it played/);
+    assert.doesNotMatch(logs, /failed verification|internal error|already sent/);
+  });
+
   it('the audit log still verifies, and the patient extract still shows who listened and the erasure', async () => {
     // The call back is held, released and erased too: its events name the patient, its callee.
     for (const hold of [true, false]) assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${callback}/legal-hold`, { hold })).status, 200);

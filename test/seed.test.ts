@@ -70,6 +70,8 @@ describe('callvault seed', () => {
     const id = page.items[0]!.id;
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}`)).status, 200);
     assert.equal((await sendAs(s, nurse, 'GET', `/api/v1/recordings/${id}/audio`)).status, 410);
+    // No play of it is audited: no audio left, and a patient's extract must not show one.
+    assert.equal((await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'recording.played').where('object_id', '=', id).execute()).length, 0);
     assert.equal((await sendAs(s, nurse, 'GET', '/api/v1/recordings?flag=synthetic&limit=1')).status, 200);
   });
 

@@ -159,6 +159,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   };
 
   app.setErrorHandler(async (thrown: Error & { statusCode?: number; code?: string }, req, reply) => {
+    // A streamed answer that failed after its headers left: its stream said why, and the
+    // connection is cut; there is no answer left to give.
+    if (reply.raw.headersSent) return;
     const status = thrown instanceof HttpError ? thrown.status : thrown.statusCode;
     if (typeof status === 'number') await auditRejectedInput(req, status);
     // A refusal that cannot be audited is answered as the audit log being down (503).

@@ -6,6 +6,7 @@ import { isoInstant } from '../lib/iso-time.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { RECORDING_FLAGS } from '../catalog/recordings.ts';
 import { parseRange } from './range.ts';
+import { BlobNotFoundError } from '../store/blob-store.ts';
 import type { Playback } from './service.ts';
 import { ERASURE_BASES, type Erasure } from './erasure.ts';
 import type { BreakGlassService } from '../access/break-glass.ts';
@@ -52,12 +53,24 @@ const breakGlassBody = z.strictObject({ reason: z.string().max(1000) });
 const holdBody = z.strictObject({ hold: z.boolean() });
 const eraseBody = z.strictObject({ basis: z.enum(ERASURE_BASES) });
 
-/** A whole file to keep, streamed; a failure mid-way (a chunk failing verification) cuts the connection. */
-function sendAttachment(req: FastifyRequest, reply: FastifyReply, f: { size: number; body: AsyncGenerator<Buffer>; fileName: string; contentType: string }) {
+/**
+ * A recording's bytes as a stream. A failure mid-way cuts the connection (the headers are gone),
+ * logged as what it is: a chunk that failed verification, or an erasure that happened meanwhile.
+ */
+function audioStream(req: FastifyRequest, id: string, body: AsyncGenerator<Buffer>): Readable {
+  const stream = Readable.from(body, { objectMode: false });
+  stream.on('error', (err) => {
+    if (err instanceof BlobNotFoundError) req.log.info({ reqId: req.id, recording: id }, 'playback stopped: the recording was erased while it played');
+    else req.log.error({ reqId: req.id, recording: id, err: { name: err.name, code: (err as { code?: string }).code } }, 'playback stopped: the recording failed verification');
+    req.raw.destroy();
+  });
+  return stream;
+}
+
+/** A whole file to keep, streamed. */
+function sendAttachment(req: FastifyRequest, reply: FastifyReply, id: string, f: { size: number; body: AsyncGenerator<Buffer>; fileName: string; contentType: string }) {
   reply.code(200).headers({ 'content-type': f.contentType, 'content-length': String(f.size), 'content-disposition': `attachment; filename="${f.fileName}"` });
-  const stream = Readable.from(f.body, { objectMode: false });
-  stream.on('error', () => req.raw.destroy());
-  return reply.send(stream);
+  return reply.send(audioStream(req, id, f.body));
 }
 
 export function recordingRoutes(playback: Playback, breakGlass: BreakGlassService, erasure: Erasure): RouteDef[] {
@@ -95,12 +108,15 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       summary: 'The audio (the original WAV), decrypted on the fly; honours a single HTTP byte Range (206)',
       responses: { 200: 'whole recording', 206: 'the requested range', 404: 'not found', 416: 'range not satisfiable' },
       async handler({ req, reply, principal, params, requestId, source }) {
+        // The audio carries no validator (ETag, Last-Modified), so no If-Range can match: a Range
+        // sent with one is ignored and the whole recording is sent (RFC 9110 13.1.5).
+        const rangeHeader = req.headers['if-range'] === undefined ? req.headers.range : undefined;
         const audio = await playback.audio(principal, params.id, (size) => {
-          const r = parseRange(req.headers.range, size);
+          const r = parseRange(rangeHeader, size);
           if (r.kind === 'unsatisfiable') return 'unsatisfiable';
           return r.kind === 'range' ? { start: r.start, end: r.end } : { start: 0, end: size };
         }, { requestId, source });
-        const partial = req.headers.range !== undefined && parseRange(req.headers.range, audio.size).kind === 'range';
+        const partial = rangeHeader !== undefined && parseRange(rangeHeader, audio.size).kind === 'range';
         reply.code(partial ? 206 : 200).headers({
           'content-type': audio.contentType,
           'accept-ranges': 'bytes',
@@ -108,12 +124,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
           'content-disposition': 'inline',
           ...(partial ? { 'content-range': `bytes ${audio.start}-${audio.end - 1}/${audio.size}` } : {}),
         });
-        const stream = Readable.from(audio.body, { objectMode: false });
-        stream.on('error', (err) => {
-          req.log.error({ reqId: req.id, recording: params.id, err: { name: err.name, code: (err as { code?: string }).code } }, 'playback stopped: the recording failed verification');
-          req.raw.destroy();
-        });
-        return reply.send(stream);
+        return reply.send(audioStream(req, params.id, audio.body));
       },
     }),
     defineRoute({
@@ -134,7 +145,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       responses: { 200: 'the audio file', 403: 'step-up required (code step_up_required)', 404: 'not found' },
       async handler({ req, reply, principal, params, requestId, source }) {
         const audio = await playback.download(principal, params.id, { requestId, source });
-        return sendAttachment(req, reply, audio);
+        return sendAttachment(req, reply, params.id, audio);
       },
     }),
     defineRoute({
@@ -143,7 +154,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
       responses: { 200: 'application/octet-stream: an age v1 file', 400: 'not an age X25519 recipient', 403: 'step-up required', 404: 'not found' },
       async handler({ req, reply, principal, params, body, requestId, source }) {
         const out = await playback.exportTo(principal, params.id, body.recipient, { requestId, source });
-        return sendAttachment(req, reply, { ...out, contentType: 'application/octet-stream' });
+        return sendAttachment(req, reply, params.id, { ...out, contentType: 'application/octet-stream' });
       },
     }),
     defineRoute({

@@ -198,12 +198,18 @@ export function createPlayback(deps: PlaybackDeps) {
       const size = prefix.length + r.plaintext_size;
       const want = range(size);
       if (want === 'unsatisfiable') throw new HttpError(416, 'the requested range is not within the recording', { 'content-range': `bytes */${size}` });
-      await deps.audit.record({
-        action, actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-        patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { start: want.start, end: want.end, ...emergencyAccess(r) },
-      });
-      const { start, end } = want;
+      // Opened before the play is audited: a record with no audio is refused, and no play of it logged.
       const opened = open(r);
+      try {
+        await deps.audit.record({
+          action, actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
+          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { start: want.start, end: want.end, ...emergencyAccess(r) },
+        });
+      } catch (err) {
+        opened.destroy();
+        throw err;
+      }
+      const { start, end } = want;
       async function* body(): AsyncGenerator<Buffer> {
         try {
           if (start < prefix.length) yield prefix.subarray(start, Math.min(prefix.length, end));
