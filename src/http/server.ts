@@ -159,9 +159,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   };
 
   app.setErrorHandler(async (thrown: Error & { statusCode?: number; code?: string }, req, reply) => {
-    // A streamed answer that failed after its headers left: its stream said why, and the
-    // connection is cut; there is no answer left to give.
-    if (reply.raw.headersSent) return;
     const status = thrown instanceof HttpError ? thrown.status : thrown.statusCode;
     if (typeof status === 'number') await auditRejectedInput(req, status);
     // A refusal that cannot be audited is answered as the audit log being down (503).
@@ -254,7 +251,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           requestId: req.id,
           source: req.ip,
         });
-        if (reply.sent) return reply;
+        // A handler that sent a stream returns the reply, whose promise settles when the answer
+        // ends; cut short (its stream failed), it is no more sent than ended: nothing more to say.
+        if (reply.sent || reply.raw.headersSent) return reply;
         if (result === undefined) return reply.code(reply.statusCode === 200 ? 204 : reply.statusCode).send();
         return reply.type('application/json').send(JSON.stringify(result));
       },
