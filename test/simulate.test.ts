@@ -30,7 +30,8 @@ test('live calls at real rate: every acknowledged byte is on disk, in order, and
   const progress: Progress[] = [];
   const s = await runSimulation({
     url: ref.url, key: KEY, calls: 5, concurrency: 4, durationS: 3, patchIntervalMs: 1000, source,
-    careUnit: 'Sim unit', rampMs: 500, deadlineMs: 20_000, onProgress: (p) => progress.push(p), progressIntervalMs: 500,
+    // A deadline beyond what one Node timer holds (24.8 days), as a long run computes: the run is not cut at once.
+    careUnit: 'Sim unit', rampMs: 500, deadlineMs: 3_000_000_000, onProgress: (p) => progress.push(p), progressIntervalMs: 500,
   });
   assert.deepEqual(s.errors, {});
   assert.equal(s.firstFailure, undefined);
@@ -100,4 +101,18 @@ test('the simulate verb: exit 1 naming the first failure when the server refuses
   assert.match(r.stdout, /errors: create_401 2/);
   assert.match(r.stdout, /first failure: create 401: unauthorized/);
   assert.match(r.stderr, /2 of 2 calls did not complete/);
+});
+
+test('the simulate verb: arguments it cannot run are refused before anything is announced, with their bounds', async () => {
+  for (const [args, why] of [
+    [['--calls', '9999999'], /calls must be an integer from 1 to 1000000/],
+    [['--concurrency', '99999999'], /--concurrency must be a whole number from 1 to 9999999/],
+  ] as const) {
+    const r = await runVerb(['--url', ref.url, '--key', KEY, '--duration', '1', '--speech', 'off', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, why);
+    assert.doesNotMatch(r.stdout, /Simulating/);
+  }
+  const r = await runVerb(['--url', ref.url, '--key', KEY, '--calls', '1', '--concurrency', '50', '--duration', '1', '--speech', 'off']);
+  assert.match(r.stdout, /Simulating 1 live calls \(1 at once/);
 });

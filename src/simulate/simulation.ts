@@ -112,6 +112,17 @@ export function validateOptions(o: SimulationOptions): void {
   if (o.maxSockets !== undefined) int(o.maxSockets, 'max sockets', 1, 100_000);
 }
 
+/** Node's timers take at most 2^31 - 1 ms (24.8 days) and fire at once beyond it: a longer wait is made of several. */
+function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  const MAX = 2 ** 31 - 1;
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer = left > MAX ? setTimeout(() => arm(left - MAX), MAX) : setTimeout(fn, left);
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
+}
+
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   validateOptions(o);
   const clock = o.clock ?? systemClock;
@@ -133,7 +144,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   const onOuterAbort = () => ctl.abort();
   o.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const t0 = clock.now();
-  const deadline = setTimeout(() => ctl.abort(), deadlineMs);
+  const deadline = longTimeout(() => ctl.abort(), deadlineMs);
 
   const latency = new LatencySeries();
   const errors: Record<string, number> = {};
@@ -200,7 +211,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     }
     await Promise.all(running);
   } finally {
-    clearTimeout(deadline);
+    deadline.clear();
     if (ticker) clearInterval(ticker);
     o.signal?.removeEventListener('abort', onOuterAbort);
     pool.destroy();

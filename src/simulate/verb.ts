@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { err, out, UsageError } from '../cli/output.ts';
 import { createProgressDisplay, summaryLines } from './progress.ts';
-import { runSimulation, type SimulationOptions } from './simulation.ts';
+import { runSimulation, validateOptions, type SimulationOptions } from './simulation.ts';
 import { isLoopback } from '../lib/net.ts';
 import { endpointOf } from './tus-client.ts';
 
@@ -32,7 +32,7 @@ const OPTIONS = {
 
 function positiveInt(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!/^\d{1,7}$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive integer`);
+  if (!/^\d{1,7}$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a whole number from 1 to 9999999`);
   return Number(v);
 }
 
@@ -88,12 +88,19 @@ export function parseSimulateArgs(args: string[], env: NodeJS.ProcessEnv = proce
 
 export async function simulate(args: string[]): Promise<number> {
   const opts = parseSimulateArgs(args);
+  // Checked before anything is announced: a run that cannot start says why, and only that.
+  try {
+    validateOptions(opts);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
   const display = createProgressDisplay(process.stderr);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  out(`Simulating ${opts.calls} live calls (${opts.concurrency} at once, ${opts.durationS} s each +-10 %, ${opts.codec}) against ${opts.url}. Stop with Ctrl-C.`);
+  out(`Simulating ${opts.calls} live calls (${Math.min(opts.concurrency ?? opts.calls, opts.calls)} at once, ${opts.durationS} s each +-10 %, ${opts.codec}) against ${opts.url}. Stop with Ctrl-C.`);
   let summary;
   try {
     summary = await runSimulation({ ...opts, onProgress: (p) => display.update(p), signal: stop.signal });
