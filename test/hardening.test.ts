@@ -63,6 +63,11 @@ describe('separation of duties and traces', () => {
     const self = await sendAs(s, c, 'PATCH', `/api/v1/users/${user.id}`, { roles: ['administrator', 'supervisor'], careUnits: ['*'] });
     assert.equal(self.status, 403);
     assert.match(((await self.json()) as { error: string }).error, /your own roles/);
+    // The attempt leaves a trace, with who tried and what was refused.
+    const trace = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'access.denied').where('actor_id', '=', user.id).execute();
+    assert.equal(trace.length, 1);
+    assert.equal(trace[0]!.object_id, user.id);
+    assert.match(trace[0]!.details ?? '', /your own roles/);
     const byOther = await sendAs(s, other, 'PATCH', `/api/v1/users/${user.id}`, { roles: ['administrator', 'supervisor'], careUnits: ['*'] });
     assert.equal(byOther.status, 200, 'the control: a second person may');
   });

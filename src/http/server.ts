@@ -149,6 +149,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const policy = (req.routeOptions.config as { policy?: { permission?: string } } | undefined)?.policy;
       await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
         details: { route: routeOf(req), method: req.method, permission: policy?.permission ?? null, reason: 'step_up_required' } });
+    } else if ((err.status === 403 || err.status === 409) && principals.has(req) && (req.routeOptions.config as { tag?: string } | undefined)?.tag === 'users') {
+      // A change to people refused past the policy (one's own roles, the last administrator...): who tried what.
+      const id = (req.params as { id?: string } | undefined)?.id;
+      await deps.audit.record({ action: 'access.denied', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+        ...(id ? { object: { type: 'user' as const, id } } : {}), details: { route: routeOf(req), method: req.method, status: err.status, reason: err.message } });
     } else if (err.code === 'rate_limited') {
       const count = sampler.take(`throttled\n${req.ip}\n${req.method} ${routeOf(req)}`);
       if (count > 0) {
