@@ -49,7 +49,7 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
     return (await q.execute()) as Claimable[];
   };
 
-  async function claim(opts: { own?: boolean; previousClean?: boolean; uploadId?: string }): Promise<{ rows: UploadRow[]; clean: Set<string> }> {
+  async function claim(opts: { own?: boolean; previousClean?: boolean; uploadId?: string }): Promise<{ rows: UploadRow[]; clean: Set<string>; from: Map<string, string> }> {
     return deps.db.transaction().execute(async (trx) => {
       const t = now();
       const candidates = await inFlight(trx, opts.uploadId);
@@ -57,6 +57,7 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
       const clean = new Set<string>();
       const fenced = new Set<string>();
       const rows: UploadRow[] = [];
+      const from = new Map<string, string>();
       for (const { seen_at: _seen, stopped_at: stopped, clean: stoppedCleanly, ...r } of taken) {
         const res = await trx.updateTable('uploads').set({ node_id: deps.nodeId }).where('id', '=', r.id).where('node_id', '=', r.node_id).executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) continue;
@@ -67,11 +68,23 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
           fenced.add(r.node_id!);
         }
         rows.push({ ...r, node_id: deps.nodeId });
+        from.set(r.id, r.node_id!);
       }
       // A node taken for dead that was only slow finds its lease gone at its next commit.
       for (const node of fenced) await trx.updateTable('ingest_nodes').set({ stopped_at: t }).where('id', '=', node).where('stopped_at', 'is', null).execute();
-      return { rows, clean };
+      return { rows, clean, from };
     });
+  }
+
+  /**
+   * Drops the journal rows recovery read for these uploads: those up to `upTo`. A call filed
+   * early in the batch may already be going on (reopened, on any node) and writing rows of its
+   * own under the same upload id, after `upTo`: they stay.
+   */
+  async function forget(ids: readonly string[], upTo: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += 200) {
+      await deps.db.deleteFrom('ingest_journal').where('upload_id', 'in', ids.slice(i, i + 200)).where('seq', '<=', upTo).execute();
+    }
   }
 
   async function adopt(opts: { own?: boolean; previousClean?: boolean; uploadId?: string } = {}): Promise<RecoveryReport> {
@@ -79,15 +92,27 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
     // wait on: the claim (under the lock, looking again) happens only when there is work.
     const t = now();
     if (!(await inFlight(deps.db, opts.uploadId)).some((r) => claimable(r, t, opts.own === true))) return { recovered: [], dropped: [], kept: [] };
-    const { rows, clean } = await claim(opts);
+    const { rows, clean, from } = await claim(opts);
     if (rows.length === 0) return { recovered: [], dropped: [], kept: [] };
-    const report = await deps.recover({
-      rows,
-      records: readCatalogJournal(deps.db, rows.map((r) => r.id)),
-      cleanShutdown: (u) => clean.has(u.id),
-    });
-    const done = [...report.recovered.map((r) => r.id), ...report.dropped];
-    for (let i = 0; i < done.length; i += 200) await deps.db.deleteFrom('ingest_journal').where('upload_id', 'in', done.slice(i, i + 200)).execute();
+    // Every row of these calls is written by now (their nodes are fenced off): what comes later is a reopen's.
+    const upTo = Number((await deps.db.selectFrom('ingest_journal').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst())?.m ?? 0);
+    const ids = rows.map((r) => r.id);
+    let report: RecoveryReport;
+    try {
+      report = await deps.recover({ rows, records: readCatalogJournal(deps.db, ids), cleanShutdown: (u) => clean.has(u.id) });
+    } catch (err) {
+      // Recovery stopped (the blob store away...): the calls it did not file go back to the node
+      // that had them, which is fenced off, so the next round (on any node) claims them again
+      // instead of leaving them held here, answered 423, until this process restarts.
+      const left = new Set((await deps.db.selectFrom('uploads').select('id').where('id', 'in', ids).where('node_id', '=', deps.nodeId).execute()).map((r) => r.id));
+      for (const id of left) {
+        const back = from.get(id);
+        if (back !== undefined && back !== deps.nodeId) await deps.db.updateTable('uploads').set({ node_id: back }).where('id', '=', id).where('node_id', '=', deps.nodeId).execute();
+      }
+      await forget(ids.filter((id) => !left.has(id)), upTo).catch(() => undefined);
+      throw err;
+    }
+    await forget([...report.recovered.map((r) => r.id), ...report.dropped], upTo);
     return report;
   }
 
