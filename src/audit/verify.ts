@@ -226,17 +226,15 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
     checkStored(c);
     mayBeOnTheWay.add(c.size);
   }
-  const maxCatalog = stored.length ? stored[stored.length - 1]!.size : 0;
+  const maxCatalog = stored.at(-1)?.size ?? 0;
   // Every catalog checkpoint is copied to the witness, and nothing leaves either: one missing
   // from the witness was removed from it (or not copied yet, if it is new), one missing from
   // the catalog was removed from the catalog.
-  if (inWitness.size > 0 || stored.length > 0) {
-    const unwitnessed = stored.filter((c) => !inWitness.has(c.size) && !mayBeOnTheWay.has(c.size)).map((c) => c.size);
-    if (unwitnessed.length > 0) problems.push(`${unwitnessed.length} catalog checkpoint(s) are not in the witness (sizes ${listSizes(unwitnessed)}): removed from it, or never copied`);
-    const inCatalog = new Set(stored.map((c) => c.size));
-    const uncatalogued = [...inWitness].filter((size) => size <= maxCatalog && !inCatalog.has(size)).sort((a, b) => a - b);
-    if (uncatalogued.length > 0) problems.push(`the catalog lacks checkpoint(s) the witness holds (sizes ${listSizes(uncatalogued)}): removed from the catalog`);
-  }
+  const unwitnessed = stored.filter((c) => !inWitness.has(c.size) && !mayBeOnTheWay.has(c.size)).map((c) => c.size);
+  if (unwitnessed.length > 0) problems.push(`${unwitnessed.length} catalog checkpoint(s) are not in the witness (sizes ${listSizes(unwitnessed)}): removed from it, or never copied`);
+  const inCatalog = new Set(stored.map((c) => c.size));
+  const uncatalogued = [...inWitness].filter((size) => size <= maxCatalog && !inCatalog.has(size)).sort((a, b) => a - b);
+  if (uncatalogued.length > 0) problems.push(`the catalog lacks checkpoint(s) the witness holds (sizes ${listSizes(uncatalogued)}): removed from the catalog`);
   const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
   const rebuilt = (await inParallel(deps, sizes, problems)) ?? (await inOnePass(deps.db, sizes, problems));
   const latest = compareWithCheckpoints(signed, maxCatalog, rebuilt, problems);
@@ -281,11 +279,6 @@ export function compareWithCheckpoints(signed: readonly Signed[], maxCatalog: nu
   return sizes.length ? { size: sizes[sizes.length - 1]!, where: maxWitness >= maxCatalog ? 'witness' : 'catalog' } : null;
 }
 
-/**
- * An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it: from the
- * catalog's tiles (proofs.ts) when the log's sequence numbers run 1..n without a gap, else by
- * rebuilding the tree (which finds the entry's place however the log was altered).
- */
 /** An entry's leaf and, when a checkpoint covers it, its path to that checkpoint's root (hex). */
 export interface EntryProof {
   seq: number;
@@ -297,6 +290,11 @@ export interface EntryProof {
   checkpoint: string | null;
 }
 
+/**
+ * An inclusion proof of entry `seq` in the latest catalog checkpoint that covers it: from the
+ * catalog's tiles (proofs.ts) when the log's sequence numbers run 1..n without a gap, else by
+ * rebuilding the tree (which finds the entry's place however the log was altered).
+ */
 export async function proveEntry(db: Kysely<Database>, seq: number): Promise<EntryProof | null> {
   if (!Number.isSafeInteger(seq) || seq < 1) return null;
   const leaf = await entryLeaf(db, seq);

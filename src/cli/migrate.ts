@@ -116,7 +116,7 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
   const next = toCatalog?.db ?? source.db;
   const change: MarkerChange = { ...(toCatalog ? { catalog: toCatalog.dialect } : {}), ...(toStore ? { blobs: toStore.kind } : {}) };
   const done = unfinished ? await finishedEvent(next, unfinished) : null;
-  if (done && unfinished) {
+  if (done) {
     // Unused since: the source's log holds what it held then (and, where the catalog stays, the event itself).
     const used = await count(source.db, 'audit_events') !== done.auditEntries + (toCatalog ? 0 : 1);
     if (!used) {

@@ -109,7 +109,7 @@ export function createAdoption(deps: AdoptionDeps): Adoption {
         const back = from.get(id);
         if (back !== undefined && back !== deps.nodeId) await deps.db.updateTable('uploads').set({ node_id: back }).where('id', '=', id).where('node_id', '=', deps.nodeId).execute();
       }
-      await forget(ids.filter((id) => !left.has(id)), upTo).catch(() => undefined);
+      await forget(ids.filter((id) => !left.has(id)), upTo);
       throw err;
     }
     await forget([...report.recovered.map((r) => r.id), ...report.dropped], upTo);

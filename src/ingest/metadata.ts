@@ -6,13 +6,12 @@ import { z } from 'zod';
 import { PhoneNumberError, toE164 } from '../catalog/phone.ts';
 import { parsePersonnummer, PersonnummerError } from '../audit/personnummer.ts';
 import { HttpError } from '../http/errors.ts';
-import { parseIsoDateTime } from '../lib/iso-time.ts';
+import { DATE_TIME, parseIsoDateTime } from '../lib/iso-time.ts';
 import { AudioError, validateDeclaration, type AudioDeclaration } from './audio.ts';
 
 /** Accepted for the sake of common tus clients and thrown away: legacy file names carry phone numbers. */
 const DISCARDED = new Set(['filename', 'filetype', 'name', 'type']);
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 const phone = z.string().transform((v, ctx) => {
   try {
@@ -25,7 +24,7 @@ const phone = z.string().transform((v, ctx) => {
 
 export const uploadMetadataSchema = z.strictObject({
   callId: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 visible ASCII characters').optional(),
-  startedAt: z.string().regex(ISO_8601, 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:30:00Z')
+  startedAt: z.string().regex(DATE_TIME, 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-25T08:30:00Z')
     .transform((v, ctx) => {
       const t = parseIsoDateTime(v);
       if (t === null) {

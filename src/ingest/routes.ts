@@ -83,9 +83,9 @@ export function uploadRoutes(uploads: UploadService): RouteDef[] {
         if (length === 0) throw new HttpError(400, 'Upload-Length is 0: a recording needs audio');
         const meta = parseUploadMetadata(req.headers['upload-metadata'] as string | undefined);
         const keyId = keyIdOf(principal);
-        const withBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-        if (withBody && req.headers['content-type'] !== OCTETS) throw new HttpError(415, `data sent with creation must be ${OCTETS}`);
         const bodyBytes = declaredBodyBytes(req.headers);
+        const withBody = (bodyBytes ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+        if (withBody && req.headers['content-type'] !== OCTETS) throw new HttpError(415, `data sent with creation must be ${OCTETS}`);
         if (length !== null && bodyBytes !== undefined && bodyBytes > length) throw new HttpError(413, `the body (${bodyBytes} bytes) is longer than Upload-Length (${length})`);
         const body = withBody ? await checkedBody(req.headers['upload-checksum'] as string | undefined, req.raw) : null;
         const id = await uploads.create({ keyId, length, meta, requestId, source });

@@ -222,8 +222,6 @@ export function createUploadService(deps: UploadDeps): UploadService {
   /** Seals, stores and journals one piece; resolves when it is durable. Runs under the upload's lock. */
   async function applyPiece(u: Live, piece: Buffer, requestId: string, source: string): Promise<{ durable: Promise<void> }> {
     if (u.discarded) throw new HttpError(410, 'this upload was discarded');
-    // Bytes beyond the end are refused, not the call: what came before them stays (never lose
-    // an acknowledged byte for a client's mistake), and the client may go on from its offset.
     refuseBeyondEnd(u, piece.length);
     try {
       u.inspector.feed(piece);

@@ -155,9 +155,9 @@ export function createPlayback(deps: PlaybackDeps) {
 
     /** Calls per day in [from, to) within the principal's scope (a summary, audited as a listing). */
     async perDay(p: Principal, q: { from: string; to: string; careUnit?: string }, info: RequestInfo) {
-      const from = parseIsoInstant(q.from);
-      const to = parseIsoInstant(q.to);
-      if (from === null || to === null) throw new HttpError(400, 'from and to must be real ISO 8601 dates or date-times');
+      // Both checked as real dates by the route's schema (isoInstant).
+      const from = parseIsoInstant(q.from)!;
+      const to = parseIsoInstant(q.to)!;
       if (!(to > from) || to - from > 366 * 86_400_000) throw new HttpError(400, 'from must be before to, at most 366 days apart');
       const days = await deps.recordings.perDay({ scope: recordingScope(p, 'recordings:list'), now: (deps.now ?? Date.now)(), from, to, careUnit: q.careUnit });
       await deps.audit.record({ action: 'recordings.listed', actor: actorOf(p), outcome: 'success', ...info,
