@@ -66,7 +66,7 @@ describe('erasure and legal hold', () => {
 
   it('a recording erased while it plays: the play is cut, and the log says so (no verification failure, no internal error)', async () => {
     const key = await ingestKey(s);
-    const long = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8_000 * 600).fill(0x55) }); // ten minutes, 4.8 MB
+    const long = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(8_000 * 3_600).fill(0x55) }); // an hour, 28.8 MB: more than socket buffers and read-ahead hold
     const victim = recordingIdOf(await tusUpload(s.url, key, long, { startedAt: '2026-11-25T11:00:00Z', direction: 'inbound', careUnit: 'Norr', caller: '0702223344' }));
     const { request } = await import('node:http');
     const got = await new Promise<{ bytes: number; ended: 'end' | 'error' | 'aborted' }>((resolve) => {
