@@ -60,6 +60,13 @@ export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personn
   return { pseudonym: pseudonymOfIndex(index)!, subject: p.kind, calls: { columns: ['patient_index'], index } };
 }
 
+/** The access events that name the patient or concern one of their calls, in log order; both halves are read through an index (audit_patient, audit_object). */
+export function accessEvents(db: Kysely<Database>, pseudonym: string, calls: string[]) {
+  return db.selectFrom('audit_events').selectAll()
+    .where((eb) => eb.or([eb('patient_pseudonym', '=', pseudonym), ...(calls.length > 0 ? [eb('object_id', 'in', calls)] : [])]))
+    .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq');
+}
+
 /**
  * Every access event about the patient: those that carry their pseudonym, and those about any
  * of their calls (found by the blind index the call was filed with: their number as caller or
@@ -68,9 +75,7 @@ export function patientOf(blindIndex: BlindIndex, who: { phone?: string; personn
 export async function patientExtract(db: Kysely<Database>, patient: Patient, opts: { showUsers: boolean }): Promise<ExtractEntry[]> {
   const { columns, index } = patient.calls;
   const calls = (await db.selectFrom('recordings').select('id').where((eb) => eb.or(columns.map((c) => eb(c, '=', index)))).execute()).map((r) => r.id);
-  const rows = await db.selectFrom('audit_events').selectAll()
-    .where((eb) => eb.or([eb('patient_pseudonym', '=', patient.pseudonym), ...(calls.length > 0 ? [eb('object_id', 'in', calls)] : [])]))
-    .where('action', 'in', [...ACCESS_ACTIONS]).orderBy('seq').execute();
+  const rows = await accessEvents(db, patient.pseudonym, calls).execute();
   return rows.map((r) => {
     const details = r.details ? (JSON.parse(r.details) as { role?: string; start?: number; end?: number; breakGlass?: string }) : {};
     const what = LABELS[r.action] ?? { en: r.action, sv: r.action };

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import { createTestDatabase, dropTestDatabase } from '../../test/helpers/catalog.ts';
+import { entryLeafHash } from '../audit/entry.ts';
 import { createAuditLog } from '../audit/log.ts';
 import { migrate, openCatalog, type Catalog } from './db.ts';
 import { dialectOf, type CatalogDialect } from './dialect.ts';

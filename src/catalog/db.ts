@@ -21,6 +21,7 @@ import * as m008 from './migrations/008-ingest-nodes.ts';
 import * as m009 from './migrations/009-patient-index.ts';
 import * as m010 from './migrations/010-partial-number-indexes.ts';
 import * as m011 from './migrations/011-upload-length.ts';
+import * as m012 from './migrations/012-audit-patient-index.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '009-patient-index': m009,
   '010-partial-number-indexes': m010,
   '011-upload-length': m011,
+  '012-audit-patient-index': m012,
 };
 
 class StaticMigrations implements MigrationProvider {
