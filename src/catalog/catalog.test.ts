@@ -19,7 +19,7 @@ import { CatalogInputError } from './text-guard.ts';
 
 const TABLES = ['api_keys', 'archive_binding', 'audit_alerts', 'audit_checkpoints', 'audit_events', 'auth_challenges', 'auth_throttle',
   'break_glass', 'enrollments', 'ingest_journal', 'ingest_nodes', 'passkeys', 'recordings', 'recordings_per_day', 'recovery_codes', 'sessions', 'uploads', 'users'];
-const MIGRATIONS = ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding', '007-daily-counts', '008-ingest-nodes', '009-patient-index', '010-partial-number-indexes', '011-upload-length'];
+const MIGRATIONS = ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding', '007-daily-counts', '008-ingest-nodes', '009-patient-index', '010-partial-number-indexes', '011-upload-length', '012-audit-patient-index'];
 
 interface Opened {
   db: Catalog;
@@ -125,6 +125,23 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(all.length, start + 9 * 2 + 1);
       assert.deepEqual(all, all.map((_, i) => i + 1), 'gapless from 1');
       assert.ok(all.every((s) => typeof s === 'number'));
+    });
+
+    it('group-committed audit events: each row as written hashes to its leaf; one the catalog cannot hold is refused alone', async () => {
+      const audit = createAuditLog(db);
+      const before = (await db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').executeTakeFirst())?.seq ?? 0;
+      const recorded = await Promise.allSettled([
+        audit.record({ action: 'recording.played', actor: { type: 'user', id: 'u1', role: 'agent' }, object: { type: 'recording', id: id() }, careUnit: 'Vårdcentral Norr', outcome: 'success', requestId: 'r1', source: '::1', details: { start: 0, end: 99 } }),
+        audit.record({ action: 'recordings.listed', actor: { type: 'user', id: 'u2' }, careUnit: 'unit\0b', outcome: 'success' }),
+        audit.record({ action: 'auth.login', actor: { type: 'user', id: null }, outcome: 'denied', patientPseudonym: 'ab'.repeat(16) }),
+      ]);
+      assert.deepEqual(recorded.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'the batch-mates of a refused event are written');
+      assert.ok(recorded[1]!.status === 'rejected' && recorded[1]!.reason instanceof CatalogInputError);
+      const rows = await db.selectFrom('audit_events').selectAll().where('seq', '>', before).orderBy('seq').execute();
+      assert.deepEqual(rows.map((r) => r.action), ['recording.played', 'auth.login']);
+      for (const r of rows) assert.ok(entryLeafHash(r).equals(Buffer.from(r.leaf_hash!)), `entry ${r.seq} reads back as it was hashed`);
+      assert.equal(rows[0]!.care_unit, 'Vårdcentral Norr');
+      assert.equal(rows[1]!.actor_id, null);
     });
 
     it('catalog transactions are one writer at a time: concurrent read-then-write loses no update', async () => {

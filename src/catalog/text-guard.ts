@@ -11,7 +11,8 @@ export class CatalogInputError extends Error {
   }
 }
 
-const hasNul = (v: unknown): boolean => typeof v === 'string' && v.includes('\0');
+/** A string the catalog refuses (PostgreSQL cannot hold a NUL). */
+export const hasNul = (v: unknown): boolean => typeof v === 'string' && v.includes('\0');
 
 class RefuseNul extends OperationNodeTransformer {
   protected override transformValue(node: ValueNode): ValueNode {
