@@ -89,9 +89,10 @@ export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catal
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
 
 /**
- * The SQLite driver under an embedded catalog (undefined on PostgreSQL), for a bulk load that
- * binds rows to one prepared statement. Use it only inside `db.connection().execute(...)`, so
- * that Kysely's own queries wait for it.
+ * The SQLite driver under an embedded catalog (undefined on PostgreSQL), for work that binds
+ * many rows to one prepared statement (a bulk load, a batch of audit events). Use it only inside `db.connection().execute(...)` or a transaction's callback,
+ * which hold Kysely's one connection: Kysely's own queries wait, and no other caller's
+ * transaction is half-way on the connection meanwhile.
  */
 export function sqliteDriverOf(db: Catalog): SqliteDatabase.Database | undefined {
   return sqliteDrivers.get(db);
