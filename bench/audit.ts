@@ -1,7 +1,9 @@
 // bench:audit — the audit log's durable append rate with concurrent writers (group commit)
 // against one transaction per event (the reference, same process, same disk); full
 // verification of 1,000,000 entries across worker threads against one pass (the reference);
-// inclusion proofs in a 1,000,000-entry log as the API answers them, against the tree in memory.
+// inclusion proofs in a 1,000,000-entry log as the API answers them, against the tree in memory;
+// a patient's log extract in that log, against the same query reading the whole log (without
+// the audit_patient index, as before migration 012).
 //
 // Usage: npm run bench:audit [-- --entries 1000000 --seconds 3 --writers 64]
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
+import { sql } from 'kysely';
 import { entryLeafHash } from '../src/audit/entry.ts';
+import { accessEvents } from '../src/audit/extract.ts';
 import { verifyInclusion } from '../src/audit/merkle.ts';
 import { loadTree, proveEntry, verifyAuditLog } from '../src/audit/verify.ts';
 import { initArchive, openArchive } from '../src/cli/archive.ts';
@@ -24,9 +28,12 @@ try {
   const dir = join(root, 'data');
   await initArchive(dir);
   const a = await openArchive(dir);
+  // Plays of 5,000 calls by 100 people; a play names its call's patient (one of 4,000).
+  const recordingOf = (i: number) => (i % 5000).toString(16).padStart(32, '0');
+  const patientOf = (i: number) => (i % 5000 % 4000).toString(16).padStart(32, 'a');
   const event = (i: number) => ({
     action: 'recording.played' as const, actor: { type: 'user' as const, id: `user-${i % 100}`, role: 'clinician' }, outcome: 'success' as const,
-    object: { type: 'recording' as const, id: (i % 5000).toString(16).padStart(32, '0') }, careUnit: 'unit-a', requestId: `r${i}`, source: '127.0.0.1',
+    object: { type: 'recording' as const, id: recordingOf(i) }, careUnit: 'unit-a', patientPseudonym: patientOf(i), requestId: `r${i}`, source: '127.0.0.1',
     details: { start: i * 100, end: i * 100 + 65536 },
   });
 
@@ -54,7 +61,7 @@ try {
       const rows = [];
       for (let i = from; i < Math.min(ENTRIES, from + 10_000); i++) {
         const e = event(i);
-        const row = { at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: e.actor.id, action: e.action, object_type: 'recording', object_id: e.object.id, care_unit: e.careUnit, patient_pseudonym: null, outcome: 'success' as const, request_id: e.requestId, source: e.source, details: JSON.stringify({ role: 'clinician', ...e.details }) };
+        const row = { at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: e.actor.id, action: e.action, object_type: 'recording', object_id: e.object.id, care_unit: e.careUnit, patient_pseudonym: e.patientPseudonym, outcome: 'success' as const, request_id: e.requestId, source: e.source, details: JSON.stringify({ role: 'clinician', ...e.details }) };
         rows.push({ ...row, leaf_hash: entryLeafHash(row) });
       }
       for (let k = 0; k < rows.length; k += 500) await trx.insertInto('audit_events').values(rows.slice(k, k + 500)).execute();
@@ -107,6 +114,26 @@ try {
   }
   const proofMs = median(times);
   console.log(`inclusion proof + verification in a ${tree.size}-entry log, from the catalog: median ${proofMs.toFixed(3)} ms (the first, building the tiles: ${firstProofS.toFixed(2)} s); from the whole tree in memory (reference): ${median(inMemory).toFixed(3)} ms`);
+
+  // 4. A patient's log extract: the events naming them and those about their calls.
+  const extract = async (k: number) => {
+    const t = performance.now();
+    const rows = await accessEvents(a.db, patientOf(k), [recordingOf(k)]).execute();
+    if (rows.length === 0) throw new Error('the extract found nothing');
+    return { ms: performance.now() - t, n: rows.length };
+  };
+  const indexed: number[] = [];
+  let found = 0;
+  for (let k = 0; k < 21; k++) {
+    const r = await extract(k * 97);
+    indexed.push(r.ms);
+    found = r.n;
+  }
+  await sql`DROP INDEX audit_patient`.execute(a.db);
+  const wholeLog: number[] = [];
+  for (let k = 0; k < 3; k++) wholeLog.push((await extract(k * 97)).ms);
+  await sql`CREATE INDEX audit_patient ON audit_events (patient_pseudonym, seq) WHERE patient_pseudonym IS NOT NULL`.execute(a.db);
+  console.log(`patient log extract (${found} events) in a ${report.entries}-entry log: median ${median(indexed).toFixed(1)} ms; reading the whole log (reference, without the patient index): ${median(wholeLog).toFixed(0)} ms; ratio ${(median(wholeLog) / median(indexed)).toFixed(0)}`);
   await a.close();
   console.log(`RESULT audit append_per_s=${Math.round(grouped)} verify_1m_s=${(verifyS * 1_000_000 / report.entries).toFixed(2)} proof_ms=${proofMs.toFixed(3)}`);
 } finally {
