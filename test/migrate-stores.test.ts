@@ -3,6 +3,7 @@
 // from the bucket; interrupted copies complete when run again; a target that does not keep what
 // it is given, a damaged object, a changed row and a foreign target are all caught.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, open as openFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +203,67 @@ describe('migrating blobs and what the copiers guarantee', () => {
       await target.close();
       await a.close();
     }
+  });
+
+  it('the old copy a move leaves in the data directory: the server warns of it; --remove-old-copy checks it against the archive, refuses while an object is missing, then removes it, audited', async () => {
+    const dir = await copyOf(pristine, root, 'old-copy');
+    const target = await targetDatabase();
+    const blobUrl = `s3://${TEST_BUCKET}/old-copy?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    const env = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+    // On the embedded catalog the old catalog stays in the data directory too; a PostgreSQL source stays where it is.
+    const embedded = existsSync(join(dir, 'catalog.sqlite'));
+    const moved = await runCli(['migrate', '--data', dir, '--to-database-url', target, '--to-blob-url', blobUrl], { timeoutMs: 60_000, env });
+    assert.equal(moved.code, 0, `${moved.stdout}\n${moved.stderr}`);
+    assert.match(moved.stdout, /The old copy stays in the data directory .*local blob store.* erasures do not reach it.*--remove-old-copy/s);
+    assert.equal(/old PostgreSQL catalog was left as it was/.test(moved.stdout), !embedded);
+    assert.ok(existsSync(join(dir, 'blobs')));
+
+    const settings = ['--data', dir, '--database-url', target, '--blob-url', blobUrl];
+    const logs: string[] = [];
+    const served = await serveWith(dir, { databaseUrl: target, blobUrl }, logs);
+    const ids = [...pristine.wavs.keys()];
+    const key = (await served.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', ids[1]!).executeTakeFirstOrThrow()).blob_key;
+    await served.close();
+    assert.match(logs.join(''), /an old copy of this archive is still in the data directory.*local blob store.*Erasures do not reach it/);
+
+    // The bucket lost a recording: the old copy may be all that is left of it, and stays.
+    const bucket = await createS3BlobStore(parseBlobUrl(blobUrl));
+    const local = await createFsBlobStore(join(dir, 'blobs'));
+    try {
+      await bucket.delete(key);
+      const refused = await runCli(['migrate', ...settings, '--remove-old-copy'], { env });
+      assert.equal(refused.code, 1, `${refused.stdout}\n${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`recording object ${key} is missing from the archive's store .*nothing was removed`));
+      assert.ok(existsSync(join(dir, 'blobs')) && existsSync(join(dir, 'catalog.sqlite')) === embedded, 'nothing removed');
+      await copyBlobs(local, bucket, await planBlobCopy(local, [key], []));
+    } finally {
+      await bucket.close();
+    }
+
+    const removed = await runCli(['migrate', ...settings, '--remove-old-copy'], { env });
+    assert.equal(removed.code, 0, `${removed.stdout}\n${removed.stderr}`);
+    assert.match(removed.stdout, embedded ? /Removed the old copy: the embedded catalog \(catalog\.sqlite.*\) and the local blob store \(3 objects, \d+ bytes\)/ : /Removed the old copy: the local blob store \(3 objects/);
+    assert.ok(!existsSync(join(dir, 'blobs')) && !existsSync(join(dir, 'catalog.sqlite')));
+    assert.match((await runCli(['migrate', ...settings, '--remove-old-copy'], { env })).stdout, /No old copy in the data directory: nothing to remove/);
+
+    logs.length = 0;
+    const after = await serveWith(dir, { databaseUrl: target, blobUrl }, logs);
+    try {
+      assert.doesNotMatch(logs.join(''), /old copy/);
+      const event = await after.archive.db.selectFrom('audit_events').select(['actor_type', 'details']).where('action', '=', 'archive.old_copy_removed').execute();
+      assert.equal(event.length, 1, 'the removal is audited once; the runs that removed nothing are not');
+      assert.equal(event[0]!.actor_type, 'operator');
+      const details = JSON.parse(event[0]!.details!) as { catalogFiles: string[]; objects: number; bytes: number };
+      assert.equal(details.catalogFiles.includes('catalog.sqlite'), embedded);
+      assert.equal(details.objects, 3);
+      assert.ok(details.bytes > 3 * 8000, 'the sealed recordings\' bytes');
+      const session = await signIn({ url: after.url } as TestServer, pristine.listener);
+      const res = await fetch(`${after.url}/api/v1/recordings/${ids[1]}/audio`, { headers: { cookie: session.cookie } });
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(pristine.wavs.get(ids[1]!)!), 'the recording whose object was put back plays');
+    } finally {
+      await after.close();
+    }
+    assert.equal((await runCli(['audit', 'verify', ...settings], { env })).code, 0);
   });
 
   it('waits for calls in flight: refused before anything is written', async () => {

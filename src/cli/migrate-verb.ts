@@ -8,19 +8,22 @@ import { callvaultConnections, otherTables } from '../catalog/activity.ts';
 import { COPY_PLAN } from '../catalog/copy-plan.ts';
 import { CatalogCopyError } from '../catalog/copy.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
-import { isPostgresUrl, loadConfig } from '../config/config.ts';
+import type { Witness } from '../audit/witness.ts';
+import { isPostgresUrl, loadConfig, witnessOf } from '../config/config.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import { BlobCopyError } from '../store/copy.ts';
 import { createS3BlobStore } from '../store/s3.ts';
 import { BlobUrlError, describeLocation, parseBlobUrl, type S3Location } from '../store/s3-url.ts';
-import { ArchiveError, openArchive, type Archive } from './archive.ts';
+import { ArchiveError, openArchive, openWitness, type Archive } from './archive.ts';
 import { lockDataDir } from './lock.ts';
 import { migrateArchive, type CatalogTarget, type MigrationResult, type StoreTarget } from './migrate.ts';
+import { describeOldCopy, oldCopyIn, removeOldCopy, type OldCopy } from './old-copy.ts';
 import { out, UsageError } from './output.ts';
 import { createMigrationDisplay } from './progress-bar.ts';
 
 const USAGE = 'usage: callvault migrate --data DIR [--database-url URL] [--blob-url URL] ' +
-  '[--to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE] [--to-blob-url s3://BUCKET[/PREFIX]?endpoint=URL]  (at least one --to-)';
+  '[--to-database-url postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE] [--to-blob-url s3://BUCKET[/PREFIX]?endpoint=URL]  (at least one --to-)\n' +
+  '       callvault migrate --data DIR --database-url URL|--blob-url URL --remove-old-copy  (after a move: removes what it left in DIR)';
 
 /** CALLVAULT_MIGRATE_BATCH_ROWS: catalog rows copied per transaction (default 1000). */
 function batchRows(): number | undefined {
@@ -37,7 +40,7 @@ function parse(args: string[]) {
       args, strict: true, allowPositionals: false,
       options: {
         data: { type: 'string' }, 'database-url': { type: 'string' }, 'blob-url': { type: 'string' },
-        'to-database-url': { type: 'string' }, 'to-blob-url': { type: 'string' },
+        'to-database-url': { type: 'string' }, 'to-blob-url': { type: 'string' }, 'remove-old-copy': { type: 'boolean' },
       },
     }).values;
   } catch (e) {
@@ -103,18 +106,48 @@ async function openTarget(url: string): Promise<Catalog> {
   }
 }
 
-function report(r: MigrationResult, to: { catalog?: string; blobUrl?: string }): void {
+function report(r: MigrationResult, to: { catalog?: string; blobUrl?: string; oldCopy: OldCopy | null; oldElsewhere?: string }): void {
   if (r.alreadyCopied) out('An earlier run had copied and verified everything; the archive is now switched.');
   if (r.catalog) out(`Catalog: ${r.catalog.tables.length} tables, ${r.catalog.tables.reduce((n, t) => n + t.rows, 0)} rows, every table's row count and digest equal to the source's.`);
   if (r.blobs) out(`Blobs: ${r.blobs.objects} objects (${r.blobs.bytes} bytes), ${r.blobs.copied} copied now${r.blobs.replaced ? ` (${r.blobs.replaced} found damaged in the target and copied again)` : ''}, every one read back with the source's size and SHA-256.`);
   out('The archive is switched. From now on give every callvault command:');
   if (to.catalog) out(`  --database-url URL (or CALLVAULT_DATABASE_URL): the PostgreSQL catalog ${to.catalog}, with its password`);
   if (to.blobUrl) out(`  --blob-url '${to.blobUrl}' (or CALLVAULT_BLOB_URL), with the bucket's credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
-  out('The old copy was left as it was; keep it until you have checked the archive (callvault audit verify), then remove it.');
+  if (to.oldCopy) {
+    out(`The old copy stays in the data directory (${describeOldCopy(to.oldCopy)}), and erasures do not reach it: check the archive ` +
+      '(callvault audit verify, with the settings above), then remove it with callvault migrate --data DIR --remove-old-copy (with the settings above).');
+  }
+  if (to.oldElsewhere) out(`The old ${to.oldElsewhere} was left as it was, and erasures do not reach it: keep it until you have checked the archive (callvault audit verify), then remove it.`);
+}
+
+/** callvault migrate --remove-old-copy: what a move left in the data directory, checked against the archive, then removed. */
+async function removeOld(values: ReturnType<typeof parse>): Promise<number> {
+  if (values['to-database-url'] !== undefined || values['to-blob-url'] !== undefined) throw new UsageError(`--remove-old-copy moves nothing: give it without --to-\n${USAGE}`);
+  const c = loadConfig({ data: values.data, 'database-url': values['database-url'], 'blob-url': values['blob-url'] });
+  const lock = lockDataDir(c.dataDir, 'migrate');
+  let a: Archive | undefined;
+  let witness: Witness | undefined;
+  try {
+    a = await openArchive(c.dataDir, c);
+    witness = await openWitness(witnessOf(c));
+    const removed = await removeOldCopy(a, { witness, actor: { type: 'operator', id: userInfo().username, role: 'operator' }, progress: (text) => out(`${text}...`) });
+    if (!removed) {
+      out('No old copy in the data directory: nothing to remove.');
+      return 0;
+    }
+    const parts = [removed.catalogFiles.length > 0 ? `the embedded catalog (${removed.catalogFiles.join(', ')})` : '', removed.blobs ? `the local blob store (${removed.objects} objects, ${removed.bytes} bytes)` : ''].filter(Boolean);
+    out(`Removed the old copy: ${parts.join(' and ')}. The archive holds everything it held; the removal is in the audit log.`);
+    return 0;
+  } finally {
+    await witness?.close();
+    await a?.close();
+    lock.release();
+  }
 }
 
 export async function migrate(args: string[]): Promise<number> {
   const values = parse(args);
+  if (values['remove-old-copy']) return removeOld(values);
   const to = targetUrl(values['to-database-url']);
   const toBlobs = targetBlobUrl(values['to-blob-url']);
   if (!to && !toBlobs) throw new UsageError(`nothing to migrate to\n${USAGE}`);
@@ -150,7 +183,9 @@ export async function migrate(args: string[]): Promise<number> {
       batchRows: batchRows(),
     });
     display.done();
-    report(result, { catalog: toCatalog?.name, blobUrl: values['to-blob-url'] });
+    const moved = { catalog: toCatalog ? 'postgres' as const : source.catalog, blobs: toStore ? 's3' as const : source.blobs };
+    const elsewhere = [toCatalog && c.databaseUrl ? 'PostgreSQL catalog' : '', toStore && c.blobUrl ? 'bucket prefix' : ''].filter(Boolean).join(' and ');
+    report(result, { catalog: toCatalog?.name, blobUrl: values['to-blob-url'], oldCopy: oldCopyIn(c.dataDir, moved), oldElsewhere: elsewhere || undefined });
     return 0;
   } catch (e) {
     display.done();

@@ -38,6 +38,11 @@ function replaceFile(dir: string, file: string, text: string): void {
     closeSync(fd);
   }
   renameSync(tmp, file);
+  syncDir(dir);
+}
+
+/** Makes the directory's entries (a rename, a removal) durable. */
+export function syncDir(dir: string): void {
   const d = openSync(dir, 'r');
   try {
     fsyncSync(d);

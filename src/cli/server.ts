@@ -28,6 +28,7 @@ import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
 import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
+import { describeOldCopy, oldCopyIn } from './old-copy.ts';
 
 export class ListenError extends Error {}
 
@@ -147,6 +148,11 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
     throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
+  }
+  const old = oldCopyIn(a.dir, a);
+  if (old) {
+    app.log.warn(`an old copy of this archive is still in the data directory since it was moved: ${describeOldCopy(old)}. Erasures do not reach it; ` +
+      'once the archive verifies, remove it with: callvault migrate --data DIR --remove-old-copy (with this archive\'s settings)');
   }
   const bound = app.server.address();
   if (!config.publicUrl && config.listen.port === 0 && bound && typeof bound === 'object') listeningAt = baseUrl({ ...config, listen: { ...config.listen, port: bound.port } });

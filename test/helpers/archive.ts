@@ -53,9 +53,9 @@ export interface ServedArchive {
   close(): Promise<void>;
 }
 
-/** Serves an open archive on a free loopback port, logging nowhere; close() stops it and closes the archive. */
-export async function serveOnLoopback(dir: string, archive: Archive): Promise<ServedArchive> {
-  const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(_c, _e, cb) { cb(); } }), {});
+/** Serves an open archive on a free loopback port, logging into `logs` (or nowhere); close() stops it and closes the archive. */
+export async function serveOnLoopback(dir: string, archive: Archive, logs?: string[]): Promise<ServedArchive> {
+  const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(c, _e, cb) { logs?.push(String(c)); cb(); } }), {});
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');
   return {

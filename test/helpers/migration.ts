@@ -66,6 +66,6 @@ export async function dropTargets(): Promise<void> {
 }
 
 /** The archive in `dir` opened with its new catalog (and blob store) and served on loopback. */
-export async function serveWith(dir: string, choice: CatalogChoice): Promise<ServedArchive> {
-  return serveOnLoopback(dir, await openArchive(dir, choice));
+export async function serveWith(dir: string, choice: CatalogChoice, logs?: string[]): Promise<ServedArchive> {
+  return serveOnLoopback(dir, await openArchive(dir, choice), logs);
 }
