@@ -43,31 +43,55 @@ export interface AlertEngine {
 
 export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRules; log: (line: Record<string, unknown>) => void; fetch?: typeof fetch }): AlertEngine {
   let work: Promise<void> = Promise.resolve();
+  /** Rule and actor -> until when an alert already raised keeps the rule quiet for them. */
+  const quietUntil = new Map<string, number>();
+  const keyOf = (rule: Alert['rule'], a: { actorType: string; actorId: string | null }) => `${rule}\u0000${a.actorType}\u0000${a.actorId ?? ''}`;
+  /**
+   * Within the quiet time of an alert this node raised or found, the rule has nothing to do for
+   * that actor: no count, no catalog read (other nodes find the alert in the catalog).
+   */
+  const quiet = (key: string, at: number) => {
+    const until = quietUntil.get(key);
+    if (until === undefined) return false;
+    if (until > at) return true;
+    quietUntil.delete(key);
+    return false;
+  };
 
   /**
-   * The actor's events in the window, counted from the shared audit log: every node over the
-   * catalog sees the same count, and a restart forgets nothing.
+   * The actor's events in the window, counted from the shared audit log (every node over the
+   * catalog sees the same count, and a restart forgets nothing), up to `enough`: a rule needs
+   * to know whether its limit is reached, and someone playing calls by the thousand (whom the
+   * rule is for) must not make every one of their events read all the others.
    */
-  async function count(e: AuditEvent, at: number, spanMs: number, match: { action?: string; outcome: AuditEvent['outcome'] }): Promise<number> {
-    let q = deps.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n'))
+  async function count(e: AuditEvent, at: number, spanMs: number, match: { action?: string; outcome: AuditEvent['outcome'] }, enough: number): Promise<number> {
+    let q = deps.db.selectFrom('audit_events').select('seq')
       .where('actor_type', '=', e.actor.type).where('at', '>', at - spanMs).where('at', '<=', at).where('outcome', '=', match.outcome);
     q = e.actor.id === null ? q.where('actor_id', 'is', null) : q.where('actor_id', '=', e.actor.id);
     if (match.action) q = q.where('action', '=', match.action);
-    return Number((await q.executeTakeFirst())?.n ?? 0);
+    const n = await deps.db.selectFrom(q.limit(enough).as('w')).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    return Number(n?.n ?? 0);
   }
 
   /** Stores the alert unless the same rule fired for the same actor within `quietMs` (on any node), then logs and sends it. */
   async function raise(a: Alert, at: number, quietMs: number): Promise<void> {
+    const key = keyOf(a.rule, a);
+    if (quietMs > 0 && quiet(key, at)) return;
     const stored = await deps.db.transaction().execute(async (trx) => {
       if (quietMs > 0) {
         let q = trx.selectFrom('audit_alerts').select('id').where('rule', '=', a.rule).where('actor_type', '=', a.actorType).where('at', '>', at - quietMs);
         q = a.actorId === null ? q.where('actor_id', 'is', null) : q.where('actor_id', '=', a.actorId);
-        if (await q.limit(1).executeTakeFirst()) return false;
+        const found = await q.select('at').orderBy('at', 'desc').limit(1).executeTakeFirst();
+        if (found) {
+          quietUntil.set(key, Number(found.at) + quietMs);
+          return false;
+        }
       }
       await trx.insertInto('audit_alerts').values({ at, rule: a.rule, actor_type: a.actorType, actor_id: a.actorId, summary: a.summary, details: JSON.stringify(a.details) }).execute();
       return true;
     });
     if (!stored) return;
+    if (quietMs > 0) quietUntil.set(key, at + quietMs);
     deps.log({ alert: a.rule, actorType: a.actorType, actorId: a.actorId, summary: a.summary });
     if (!deps.rules.webhook) return;
     try {
@@ -83,13 +107,17 @@ export function createAlertEngine(deps: { db: Kysely<Database>; rules: AlertRule
 
   async function evaluate(e: AuditEvent, at: number): Promise<void> {
     const actor = { actorType: e.actor.type, actorId: e.actor.id };
-    if (e.action === 'recording.played' && e.outcome === 'success') {
-      const n = await count(e, at, 3600_000, { action: 'recording.played', outcome: 'success' });
-      if (n > deps.rules.playsPerHour) await raise({ rule: 'plays_per_hour', ...actor, summary: `${n} plays within an hour (limit ${deps.rules.playsPerHour})`, details: { plays: n } }, at, 3600_000);
+    if (e.action === 'recording.played' && e.outcome === 'success' && !quiet(keyOf('plays_per_hour', actor), at)) {
+      const limit = deps.rules.playsPerHour;
+      if (await count(e, at, 3600_000, { action: 'recording.played', outcome: 'success' }, limit + 1) > limit) {
+        await raise({ rule: 'plays_per_hour', ...actor, summary: `more than ${limit} plays within an hour`, details: { limit } }, at, 3600_000);
+      }
     }
-    if (e.outcome === 'denied') {
-      const n = await count(e, at, 600_000, { outcome: 'denied' });
-      if (n >= deps.rules.denialsPer10Min) await raise({ rule: 'repeated_denials', ...actor, summary: `${n} denials within ten minutes`, details: { denials: n, action: e.action } }, at, 600_000);
+    if (e.outcome === 'denied' && !quiet(keyOf('repeated_denials', actor), at)) {
+      const limit = deps.rules.denialsPer10Min;
+      if (await count(e, at, 600_000, { outcome: 'denied' }, limit) >= limit) {
+        await raise({ rule: 'repeated_denials', ...actor, summary: `${limit} denials or more within ten minutes`, details: { limit, action: e.action } }, at, 600_000);
+      }
     }
     const wh = deps.rules.workingHours;
     if (wh && ACCESS.has(e.action) && e.actor.type === 'user') {
