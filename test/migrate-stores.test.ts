@@ -3,8 +3,8 @@
 // from the bucket; interrupted copies complete when run again; a target that does not keep what
 // it is given, a damaged object, a changed row and a foreign target are all caught.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, open as openFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, open as openFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -239,11 +239,23 @@ describe('migrating blobs and what the copiers guarantee', () => {
     } finally {
       await bucket.close();
     }
+    if (embedded) {
+      // An old catalog that cannot be read is refused with a message, nothing removed.
+      await rename(join(dir, 'catalog.sqlite'), join(dir, 'catalog.sqlite.kept'));
+      await writeFile(join(dir, 'catalog.sqlite'), 'not a database, not even close to one'.repeat(200));
+      const damaged = await runCli(['migrate', ...settings, '--remove-old-copy'], { env });
+      assert.equal(damaged.code, 1, `${damaged.stdout}\n${damaged.stderr}`);
+      assert.match(damaged.stderr, /^callvault: the old catalog .*catalog\.sqlite cannot be read .*nothing was removed\n$/);
+      assert.ok(existsSync(join(dir, 'blobs')));
+      await rename(join(dir, 'catalog.sqlite.kept'), join(dir, 'catalog.sqlite'));
+      for (const f of ['catalog.sqlite-wal', 'catalog.sqlite-shm']) await rm(join(dir, f), { force: true });
+    }
 
     const removed = await runCli(['migrate', ...settings, '--remove-old-copy'], { env });
     assert.equal(removed.code, 0, `${removed.stdout}\n${removed.stderr}`);
     assert.match(removed.stdout, embedded ? /Removed the old copy: the embedded catalog \(catalog\.sqlite.*\) and the local blob store \(3 objects, \d+ bytes\)/ : /Removed the old copy: the local blob store \(3 objects/);
-    assert.ok(!existsSync(join(dir, 'blobs')) && !existsSync(join(dir, 'catalog.sqlite')));
+    assert.ok(!existsSync(join(dir, 'blobs')));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('catalog.sqlite')), [], 'no file of the old catalog is left (checking it makes its -wal and -shm)');
     assert.match((await runCli(['migrate', ...settings, '--remove-old-copy'], { env })).stdout, /No old copy in the data directory: nothing to remove/);
 
     logs.length = 0;

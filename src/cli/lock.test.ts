@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { ArchiveError } from './archive.ts';
 import { lockDataDir, lockFileOf, removeStale } from './lock.ts';
 
 describe('the data directory lock', () => {
@@ -17,6 +18,10 @@ describe('the data directory lock', () => {
     lock.release();
     assert.equal(existsSync(lockFileOf(dir)), false);
     lockDataDir(dir, 'migrate').release();
+  });
+
+  it('names a data directory that does not exist, instead of failing on its lock file', () => {
+    assert.throws(() => lockDataDir(join(dir, 'missing'), 'migrate'), (e: Error) => e instanceof ArchiveError && /^no archive at .*missing: there is no such directory/.test(e.message));
   });
 
   it('takes over a lock whose process is gone, never one of another host', () => {

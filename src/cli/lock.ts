@@ -97,7 +97,10 @@ export function lockDataDir(dir: string, verb: string): DataDirLock {
       writeFileSync(file, text, { flag: 'wx', mode: 0o600 });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new ArchiveError(`no archive at ${dir}: there is no such directory (callvault init makes one)`);
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new ArchiveError(`cannot take the lock ${file} (${code}): run callvault as the archive's owner, on a writable directory`);
+      if (code !== 'EEXIST') throw e;
     }
     const seen = readText(file);
     const holder = parseHolder(seen);

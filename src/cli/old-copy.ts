@@ -65,30 +65,46 @@ export async function removeOldCopy(a: Archive, deps: { witness: Witness; actor:
   if (report.problems.length > 0) {
     throw new ArchiveError(`the archive's audit log does not verify (${report.problems[0]}); nothing was removed: the old copy may be what is left`);
   }
-  if (old.catalogFiles.includes('catalog.sqlite')) {
-    progress('comparing the old catalog with the archive\'s');
-    const oldDb = await openCatalogReader({ file: join(a.dir, 'catalog.sqlite') });
-    try {
-      await checkCatalogCarried(oldDb, a.db);
-    } finally {
-      await oldDb.destroy();
-    }
-  }
+  // The objects first: the archive must hold the recordings before anything else matters.
   let objects = 0;
   let bytes = 0;
   if (old.blobs) {
     progress('checking that the archive\'s store holds every object of the old one');
-    ({ objects, bytes } = await checkObjectsCarried(await createFsBlobStore(join(a.dir, 'blobs')), a));
+    ({ objects, bytes } = await checkObjectsCarried(await createFsBlobStore(join(a.dir, 'blobs')), a).catch((err: unknown) => {
+      if (err instanceof ArchiveError) throw err;
+      throw new ArchiveError(`the old blob store ${join(a.dir, 'blobs')} cannot be read (${(err as Error).message}); nothing was removed`, { cause: err });
+    }));
   }
+  if (old.catalogFiles.includes('catalog.sqlite')) {
+    progress('comparing the old catalog with the archive\'s');
+    const oldDb = await openCatalogReader({ file: join(a.dir, 'catalog.sqlite') }).catch((err: unknown) => {
+      throw new ArchiveError(`the old catalog ${join(a.dir, 'catalog.sqlite')} cannot be read (${(err as Error).message}); nothing was removed`, { cause: err });
+    });
+    try {
+      await checkCatalogCarried(oldDb, a.db);
+    } catch (err) {
+      if (err instanceof ArchiveError) throw err;
+      throw new ArchiveError(`the old catalog ${join(a.dir, 'catalog.sqlite')} cannot be read (${(err as Error).message}); nothing was removed`, { cause: err });
+    } finally {
+      await oldDb.destroy();
+    }
+  }
+  // Read again: opening the old catalog to check it may have made its -wal and -shm files.
+  const catalogFiles = oldCopyIn(a.dir, a)?.catalogFiles ?? [];
   await a.audit.record({
     action: 'archive.old_copy_removed', actor: deps.actor, outcome: 'success',
-    details: { catalogFiles: old.catalogFiles, objects, bytes, auditEntries: report.entries },
+    details: { catalogFiles, objects, bytes, auditEntries: report.entries },
   });
   progress('removing the old copy');
-  for (const f of old.catalogFiles) rmSync(join(a.dir, f), { force: true });
-  if (old.blobs) rmSync(join(a.dir, 'blobs'), { recursive: true, force: true });
-  syncDir(a.dir);
-  return { catalogFiles: old.catalogFiles, blobs: old.blobs, objects, bytes };
+  try {
+    for (const f of catalogFiles) rmSync(join(a.dir, f), { force: true });
+    if (old.blobs) rmSync(join(a.dir, 'blobs'), { recursive: true, force: true });
+    syncDir(a.dir);
+  } catch (err) {
+    throw new ArchiveError(`removing the old copy stopped half-way (${(err as Error).message}); the removal is in the audit log. ` +
+      'What is left is still checked against the archive: make it removable, then run the same command again', { cause: err });
+  }
+  return { catalogFiles, blobs: old.blobs, objects, bytes };
 }
 
 const PAGE = 5_000;
@@ -137,7 +153,7 @@ async function checkObjectsCarried(oldStore: BlobStore, a: Archive): Promise<{ o
         if (!live.has(key)) return;
         const there = await a.store.size(key).catch((err: unknown) => {
           if (err instanceof BlobNotFoundError) return null;
-          throw err;
+          throw new ArchiveError(`the archive's blob store cannot be read (${(err as Error).message}); nothing was removed`, { cause: err });
         });
         if (there !== size) {
           throw new ArchiveError(`recording object ${key} is ${there === null ? 'missing from' : `${there} bytes in`} the archive's store (${size} in the old one); nothing was removed`);
