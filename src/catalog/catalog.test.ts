@@ -18,8 +18,8 @@ import type { NewRecording } from './schema.ts';
 import { CatalogInputError } from './text-guard.ts';
 
 const TABLES = ['api_keys', 'archive_binding', 'audit_alerts', 'audit_checkpoints', 'audit_events', 'auth_challenges', 'auth_throttle',
-  'break_glass', 'enrollments', 'ingest_journal', 'ingest_nodes', 'passkeys', 'recordings', 'recordings_per_day', 'recovery_codes', 'sessions', 'uploads', 'users'];
-const MIGRATIONS = ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding', '007-daily-counts', '008-ingest-nodes', '009-patient-index', '010-partial-number-indexes', '011-upload-length', '012-audit-patient-index'];
+  'break_glass', 'enrollments', 'ingest_journal', 'ingest_nodes', 'passkeys', 'pending_deletions', 'recordings', 'recordings_per_day', 'recovery_codes', 'sessions', 'uploads', 'users'];
+const MIGRATIONS = ['001-foundation', '002-live-ingest', '003-audit-merkle', '004-audit-alerts', '005-identity', '006-archive-binding', '007-daily-counts', '008-ingest-nodes', '009-patient-index', '010-partial-number-indexes', '011-upload-length', '012-audit-patient-index', '013-erasure-reach'];
 
 interface Opened {
   db: Catalog;

@@ -5,10 +5,10 @@
 import { chmodSync, existsSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, PostgresDialect, PostgresDriver, SqliteDialect, type DatabaseConnection, type Driver, type PostgresDialectConfig, type TransactionSettings } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, PostgresDriver, SqliteDialect, type DatabaseConnection, type Driver, type PostgresDialectConfig, type TransactionSettings } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
-import { WRITER_LOCK } from './dialect.ts';
+import { dialectOf, WRITER_LOCK } from './dialect.ts';
 import { TextGuardPlugin } from './text-guard.ts';
 import * as m001 from './migrations/001-foundation.ts';
 import * as m002 from './migrations/002-live-ingest.ts';
@@ -22,6 +22,7 @@ import * as m009 from './migrations/009-patient-index.ts';
 import * as m010 from './migrations/010-partial-number-indexes.ts';
 import * as m011 from './migrations/011-upload-length.ts';
 import * as m012 from './migrations/012-audit-patient-index.ts';
+import * as m013 from './migrations/013-erasure-reach.ts';
 
 const migrations: Record<string, Migration> = {
   '001-foundation': m001,
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '010-partial-number-indexes': m010,
   '011-upload-length': m011,
   '012-audit-patient-index': m012,
+  '013-erasure-reach': m013,
 };
 
 class StaticMigrations implements MigrationProvider {
@@ -86,6 +88,22 @@ export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catal
   return sqliteCatalog(new SqliteDatabase(opts.file, { readonly: true, fileMustExist: true }));
 }
 
+/**
+ * After an erasure: what the catalog still keeps of the rows as they were is reclaimed. SQLite
+ * (secure_delete on) zeroes freed space as it writes, but the write-ahead log holds the pages
+ * from before until a checkpoint copies the new ones over them; TRUNCATE then empties it.
+ * PostgreSQL keeps the old row versions until VACUUM reclaims them. False when SQLite could
+ * not finish (a reader held the log): call again later.
+ */
+export async function reclaimFreedSpace(db: Catalog): Promise<boolean> {
+  if (dialectOf(db as Kysely<unknown>) === 'postgres') {
+    await sql`VACUUM recordings, uploads, ingest_journal, pending_deletions`.execute(db);
+    return true;
+  }
+  const { rows } = await sql<{ busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db);
+  return !rows[0]?.busy;
+}
+
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
 
 /**
@@ -106,6 +124,9 @@ function openSqlite(file: string): Catalog {
   // FULL: a committed transaction (an audit event, an acknowledged recording) survives power loss.
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
+  // What is deleted or overwritten (an erased recording's header, its numbers, a filed upload's
+  // copy of them) is overwritten with zeros in the file, not left in free pages to be read back.
+  sqlite.pragma('secure_delete = ON');
   return sqliteCatalog(sqlite);
 }
 

@@ -217,6 +217,15 @@ export interface RecordingsPerDayTable {
   calls: number;
 }
 
+/** An object an erasure left to delete: removed by the purge job (jobs/purge.ts), retried while the store fails. */
+export interface PendingDeletionTable {
+  blob_key: string;
+  recording_id: string;
+  queued_at: number;
+  attempts: Generated<number>;
+  last_error: string | null;
+}
+
 export interface Database {
   recordings: RecordingTable;
   recordings_per_day: RecordingsPerDayTable;
@@ -236,6 +245,7 @@ export interface Database {
   audit_checkpoints: AuditCheckpointTable;
   audit_alerts: AuditAlertTable;
   archive_binding: ArchiveBindingTable;
+  pending_deletions: PendingDeletionTable;
 }
 
 export type Recording = Selectable<RecordingTable>;

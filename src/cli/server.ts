@@ -26,6 +26,7 @@ import { createReopener, type RecoveryReport } from '../ingest/recovery.ts';
 import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
+import { createPurge, type Purge } from '../jobs/purge.ts';
 import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 import { describeOldCopy, oldCopyIn } from './old-copy.ts';
@@ -44,6 +45,7 @@ export interface Running {
   ingest: IngestRuntime;
   routes: RouteDef[];
   uploads: UploadService;
+  purge: Purge;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
   close(): Promise<void>;
 }
@@ -67,6 +69,8 @@ export interface RouteOptions {
   alertRules?: AlertRules;
   /** Where `/api/v1/audit/verify` reads the witnessed checkpoints. */
   witness: Witness;
+  /** The deletion of erased recordings' objects (one per server, shared with its background runs). */
+  purge?: Purge;
 }
 
 export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime, 'journal' | 'nodeId' | 'takeOver'>, opts: RouteOptions): { routes: RouteDef[]; uploads: UploadService } {
@@ -84,7 +88,10 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf,
     auditEvents: async (recording) => (await readTimeline(a.db, { recording, limit: 500 })).items,
   });
-  const erasure = createErasure({ db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onError });
+  const purge = opts.purge ?? createPurge({ db: a.db, store: a.store, onError });
+  const erasure = createErasure({
+    db: a.db, recordings: a.recordings, purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id),
+  });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
   // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
   const publicOrigin = new URL(baseUrl(config));
@@ -128,7 +135,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   });
   const { journal, recovery } = ingest;
   let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
-  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env), witness });
+  const purge = createPurge({ db: a.db, store: a.store, onError });
+  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env), witness, purge });
   const checkpointer = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witness });
 
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
@@ -166,15 +174,21 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     uploads.sweep().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'upload sweep failed'));
   }, 60_000);
   sweeper.unref();
+  // Objects erasures left to delete (the store was away): retried until they are gone.
+  const purgeRun = () => purge.run().catch((err: unknown) => onError('deleting the objects of erased recordings', err));
+  void purgeRun();
+  const purger = setInterval(purgeRun, 60_000);
+  purger.unref();
   // Calls of nodes that are gone are adopted here, so their clients can go on (shared catalog only).
   const adopter = ingest.leaseMs === null ? null : setInterval(() => {
     ingest.adoptGone().catch((err) => onError('adopting the calls of a node that is gone', err));
   }, Math.max(250, ingest.leaseMs / 2));
   adopter?.unref();
   return {
-    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts,
+    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge,
     async close() {
       clearInterval(sweeper);
+      clearInterval(purger);
       clearInterval(checkpoints);
       if (adopter) clearInterval(adopter);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a
@@ -188,6 +202,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await alerts.settled();
+      await purge.idle();
       await checkpoint(); // the last events of this run are checkpointed too
       await witness.close();
       // Everything acknowledged is in the journal: what was in flight is filed as interrupted

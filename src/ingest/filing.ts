@@ -8,8 +8,20 @@ import type { Actor, AuditAction } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
+import { HttpError } from '../http/errors.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { AudioInfo } from './audio.ts';
+
+/**
+ * The recording a call continued (after a crash) was erased while the call went on: nothing of
+ * it is filed. The caller deletes the object it wrote; the upload's row is gone.
+ */
+export class ErasedMeanwhileError extends HttpError {
+  constructor() {
+    super(410, 'the recording this call continues was erased; nothing more of it is kept');
+    this.audited = true;
+  }
+}
 
 export interface Filing {
   upload: UploadRow;
@@ -36,8 +48,20 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
     channels: f.info?.channels ?? u.channels ?? 1,
   };
   let replacedBlob: string | null = null;
+  let erased = false;
   await deps.db.transaction().execute(async (trx) => {
-    const existing = u.resumes_recording ? await trx.selectFrom('recordings').select(['blob_key']).where('id', '=', u.id).executeTakeFirst() : undefined;
+    const existing = u.resumes_recording ? await trx.selectFrom('recordings').select(['blob_key', 'erased_at']).where('id', '=', u.id).executeTakeFirst() : undefined;
+    if (existing && existing.erased_at !== null) {
+      // Erased while its call went on (on another node, or before a crash): the tombstone stays
+      // a tombstone, and what the call brought since is refused.
+      erased = true;
+      await trx.deleteFrom('uploads').where('id', '=', u.id).execute();
+      await deps.audit.record({
+        action: 'ingest.rejected', actor: f.actor, outcome: 'failure', object: { type: 'recording', id: u.id }, careUnit: u.care_unit,
+        requestId: f.requestId, source: f.source, details: { reason: 'the recording was erased while its call went on', bytes: f.plaintextSize },
+      }, trx);
+      return;
+    }
     if (existing) {
       replacedBlob = existing.blob_key;
       await trx.updateTable('recordings').set({
@@ -58,5 +82,6 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
       details: { bytes: f.plaintextSize, durationMs: audio.duration_ms, codec: audio.codec, channels: audio.channels, flags, ...f.details },
     }, trx);
   });
+  if (erased) throw new ErasedMeanwhileError();
   if (replacedBlob) await deps.store.delete(replacedBlob);
 }

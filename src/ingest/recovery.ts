@@ -9,9 +9,9 @@ import type { Actor } from '../audit/events.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
 import type { Database, UploadRow } from '../catalog/schema.ts';
 import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 import { AudioError, createAudioInspector, truncatedInfo, type AudioDeclaration, type AudioInfo, type AudioInspector } from './audio.ts';
-import { fileRecording } from './filing.ts';
+import { ErasedMeanwhileError, fileRecording } from './filing.ts';
 import { encodeRecord, RECORD, type IngestJournal, type JournalRecord } from './journal.ts';
 import { JOURNAL_BASE, JOURNAL_DELTA, journalAad, type Live } from './uploads.ts';
 
@@ -170,10 +170,18 @@ export async function recoverUploads(deps: RecoveryDeps, source: RecoverySource)
       }
     }
     info ??= truncatedInfo(inspector);
-    await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
-      upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
-      action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },
-    });
+    try {
+      await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
+        upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
+        action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },
+      });
+    } catch (err) {
+      if (!(err instanceof ErasedMeanwhileError)) throw err;
+      // The recording this call continued was erased: what recovery sealed goes too.
+      await deps.store.delete(writer.key);
+      report.dropped.push(u.id);
+      continue;
+    }
     report.recovered.push({ id: u.id, bytes: total, flags });
   }
   return report;
@@ -194,12 +202,24 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     const identity = deps.archiveIdentity();
     const raw = r.container === 'raw';
     const decl: AudioDeclaration = { codec: raw ? (r.codec as 'pcmu' | 'pcma') : r.container === 'ogg' ? 'ogg-opus' : 'wav', sampleRate: raw ? r.sample_rate : undefined, channels: raw ? r.channels : undefined };
-    const { inspector, size, lastChunk: pending } = await inspectFiled(deps.store, r, identity, decl);
-    const chunks = size === 0 ? 0 : Math.floor((size - 1) / CHUNK_SIZE);
-    const prefix = await deps.store.read(r.blob_key, 0, PAYLOAD_NONCE_SIZE);
+    const erased = async () => {
+      const now = await deps.db.selectFrom('recordings').select('erased_at').where('id', '=', id).executeTakeFirst();
+      return now !== undefined && now.erased_at !== null;
+    };
     const writer = await deps.store.create();
-    for await (const piece of deps.store.stream(r.blob_key, 0, chunks > 0 ? payloadSize(chunks * CHUNK_SIZE) : PAYLOAD_NONCE_SIZE)) await writer.write(piece);
-    await writer.flush();
+    let inspector: AudioInspector, size: number, pending: Buffer, chunks: number, prefix: Buffer;
+    try {
+      ({ inspector, size, lastChunk: pending } = await inspectFiled(deps.store, r, identity, decl));
+      chunks = size === 0 ? 0 : Math.floor((size - 1) / CHUNK_SIZE);
+      prefix = await deps.store.read(r.blob_key, 0, PAYLOAD_NONCE_SIZE);
+      for await (const piece of deps.store.stream(r.blob_key, 0, chunks > 0 ? payloadSize(chunks * CHUNK_SIZE) : PAYLOAD_NONCE_SIZE)) await writer.write(piece);
+      await writer.flush();
+    } catch (err) {
+      await writer.abort();
+      // Erased while it was being read (its object deleted): there is nothing to go on with.
+      if (err instanceof BlobNotFoundError && await erased()) return null;
+      throw err;
+    }
     const sealer = resumeSeal({ header: Buffer.from(r.header), identity, recordingId: id, payloadPrefix: prefix, chunks, pending });
     const actor: Actor = { type: 'api_key', id: keyId, role: 'key:ingest' };
     const row: UploadRow = {
@@ -210,13 +230,22 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
       node_id: deps.nodeId ?? null, patient_index: r.patient_index,
     };
     // Reopening decrypts what was stored: it is audited, with the upload it becomes, in one transaction.
-    await deps.db.transaction().execute(async (trx) => {
+    const reopened = await deps.db.transaction().execute(async (trx) => {
+      // An erasure commits before this (then nothing goes on) or after (then it ends this upload too).
+      const now = await trx.selectFrom('recordings').select('erased_at').where('id', '=', id).executeTakeFirst();
+      if (!now || now.erased_at !== null) return false;
       await trx.insertInto('uploads').values(row).execute();
       await deps.audit.record({
         action: 'ingest.resumed', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
         patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), details: { offset: size },
       }, trx);
+      return true;
     });
+    if (!reopened) {
+      sealer.destroy();
+      await writer.abort();
+      return null;
+    }
     // A second crash must find this state: the copied chunks are durable, the tail goes in a base record.
     await deps.journal.append(encodeRecord({ type: RECORD.base, uploadId: id, offset: size, chunks, payload: sealer.sealField(JOURNAL_BASE, pending, journalAad(size)) }));
     return {

@@ -115,6 +115,11 @@ export interface UploadService {
    * once, ending their bodies, touching neither the catalog nor the store; takes no new uploads.
    */
   relinquish(): void;
+  /**
+   * The recording this upload continues was erased (its row and journal are gone): the call is
+   * ended here at once, its body cut and its temporary object dropped; its client is told 404.
+   */
+  forget(id: string): Promise<void>;
 }
 
 /** tus expiration: an upload idle past its time is gone (what it had is filed, flagged abandoned). */
@@ -171,6 +176,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
 
   /** Files the upload as a recording: complete (its last byte arrived), or as it stands (`expired` carries what the inspector made of it). */
   async function file(u: Live, mode: 'complete' | { expired: AudioInfo }, requestId: string | null, source: string | null): Promise<void> {
+    if (u.discarded) throw new HttpError(410, 'this upload was discarded');
     const flags: string[] = mode !== 'complete' ? ['abandoned'] : (u.row.resumes_recording ? ['resumed_after_crash'] : []);
     let info: AudioInfo;
     if (mode === 'complete') {
@@ -456,6 +462,19 @@ export function createUploadService(deps: UploadDeps): UploadService {
         u.sealer.destroy();
       }
       uploads.clear();
+    },
+
+    async forget(id) {
+      const u = uploads.get(id);
+      if (!u) return;
+      await locked(u, async () => {
+        if (u.discarded) return;
+        u.discarded = true;
+        u.abortBody?.();
+        uploads.delete(id);
+        u.sealer.destroy();
+        await u.writer.abort();
+      });
     },
 
     async close() {

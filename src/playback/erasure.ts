@@ -1,31 +1,82 @@
-// Erasure and legal hold, for privacy officers. Erasure is cryptographic first: in one
-// transaction the recording's age header (its wrapped file key), its sealed numbers and their
-// blind indexes are removed and the erasure is audited; from that commit on, every copy of the
-// payload (the blob, a backup, a replica) is noise. The blob is then deleted as well. A
-// tombstone row stays (id, unit, times) so the audit log's references still resolve.
+// Erasure and legal hold, for privacy officers (and for retention, jobs/retention.ts).
+// Erasure is cryptographic first: in one transaction the recording's age header (its wrapped
+// file key), its sealed numbers and every blind index (caller, callee, patient) are removed,
+// a live continuation of the call (an upload resumed after a crash, holding copies of them) is
+// dropped with its journal, its objects are queued for deletion, and the erasure is audited.
+// From that commit on, every copy of the payload (the blob, a backup, a replica) is noise. The
+// objects are then deleted (jobs/purge.ts): at once when the store answers, or by the
+// background runs, which retry until they are gone. A tombstone row stays (id, unit, times) so
+// the audit log's references still resolve.
 // A recording under legal hold cannot be erased until the hold is released.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { actorOf, type Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/log.ts';
+import type { Actor } from '../audit/events.ts';
 import { outsidePartyIndex, pseudonymOfIndex } from '../catalog/blind-index.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
-import type { Database } from '../catalog/schema.ts';
+import type { Database, Recording } from '../catalog/schema.ts';
 import { HttpError } from '../http/errors.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import type { Purge } from '../jobs/purge.ts';
 import { createRecordingAccess, type RequestInfo } from './access.ts';
 
 export const ERASURE_BASES = ['data_subject_request', 'retention', 'unlawful_recording', 'other'] as const;
 export type ErasureBasis = (typeof ERASURE_BASES)[number];
 
+/** How long an erasure request waits for the store to delete the objects before answering (they stay queued). */
+export const ERASE_WAIT_MS = 5_000;
+
+/** Everything of a recording an erasure destroys: its key, its numbers and the indexes that could find them. */
+const ERASED_COLUMNS = {
+  header: new Uint8Array(0), caller_sealed: null, callee_sealed: null, caller_index: null, callee_index: null, patient_index: null, external_call_id: null,
+} as const;
+
+export interface Erasing {
+  actor: Actor;
+  basis: ErasureBasis;
+  at: number;
+  requestId?: string | null;
+  source?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Erases one recording inside `trx` (the caller's transaction): key, numbers and indexes, the
+ * live continuation of its call if there is one (its upload row, a copy of the key, and its
+ * journal), its objects queued for deletion, and the audit event. Returns the objects queued,
+ * or null when the recording is already erased or under legal hold (nothing was changed).
+ */
+export async function eraseInCatalog(trx: Transaction<Database>, audit: AuditLog, r: Pick<Recording, 'id' | 'care_unit' | 'caller_index' | 'callee_index' | 'direction' | 'patient_index'>, how: Erasing): Promise<string[] | null> {
+  const done = await trx.updateTable('recordings').set({ ...ERASED_COLUMNS, erased_at: how.at })
+    .where('id', '=', r.id).where('erased_at', 'is', null).where('legal_hold', '=', 0).executeTakeFirst();
+  if (Number(done.numUpdatedRows) !== 1) return null;
+  const { blob_key } = await trx.selectFrom('recordings').select('blob_key').where('id', '=', r.id).executeTakeFirstOrThrow();
+  const live = await trx.selectFrom('uploads').select('blob_key').where('id', '=', r.id).executeTakeFirst();
+  if (live) {
+    await trx.deleteFrom('uploads').where('id', '=', r.id).execute();
+    await trx.deleteFrom('ingest_journal').where('upload_id', '=', r.id).execute();
+  }
+  const keys = [...new Set([blob_key, ...(live ? [live.blob_key] : [])])];
+  await trx.insertInto('pending_deletions').values(keys.map((k) => ({ blob_key: k, recording_id: r.id, queued_at: how.at })))
+    .onConflict((oc) => oc.column('blob_key').doNothing()).execute();
+  await audit.record({
+    action: 'recording.erased', actor: how.actor, outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
+    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), requestId: how.requestId ?? null, source: how.source ?? null,
+    details: { basis: how.basis, ...(live ? { liveCallEnded: true } : {}), ...how.details },
+  }, trx);
+  return keys;
+}
+
 export function createErasure(deps: {
   db: Kysely<Database>;
   recordings: RecordingRepo;
-  store: BlobStore;
+  purge: Purge;
   audit: AuditLog;
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
   grantOf: (userId: string, recordingId: string) => Promise<string | null>;
+  /** The recording's call, if it goes on in this process (resumed after a crash), is ended at once. */
+  onErased?: (id: string) => Promise<void>;
   now?: () => number;
-  onError?: (what: string, err: unknown) => void;
+  eraseWaitMs?: number;
 }) {
   const { db, audit } = deps;
   const now = deps.now ?? Date.now;
@@ -43,23 +94,19 @@ export function createErasure(deps: {
       return { id, legalHold: hold };
     },
 
-    async erase(p: Principal, id: string, basis: ErasureBasis, info: RequestInfo): Promise<{ id: string; erasedAt: string }> {
+    /** `audioDeleted` false: the key is gone, the objects are queued and deleted once the store answers. */
+    async erase(p: Principal, id: string, basis: ErasureBasis, info: RequestInfo): Promise<{ id: string; erasedAt: string; audioDeleted: boolean }> {
       const r = await findPermitted(p, 'recordings:delete', id, info);
       await requireStepUp(p, r, 'recordings:delete', info);
       if (r.legal_hold === 1) throw new HttpError(409, 'this recording is under legal hold; release the hold first');
       const t = now();
-      await db.transaction().execute(async (trx) => {
-        const done = await trx.updateTable('recordings').set({
-          erased_at: t, header: new Uint8Array(0), caller_sealed: null, callee_sealed: null, caller_index: null, callee_index: null, external_call_id: null,
-        }).where('id', '=', id).where('erased_at', 'is', null).where('legal_hold', '=', 0).executeTakeFirst();
-        if (Number(done.numUpdatedRows) !== 1) throw new HttpError(409, 'this recording was just erased or put under legal hold');
-        await audit.record({ action: 'recording.erased', actor: actorOf(p), outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-          patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), ...info, details: { basis } }, trx);
-      });
-      // The key is gone with the commit above; the ciphertext goes too. Should that fail, what
-      // is left is unreadable noise, and the failure is logged for an operator to clear.
-      await deps.store.delete(r.blob_key).catch((err: unknown) => deps.onError?.('erased recording blob delete', err));
-      return { id, erasedAt: new Date(t).toISOString() };
+      const keys = await db.transaction().execute((trx) => eraseInCatalog(trx, audit, r, { actor: actorOf(p), basis, at: t, ...info }));
+      if (keys === null) throw new HttpError(409, 'this recording was just erased or put under legal hold');
+      await deps.onErased?.(id);
+      // The key is gone with the commit above; the ciphertext goes too, now or, should the store
+      // fail, by the purge job's retries. Until then what is left is unreadable noise.
+      const audioDeleted = await deps.purge.settle(keys, deps.eraseWaitMs ?? ERASE_WAIT_MS);
+      return { id, erasedAt: new Date(t).toISOString(), audioDeleted };
     },
   };
 }

@@ -176,7 +176,7 @@ export function recordingRoutes(playback: Playback, breakGlass: BreakGlassServic
     defineRoute({
       method: 'POST', url: '/api/v1/recordings/:id/erase', policy: { permission: 'recordings:delete' }, tag: 'recordings', params: idParams, body: eraseBody,
       summary: 'Erase a recording: key, numbers and audio destroyed, a tombstone kept for the audit log; needs a step-up within 5 minutes',
-      responses: { 200: '{ id, erasedAt }', 403: 'step-up required', 404: 'not found', 409: 'under legal hold' },
+      responses: { 200: '{ id, erasedAt, audioDeleted }: audioDeleted false when the store did not answer in time (the key is gone; the audio is deleted by retries)', 403: 'step-up required', 404: 'not found', 409: 'under legal hold' },
       handler: ({ principal, params, body, requestId, source }) => erasure.erase(principal, params.id, body.basis, { requestId, source }),
     }),
   ];

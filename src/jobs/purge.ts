@@ -1,0 +1,124 @@
+// Purge: what an erasure leaves to do once its transaction has committed. The erasure has
+// destroyed the recording's key and queued its objects (pending_deletions, in the same
+// transaction); this job deletes them, and retries those the store failed to delete (an S3
+// outage) until they are gone, with the recording and object named in the log. Then it
+// compacts the catalog: on SQLite (secure_delete on) the write-ahead log, which still holds
+// the pages as they were before the erasure, is checkpointed and truncated; on PostgreSQL the
+// tables an erasure touched are vacuumed, so their dead row versions are reclaimed.
+import { sql, type Kysely } from 'kysely';
+import { reclaimFreedSpace } from '../catalog/db.ts';
+import type { Database } from '../catalog/schema.ts';
+import type { BlobStore } from '../store/blob-store.ts';
+
+export interface PurgeDeps {
+  db: Kysely<Database>;
+  store: BlobStore;
+  /** Failures no request can report (the store away, a busy catalog): for the operator's log. */
+  onError?: (what: string, err: unknown) => void;
+}
+
+export interface Purge {
+  /**
+   * Deletes the objects of one erasure, waiting at most `waitMs`: true when they are gone; false
+   * when they stay queued (the store failed or is slow) for the background runs to retry.
+   */
+  settle(keys: readonly string[], waitMs: number): Promise<boolean>;
+  /** One background run: every queued object, then the catalog compaction. Returns objects deleted. */
+  run(): Promise<number>;
+  /** Objects still queued for deletion. */
+  pending(): Promise<number>;
+  /** Resolves when no run or compaction is under way. */
+  idle(): Promise<void>;
+}
+
+const BATCH = 200;
+
+export function createPurge(deps: PurgeDeps): Purge {
+  const { db, store } = deps;
+  const onError = deps.onError ?? (() => undefined);
+  let compactDue = false;
+  let running: Promise<number> | null = null;
+  let compacting: Promise<void> = Promise.resolve();
+
+  /** Deletes one queued object (committed or still a temporary): true when it is gone. */
+  async function deleteOne(key: string): Promise<boolean> {
+    const row = await db.selectFrom('pending_deletions').select(['recording_id']).where('blob_key', '=', key).executeTakeFirst();
+    if (!row) return true; // another node, or an earlier run, got there first
+    try {
+      await store.delete(key);
+      await store.discard(key); // a call that went on after a crash had a temporary too
+      await db.deleteFrom('pending_deletions').where('blob_key', '=', key).execute();
+      compactDue = true;
+      return true;
+    } catch (err) {
+      const message = (err as Error)?.message ?? String(err);
+      await db.updateTable('pending_deletions').set({ attempts: sql`attempts + 1`, last_error: message.slice(0, 500) })
+        .where('blob_key', '=', key).execute().catch(() => undefined);
+      onError(`deleting object ${key} of erased recording ${row.recording_id} (it stays queued and is retried)`, err);
+      return false;
+    }
+  }
+
+  async function compact(): Promise<void> {
+    if (!compactDue) return;
+    compactDue = false;
+    try {
+      if (!(await reclaimFreedSpace(db))) compactDue = true; // a reader held the log: the next run tries again
+    } catch (err) {
+      compactDue = true;
+      onError('compacting the catalog after an erasure', err);
+    }
+  }
+
+  function scheduleCompaction(): Promise<void> {
+    compacting = compacting.then(compact);
+    return compacting;
+  }
+
+  async function runOnce(): Promise<number> {
+    let deleted = 0;
+    let after = '';
+    for (;;) {
+      const batch = await db.selectFrom('pending_deletions').select('blob_key').where('blob_key', '>', after).orderBy('blob_key').limit(BATCH).execute();
+      for (const { blob_key } of batch) if (await deleteOne(blob_key)) deleted++;
+      if (batch.length < BATCH) break;
+      after = batch.at(-1)!.blob_key;
+    }
+    await scheduleCompaction();
+    return deleted;
+  }
+
+  return {
+    async settle(keys, waitMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), waitMs);
+      });
+      const work = (async () => {
+        let all = true;
+        for (const key of keys) if (!(await deleteOne(key))) all = false;
+        void scheduleCompaction();
+        return all;
+      })();
+      try {
+        return await Promise.race([work, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    run() {
+      running ??= runOnce().finally(() => {
+        running = null;
+      });
+      return running;
+    },
+    async pending() {
+      const { n } = await db.selectFrom('pending_deletions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      return Number(n);
+    },
+    async idle() {
+      await running?.catch(() => undefined);
+      await compacting;
+    },
+  };
+}

@@ -1,0 +1,235 @@
+// Erasure reaches every copy: the catalog's own files and free space, the blind indexes, a call
+// that goes on after a restart, what a crash leaves for recovery, and objects a failing store
+// would not delete at once.
+import assert from 'node:assert/strict';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { makeRawG711 } from '../src/ingest/g711.ts';
+import { enrollPerson, ingestKey, reopenServer, signIn, startTestServer, sendAs as send, type Person, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { openTestArchive, releaseTestArchive, TEST_CATALOG } from './helpers/catalog.ts';
+import { metaHeader, recordingIdOf, tusCreate, tusHead, tusPatch, tusUpload } from './helpers/tus.ts';
+
+const RAW = { startedAt: '2026-11-25T09:00:00Z', direction: 'inbound', careUnit: 'Norr', codec: 'pcmu', sampleRate: '8000', channels: '1' };
+const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 20 });
+
+/** Whether `needle` occurs anywhere in the catalog's files (SQLite: the database and its write-ahead log). */
+async function inCatalogFiles(dir: string, needle: Buffer): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of (await readdir(dir)).filter((n) => n.startsWith('catalog.sqlite'))) {
+    if ((await readFile(join(dir, name))).includes(needle)) found.push(name);
+  }
+  return found;
+}
+
+/** A live call of 2 pieces, shut down and filed as interrupted; returns its id (resumable). */
+async function interruptedCall(s: TestServer, key: string, caller: string): Promise<string> {
+  const created = await tusCreate(s.url, key, { 'upload-defer-length': '1', 'upload-metadata': metaHeader({ ...RAW, caller }) });
+  assert.equal(created.status, 201);
+  const id = recordingIdOf(created.headers.get('location')!);
+  for (let i = 0; i < 2; i++) assert.equal((await tusPatch(s.url, key, id, i * 80_000, audio.subarray(i * 80_000, (i + 1) * 80_000))).status, 204);
+  return id;
+}
+
+describe('erasure reaches every copy', () => {
+  let s: TestServer;
+  let key: string;
+  let officer: Person;
+  let c: SessionCreds;
+
+  before(async () => {
+    s = await startTestServer();
+    key = await ingestKey(s);
+    officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
+    c = await signIn(s, officer);
+  });
+  after(() => s.close());
+
+  it('the tombstone keeps no blind index of the patient, and the catalog\'s files keep no byte of the key or numbers', async () => {
+    const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0701112233', patientId: '19811218-9876' }));
+    const before = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    assert.ok(before.patient_index && before.caller_sealed && before.caller_index);
+    const res = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, true);
+    const row = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    assert.equal(row.patient_index, null, 'the patient\'s blind index went with the erasure');
+    await s.running.purge.idle();
+    if (TEST_CATALOG === 'sqlite') {
+      // What secure_delete and the checkpoint after an erasure are for: the header (the wrapped
+      // file key), the sealed number and the blind indexes are nowhere in the files any more.
+      for (const [what, bytes] of [['header', before.header], ['sealed caller', before.caller_sealed], ['caller index', before.caller_index], ['patient index', before.patient_index]] as const) {
+        assert.deepEqual(await inCatalogFiles(s.dir, Buffer.from(bytes)), [], `the ${what} is gone from the catalog files`);
+      }
+    } else {
+      // PostgreSQL keeps old row versions until VACUUM: the purge vacuums the tables an erasure touched.
+      const vacuumed = async () => (await sql<{ at: Date | null }>`SELECT last_vacuum AS at FROM pg_stat_user_tables WHERE relname = 'recordings'`.execute(s.archive.db)).rows[0]?.at;
+      for (let i = 0; i < 50 && !(await vacuumed()); i++) await sleep(100);
+      assert.ok(await vacuumed(), 'recordings was vacuumed after the erasure');
+    }
+  });
+
+  it('a store that fails to delete: the erasure answers at once, the object stays queued, and goes once the store is back', async () => {
+    const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0702223344' }));
+    const { blob_key } = await s.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+    // Fault injection around the real store (an outage cannot be had on demand): while `away`,
+    // a delete hangs for a minute and then fails, as a store that does not answer.
+    let away = true;
+    const store = s.archive.store;
+    const realDelete = store.delete.bind(store);
+    store.delete = async (k) => {
+      if (away) {
+        await sleep(60_000, undefined, { ref: false });
+        throw new Error('connect ETIMEDOUT (injected)');
+      }
+      return realDelete(k);
+    };
+    try {
+      const started = Date.now();
+      const res = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+      assert.equal(res.status, 200);
+      assert.ok(Date.now() - started < 20_000, `answered in ${Date.now() - started} ms`);
+      assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, false, 'the answer says the audio is not deleted yet');
+      const row = await s.archive.db.selectFrom('recordings').select(['header', 'erased_at']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.ok(row.erased_at !== null && row.header.length === 0, 'the key is gone at once');
+      const queued = await s.archive.db.selectFrom('pending_deletions').selectAll().where('recording_id', '=', id).execute();
+      assert.deepEqual(queued.map((q) => q.blob_key), [blob_key]);
+      assert.ok(await store.size(blob_key), 'the object is still there');
+      // The store fails quickly now: a background run records the attempt and names the recording in the log.
+      store.delete = async (k) => {
+        if (away) throw new Error('connect ECONNREFUSED (injected)');
+        return realDelete(k);
+      };
+      assert.equal(await s.running.purge.run(), 0);
+      const failed = await s.archive.db.selectFrom('pending_deletions').selectAll().where('recording_id', '=', id).executeTakeFirstOrThrow();
+      assert.ok(failed.attempts >= 1 && /ECONNREFUSED/.test(failed.last_error ?? ''), JSON.stringify(failed));
+      assert.ok(s.logs.some((l) => l.includes(id) && l.includes(blob_key)), 'the log names the recording and the object');
+      away = false;
+      assert.equal(await s.running.purge.run(), 1);
+      assert.equal(await s.running.purge.pending(), 0);
+      await assert.rejects(store.size(blob_key), 'the object is gone');
+    } finally {
+      away = false;
+      store.delete = realDelete;
+    }
+  });
+});
+
+describe('erasure of a call that goes on after a restart', () => {
+  it('ends the call at once: no byte more is taken, its upload row, journal and temporary object go too', async () => {
+    let s = await startTestServer();
+    const root = dirname(s.dir);
+    const key = await ingestKey(s);
+    const officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
+    const c = await signIn(s, officer);
+    const id = await interruptedCall(s, key, '0703334455');
+    await s.running.close();
+    await s.archive.close();
+    let again = await reopenServer(s.dir);
+    s = { ...s, url: again.url, archive: again.archive, running: again.running };
+    try {
+      const head = await tusHead(s.url, key, id);
+      assert.equal(head.headers.get('upload-offset'), '160000');
+      assert.equal((await tusPatch(s.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204, 'the client goes on');
+      const live = await s.archive.db.selectFrom('uploads').select(['blob_key', 'header']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.ok(live.header.length > 0, 'the continuation holds a copy of the key');
+      assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 200);
+      const more = await tusPatch(s.url, key, id, 240_000, audio.subarray(240_000, 320_000));
+      assert.ok(more.status === 404 || more.status === 410, `a PATCH after the erasure is refused (${more.status})`);
+      assert.equal((await tusHead(s.url, key, id)).status, 404);
+      assert.equal(await s.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined, 'the upload row (a copy of the key) is gone');
+      assert.deepEqual(await s.archive.db.selectFrom('ingest_journal').select('seq').where('upload_id', '=', id).execute(), []);
+      await again.running.purge.idle();
+      assert.equal(await again.running.purge.pending(), 0);
+      if (TEST_CATALOG === 'sqlite') {
+        assert.deepEqual((await readdir(join(s.dir, 'blobs', '.tmp'))).filter((n) => n.startsWith(live.blob_key)), [], 'the continuation\'s temporary object is gone');
+      }
+      const row = await s.archive.db.selectFrom('recordings').select(['header', 'plaintext_size', 'erased_at']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(row.header.length, 0);
+      // A restart files nothing of it.
+      await again.close();
+      again = await reopenServer(s.dir);
+      assert.deepEqual(again.running.recovery.recovered, []);
+      const tomb = await again.archive.db.selectFrom('recordings').select(['header', 'erased_at', 'flags']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(tomb.header.length, 0);
+      assert.ok(tomb.erased_at);
+    } finally {
+      await again.close();
+      await releaseTestArchive(s.dir);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a continuation an earlier version left in flight for a recording it then erased is not filed at restart', async () => {
+    const s = await startTestServer();
+    const root = dirname(s.dir);
+    const key = await ingestKey(s);
+    const id = await interruptedCall(s, key, '0704445566');
+    await s.running.close();
+    await s.archive.close();
+    let again = await reopenServer(s.dir);
+    try {
+      assert.equal((await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204);
+      const upload = await again.archive.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      await again.close(); // the continuation stays in flight, for recovery
+      // An erasure as earlier versions made it: the recording's row only, its continuation left.
+      const archive = await openTestArchive(s.dir);
+      const filed = await archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+      await archive.db.updateTable('recordings').set({ erased_at: Date.now(), header: new Uint8Array(0), caller_sealed: null, caller_index: null }).where('id', '=', id).execute();
+      await archive.close();
+      again = await reopenServer(s.dir);
+      assert.deepEqual(again.running.recovery.recovered, [], 'nothing is filed');
+      assert.deepEqual(again.running.recovery.dropped, [id]);
+      const tomb = await again.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(tomb.header.length, 0, 'still a tombstone');
+      assert.equal(tomb.blob_key, filed.blob_key, 'no new object was filed into the tombstone');
+      assert.equal(tomb.plaintext_size, 160_000);
+      await assert.rejects(again.archive.store.size(upload.blob_key), 'what recovery sealed of the continuation is gone');
+      assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+      const rejected = await again.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', id).where('action', '=', 'ingest.rejected').execute();
+      assert.equal(rejected.length, 1, 'the refusal is audited');
+    } finally {
+      await again.close();
+      await releaseTestArchive(s.dir);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a client resuming while its recording is erased gets 404, not an internal error', async () => {
+    const s = await startTestServer();
+    const root = dirname(s.dir);
+    const key = await ingestKey(s);
+    const officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
+    const c = await signIn(s, officer);
+    const id = await interruptedCall(s, key, '0705556677');
+    await s.running.close();
+    await s.archive.close();
+    const again = await reopenServer(s.dir);
+    try {
+      const { blob_key } = await again.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+      // Interposed on the real store: the first read of the recording's object, as the client's
+      // resume starts, waits for the officer's erasure to be answered.
+      const store = again.archive.store;
+      const realStream = store.stream.bind(store);
+      let erased: Promise<number> | null = null;
+      store.stream = (k, ...rest) => {
+        if (k !== blob_key || erased) return realStream(k, ...rest);
+        erased = send({ ...s, url: again.url }, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' }).then((r) => r.status);
+        return (async function* () {
+          await erased;
+          yield* realStream(k, ...rest);
+        })();
+      };
+      const res = await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000));
+      assert.equal(await erased, 200);
+      assert.equal(res.status, 404, `the resume is answered 404 (${res.status}: ${await res.text()})`);
+      assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+    } finally {
+      await again.close();
+      await releaseTestArchive(s.dir);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
