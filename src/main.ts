@@ -38,6 +38,9 @@ Usage: callvault <command> [options]
   audit alerts --data DIR   alerts raised on unusual access (plays per hour, working hours, denials)
   seed --data DIR --calls N [--days D]   a synthetic catalog (metadata only, flagged synthetic)
                             for benchmarks and demos
+  retention --data DIR [--dry-run]   erase the recordings past their retention period now
+                            (CALLVAULT_RETENTION_DAYS, CALLVAULT_RETENTION_BY_UNIT; the server
+                            does so at start and every hour); --dry-run only counts them
   migrate --data DIR [--to-database-url URL] [--to-blob-url URL]
                             move the archive to a PostgreSQL catalog and/or an S3-compatible
                             bucket, verifying every row and object; resumable; stop servers first
@@ -68,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'simulate': return await verbs.simulate(args);
       case 'audit': return await verbs.audit(args);
       case 'migrate': return await verbs.migrate(args);
+      case 'retention': return await verbs.retention(args);
       case undefined: case 'help': case '--help': case '-h':
         out(HELP);
         return verb === undefined ? 2 : 0;

@@ -74,6 +74,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules
           breakGlassMinutes: BREAK_GLASS_MINUTES,
           singleSignOn: c.oidc ? { issuer: c.oidc.issuer, clientId: c.oidc.clientId } : null,
           ingest: { maxUploadBytes: c.maxUploadBytes, uploadIdleSeconds: c.uploadIdleSeconds },
+          retention: { days: c.retentionDays ?? null, byUnit: Object.entries(c.retentionByUnit).map(([unit, days]) => `${unit}=${days}`) },
           audit: { witness: describeWitness(witnessOf(c)), checkpointSeconds: 60, alerts: { ...deps.alertRules, webhook: deps.alertRules.webhook ? 'configured' : null } },
           roles: ROLE_DESCRIPTIONS,
         };

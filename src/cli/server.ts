@@ -27,6 +27,7 @@ import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
 import { createPurge, type Purge } from '../jobs/purge.ts';
+import { createRetention, type Retention } from '../jobs/retention.ts';
 import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 import { describeOldCopy, oldCopyIn } from './old-copy.ts';
@@ -46,6 +47,7 @@ export interface Running {
   routes: RouteDef[];
   uploads: UploadService;
   purge: Purge;
+  retention: Retention;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
   close(): Promise<void>;
 }
@@ -174,6 +176,21 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     uploads.sweep().catch((err) => app.log.error({ err: { message: (err as Error).message } }, 'upload sweep failed'));
   }, 60_000);
   sweeper.unref();
+  // Retention: recordings past their period are erased at start and every hour after.
+  const retention = createRetention({ db: a.db, audit: a.audit, purge, rules: { days: config.retentionDays ?? null, byUnit: config.retentionByUnit } });
+  const retentionRun = () => retention.run().then((r) => {
+    const erased = Object.values(r.erased).reduce((x, y) => x + y, 0);
+    if (erased > 0 || r.held > 0) app.log.info({ retention: r }, `retention: ${erased} recordings past their period erased${r.held ? `, ${r.held} kept under legal hold` : ''}`);
+  }, (err: unknown) => onError('erasing recordings past their retention period', err));
+  if (config.retentionDays === undefined) {
+    app.log.warn('no retention period is set (CALLVAULT_RETENTION_DAYS): recordings are kept until erased by hand' +
+      (Object.keys(config.retentionByUnit).length ? ', except in the units of CALLVAULT_RETENTION_BY_UNIT' : ''));
+  }
+  let retaining = retentionRun();
+  const retainer = setInterval(() => {
+    retaining = retaining.then(retentionRun);
+  }, 3_600_000);
+  retainer.unref();
   // Objects erasures left to delete (the store was away): retried until they are gone.
   const purgeRun = () => purge.run().catch((err: unknown) => onError('deleting the objects of erased recordings', err));
   void purgeRun();
@@ -185,10 +202,11 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, Math.max(250, ingest.leaseMs / 2));
   adopter?.unref();
   return {
-    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge,
+    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge, retention,
     async close() {
       clearInterval(sweeper);
       clearInterval(purger);
+      clearInterval(retainer);
       clearInterval(checkpoints);
       if (adopter) clearInterval(adopter);
       // Stop listening, end upload bodies still streaming, let the rest finish; after a
@@ -202,6 +220,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await alerts.settled();
+      await retaining;
       await purge.idle();
       await checkpoint(); // the last events of this run are checkpointed too
       await witness.close();

@@ -13,6 +13,8 @@ import { baseUrl, loadConfig, witnessOf, type Config } from '../config/config.ts
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
+import { createPurge } from '../jobs/purge.ts';
+import { createRetention, retentionRules } from '../jobs/retention.ts';
 import { seedCatalog } from '../catalog/seed.ts';
 import { initArchive, isFreeForArchive, openArchive, openWitness, type Archive } from './archive.ts';
 import { lockDataDir } from './lock.ts';
@@ -210,6 +212,33 @@ export async function seed(args: string[]): Promise<number> {
     if (tty) process.stdout.write('\n');
     await a.audit.record({ action: 'catalog.seeded', actor: operator(), outcome: 'success', details: { calls: r.calls } });
     out(`Seeded ${r.calls} synthetic calls (metadata only, flagged synthetic) in ${r.seconds.toFixed(1)} s: ${Math.round(r.calls / r.seconds)} calls/s.`);
+    return 0;
+  });
+}
+
+/** Erases the recordings past their retention period now (the server does so every hour); --dry-run only counts them. */
+export async function retention(args: string[]): Promise<number> {
+  const { values } = flags(args, { 'dry-run': { type: 'boolean' } });
+  const c = config(values);
+  const rules = { days: c.retentionDays ?? null, byUnit: c.retentionByUnit };
+  if (retentionRules(rules).length === 0) {
+    throw new UsageError('no retention period is set: set CALLVAULT_RETENTION_DAYS (every care unit) and/or CALLVAULT_RETENTION_BY_UNIT (UNIT=DAYS,...)');
+  }
+  return withArchive(c, async (a) => {
+    const purge = createPurge({ db: a.db, store: a.store, onError: (what, e) => err(`${what} failed: ${(e as Error).message}`) });
+    const job = createRetention({ db: a.db, audit: a.audit, purge, rules });
+    const dry = values['dry-run'] === true;
+    const r = dry ? await job.due() : await job.run();
+    for (const rule of retentionRules(rules)) {
+      const n = r.erased[rule.unit ?? '*'] ?? 0;
+      out(`${rule.unit === null ? 'every other care unit' : `care unit ${rule.unit}`} (${rule.days} days): ${n} recording${n === 1 ? '' : 's'} ${dry ? 'past the period' : 'erased'}`);
+    }
+    if (r.held > 0) out(`${r.held} recording${r.held === 1 ? ' is' : 's are'} past the period but under legal hold: kept until the hold is released.`);
+    if (!dry) {
+      await purge.idle();
+      const left = await purge.pending();
+      if (left > 0) out(`${left} object${left === 1 ? '' : 's'} of erased recordings could not be deleted yet (their keys are gone); the server retries every minute.`);
+    }
     return 0;
   });
 }

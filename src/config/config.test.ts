@@ -44,3 +44,19 @@ it('takes the audit witness as a directory or an S3 URL, and refuses one inside 
   assert.throws(() => loadConfig({ data: '/a' }, env('s3://vault/w?endpoint=http%3A%2F%2Fminio.internal')), /CALLVAULT_AUDIT_WITNESS\) has an endpoint that must be https/);
   assert.throws(() => loadConfig({ data: '/a' }, env('ftp://vault/w')), /CALLVAULT_AUDIT_WITNESS\) must start with s3:\/\//);
 });
+
+it('takes retention periods, for every unit and per unit, and names what is wrong with them', () => {
+  const c = loadConfig({ data: '/a' }, { CALLVAULT_RETENTION_DAYS: '730', CALLVAULT_RETENTION_BY_UNIT: ' Syd = 30 ,Barn och unga=3650,' });
+  assert.equal(c.retentionDays, 730);
+  assert.deepEqual(c.retentionByUnit, { Syd: 30, 'Barn och unga': 3650 });
+  assert.equal(loadConfig({ data: '/a' }, {}).retentionDays, undefined, 'no period: kept until erased by hand');
+  const refused = (env: Record<string, string>, pattern: RegExp) =>
+    assert.throws(() => loadConfig({ data: '/a' }, env), (e: Error) => e instanceof ConfigError && pattern.test(e.message), JSON.stringify(env));
+  refused({ CALLVAULT_RETENTION_DAYS: '0' }, /CALLVAULT_RETENTION_DAYS must be at least 1 day/);
+  refused({ CALLVAULT_RETENTION_DAYS: '1.5' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
+  refused({ CALLVAULT_RETENTION_DAYS: 'two years' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
+  refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd' }, /CALLVAULT_RETENTION_BY_UNIT .*"Syd" is not UNIT=DAYS/);
+  refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd=0' }, /Syd: the period must be 1 to 36500 days/);
+  refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd=30,Syd=60' }, /Syd is given twice/);
+  refused({ CALLVAULT_RETENTION_BY_UNIT: 'Sy/d=30' }, /care unit "Sy\/d" must be/);
+});

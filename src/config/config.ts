@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { isLoopback } from '../lib/net.ts';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
+import { CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
 import { BlobUrlError, describeLocation, parseBlobUrl, type S3Location } from '../store/s3-url.ts';
 
 export const DEFAULT_PORT = 8750;
@@ -128,6 +129,31 @@ function overlaps(a: S3Location, b: S3Location): boolean {
   return a.bucket === b.bucket && a.endpoint === b.endpoint && (a.prefix.startsWith(b.prefix) || b.prefix.startsWith(a.prefix));
 }
 
+const MAX_RETENTION_DAYS = 36_500;
+const retentionDaysSchema = z.coerce.number({ error: 'CALLVAULT_RETENTION_DAYS must be a whole number of days' })
+  .int('CALLVAULT_RETENTION_DAYS must be a whole number of days')
+  .min(1, 'CALLVAULT_RETENTION_DAYS must be at least 1 day').max(MAX_RETENTION_DAYS, `CALLVAULT_RETENTION_DAYS must be at most ${MAX_RETENTION_DAYS} days`);
+
+// Care units with a retention period of their own: "UNIT=DAYS, UNIT=DAYS" (unit names hold no = or ,).
+const retentionByUnitSchema = z.string().transform((value, ctx) => {
+  const out: Record<string, number> = {};
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(.+?)\s*=\s*(\d+)$/.exec(part);
+    const unit = m?.[1]?.trim() ?? '';
+    const days = Number(m?.[2]);
+    const problem = !m ? `"${part}" is not UNIT=DAYS`
+      : !CARE_UNIT.test(unit) ? `the care unit "${unit}" ${CARE_UNIT_RULE}`
+        : !(days >= 1 && days <= MAX_RETENTION_DAYS) ? `${unit}: the period must be 1 to ${MAX_RETENTION_DAYS} days`
+          : Object.hasOwn(out, unit) ? `${unit} is given twice` : null;
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `CALLVAULT_RETENTION_BY_UNIT (UNIT=DAYS, comma-separated): ${problem}` });
+      return z.NEVER;
+    }
+    out[unit] = days;
+  }
+  return out;
+});
+
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
@@ -151,6 +177,10 @@ export const configSchema = z.object({
   /** A node that has not renewed its lease for this long is gone: other nodes adopt its calls in flight. */
   nodeLeaseSeconds: z.coerce.number().min(1).max(3600).default(15),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  /** Days a recording is kept (its call's start to its erasure); absent: kept until erased by hand. */
+  retentionDays: retentionDaysSchema.optional(),
+  /** Care units with a period of their own. */
+  retentionByUnit: retentionByUnitSchema.default({}),
   oidc: oidcSchema.optional(),
 }).superRefine((c, ctx) => {
   if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
@@ -205,6 +235,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     nodeId: flags['node-id'] ?? (env.CALLVAULT_NODE_ID || undefined),
     nodeLeaseSeconds: env.CALLVAULT_NODE_LEASE_SECONDS,
     logLevel: env.CALLVAULT_LOG_LEVEL,
+    retentionDays: env.CALLVAULT_RETENTION_DAYS || undefined,
+    retentionByUnit: env.CALLVAULT_RETENTION_BY_UNIT || undefined,
     // Any CALLVAULT_OIDC_* variable turns single sign-on on, and then the required ones must be there.
     oidc: Object.keys(env).some((k) => k.startsWith('CALLVAULT_OIDC_')) ? {
       issuer: env.CALLVAULT_OIDC_ISSUER, clientId: env.CALLVAULT_OIDC_CLIENT_ID, clientSecret: env.CALLVAULT_OIDC_CLIENT_SECRET,

@@ -1,0 +1,109 @@
+// Retention: recordings past their period are erased on time, by the server itself, per care
+// unit, exactly once however many nodes run it, and never while under legal hold.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { makeRawG711 } from '../src/ingest/g711.ts';
+import { createPurge } from '../src/jobs/purge.ts';
+import { createRetention, DAY_MS } from '../src/jobs/retention.ts';
+import { enrollPerson, ingestKey, signIn, startTestServer, sendAs as send, type TestServer } from './helpers/archive.ts';
+import { catalogEnv } from './helpers/catalog.ts';
+import { runCli } from './helpers/cli.ts';
+import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+
+const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 1 });
+const daysAgo = (d: number) => new Date(Date.now() - d * DAY_MS).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const RULES = { CALLVAULT_RETENTION_DAYS: '365', CALLVAULT_RETENTION_BY_UNIT: 'Syd=30, Barn och unga=3650' };
+
+describe('retention', () => {
+  let s: TestServer;
+  let key: string;
+  const ids: Record<string, string> = {};
+  const call = async (name: string, careUnit: string, days: number) => {
+    ids[name] = recordingIdOf(await tusUpload(s.url, key, audio, { startedAt: daysAgo(days), direction: 'inbound', careUnit, codec: 'pcmu', sampleRate: '8000', channels: '1', caller: '0701234567' }));
+  };
+  const erased = async (name: string) => (await s.archive.db.selectFrom('recordings').select('erased_at').where('id', '=', ids[name]!).executeTakeFirstOrThrow()).erased_at !== null;
+
+  before(async () => {
+    s = await startTestServer(RULES);
+    key = await ingestKey(s);
+    await call('norrOld', 'Norr', 400);
+    await call('norrNew', 'Norr', 300);
+    await call('sydOld', 'Syd', 31);
+    await call('sydNew', 'Syd', 29);
+    await call('barnOld', 'Barn och unga', 400); // its unit keeps ten years
+    await call('held', 'Norr', 500);
+    const officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
+    const c = await signIn(s, officer);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${ids.held}/legal-hold`, { hold: true })).status, 200);
+  });
+  after(() => s.close());
+
+  it('counts what is due without erasing, from the command line', async () => {
+    const env = { ...catalogEnv(s.dir), ...RULES };
+    const dry = await runCli(['retention', '--data', s.dir, '--dry-run'], { env });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /care unit Syd \(30 days\): 1 recording past the period/);
+    assert.match(dry.stdout, /care unit Barn och unga \(3650 days\): 0 recordings past the period/);
+    assert.match(dry.stdout, /every other care unit \(365 days\): 1 recording past the period/);
+    assert.match(dry.stdout, /1 recording is past the period but under legal hold/);
+    assert.equal(await erased('norrOld'), false, 'a dry run erases nothing');
+    const none = await runCli(['retention', '--data', s.dir], { env: catalogEnv(s.dir) });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no retention period is set/);
+  });
+
+  it('erases what is past its unit\'s period, keeps the rest and what is held, and audits each as retention by the system', async () => {
+    const { blob_key } = await s.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', ids.norrOld!).executeTakeFirstOrThrow();
+    const report = await s.running.retention.run();
+    assert.deepEqual(report, { erased: { Syd: 1, 'Barn och unga': 0, '*': 1 }, held: 1 });
+    assert.deepEqual(
+      Object.fromEntries(await Promise.all(Object.keys(ids).map(async (n) => [n, await erased(n)]))),
+      { norrOld: true, norrNew: false, sydOld: true, sydNew: false, barnOld: false, held: false },
+    );
+    const row = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', ids.norrOld!).executeTakeFirstOrThrow();
+    assert.equal(row.header.length, 0);
+    assert.equal(row.caller_index, null);
+    await assert.rejects(s.archive.store.size(blob_key), 'its audio is deleted');
+    const events = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'recording.erased').where('object_id', '=', ids.norrOld!).execute();
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.actor_type, 'system');
+    assert.equal(events[0]!.actor_id, 'retention');
+    assert.equal(JSON.parse(events[0]!.details!).basis, 'retention');
+    assert.equal(JSON.parse(events[0]!.details!).retentionDays, 365);
+    assert.deepEqual(await s.running.retention.run(), { erased: { Syd: 0, 'Barn och unga': 0, '*': 0 }, held: 1 }, 'a second run has nothing to do');
+  });
+
+  it('a recording whose hold is released is erased at the next run', async () => {
+    await s.archive.db.updateTable('recordings').set({ legal_hold: 0 }).where('id', '=', ids.held!).execute();
+    assert.deepEqual(await s.running.retention.run(), { erased: { Syd: 0, 'Barn och unga': 0, '*': 1 }, held: 0 });
+    assert.equal(await erased('held'), true);
+  });
+
+  it('several nodes running at once erase each recording once', async () => {
+    for (let i = 0; i < 250; i++) await call(`batch${i}`, 'Norr', 366 + (i % 7));
+    const purge = createPurge({ db: s.archive.db, store: s.archive.store });
+    const other = createRetention({ db: s.archive.db, audit: s.archive.audit, purge, rules: { days: 365, byUnit: { Syd: 30, 'Barn och unga': 3650 } } });
+    const [a, b] = await Promise.all([s.running.retention.run(), other.run()]);
+    assert.equal(a.erased['*']! + b.erased['*']!, 250);
+    const batchIds = Object.entries(ids).filter(([n]) => n.startsWith('batch')).map(([, id]) => id);
+    const events = await s.archive.db.selectFrom('audit_events').select('object_id').where('action', '=', 'recording.erased').where('object_id', 'in', batchIds).execute();
+    assert.equal(events.length, 250, 'one erasure event per recording');
+    await purge.idle();
+    await s.running.purge.idle();
+    assert.equal(await s.running.purge.pending(), 0);
+  });
+
+  it('the server says at start when no period is set, and settings show the periods', async () => {
+    const bare = await startTestServer();
+    try {
+      assert.ok(bare.logs.some((l) => /no retention period is set/.test(l)));
+    } finally {
+      await bare.close();
+    }
+    assert.ok(!s.logs.some((l) => /no retention period is set/.test(l)));
+    const admin = await enrollPerson(s, 'admin2', { roles: ['administrator'] });
+    const c = await signIn(s, admin);
+    const settings = (await (await send(s, c, 'GET', '/api/v1/settings')).json()) as { retention: unknown };
+    assert.deepEqual(settings.retention, { days: 365, byUnit: ['Syd=30', 'Barn och unga=3650'] });
+  });
+});
