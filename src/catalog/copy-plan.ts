@@ -46,6 +46,9 @@ export const COPY_PLAN: readonly TablePlan[] = [
   { table: 'audit_events', key: ['seq'], mode: 'append' },
   { table: 'audit_checkpoints', key: ['size'], mode: 'merge' },
   { table: 'audit_alerts', key: ['id'], mode: 'merge', identity: 'id' },
+  // Objects an erasure queued for deletion (jobs/purge.ts): the catalog the archive uses goes
+  // on deleting them.
+  { table: 'pending_deletions', key: ['blob_key'], mode: 'merge' },
 ];
 
 export type Row = Record<string, unknown>;
