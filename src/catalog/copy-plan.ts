@@ -6,15 +6,19 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 
 /**
- * How rows reach the target:
- * - merge: inserted, a row whose key is already there is left alone (an interrupted copy);
+ * How rows reach the target, and how a copy run again (after an interruption, the archive
+ * perhaps used in between) makes it equal to the source again:
+ * - mirror: inserted; run again, a target row the source no longer has is deleted and one that
+ *   differs is rewritten with the source's values (a recording erased, held, a session ended);
  * - append: the catalog numbers rows itself (the audit sequence, guards.ts numberInCommitOrder),
  *   so the copy goes on after the target's last key, in key order, and each batch must end on
- *   the source's number;
+ *   the source's number; rows never change (the catalog refuses it), so none is rewritten;
+ * - insert: rows the catalog refuses to change or delete (the archive binding, checkpoints):
+ *   inserted once; one that differs is left for the verification to report;
  * - overwrite: kept by a trigger as rows of another table arrive (recordings_per_day), then set
- *   to the source's values.
+ *   to the source's values; run again, as mirror.
  */
-type CopyMode = 'merge' | 'append' | 'overwrite';
+type CopyMode = 'mirror' | 'append' | 'insert' | 'overwrite';
 
 export interface TablePlan {
   table: string;
@@ -28,27 +32,27 @@ export interface TablePlan {
 /** Dependency order: people before what refers to them, recordings before their daily counts. */
 export const COPY_PLAN: readonly TablePlan[] = [
   // First: the copy claims the target for this archive, so no other archive can take it meanwhile.
-  { table: 'archive_binding', key: ['archive_recipient'], mode: 'merge' },
-  { table: 'users', key: ['id'], mode: 'merge' },
-  { table: 'enrollments', key: ['token_hash'], mode: 'merge' },
-  { table: 'sessions', key: ['id_hash'], mode: 'merge' },
-  { table: 'recovery_codes', key: ['user_id', 'code_hash'], mode: 'merge' },
-  { table: 'passkeys', key: ['id'], mode: 'merge' },
-  { table: 'auth_throttle', key: ['key'], mode: 'merge' },
-  { table: 'auth_challenges', key: ['id_hash'], mode: 'merge' },
-  { table: 'break_glass', key: ['id'], mode: 'merge' },
-  { table: 'api_keys', key: ['id'], mode: 'merge' },
-  { table: 'recordings', key: ['id'], mode: 'merge' },
+  { table: 'archive_binding', key: ['archive_recipient'], mode: 'insert' },
+  { table: 'users', key: ['id'], mode: 'mirror' },
+  { table: 'enrollments', key: ['token_hash'], mode: 'mirror' },
+  { table: 'sessions', key: ['id_hash'], mode: 'mirror' },
+  { table: 'recovery_codes', key: ['user_id', 'code_hash'], mode: 'mirror' },
+  { table: 'passkeys', key: ['id'], mode: 'mirror' },
+  { table: 'auth_throttle', key: ['key'], mode: 'mirror' },
+  { table: 'auth_challenges', key: ['id_hash'], mode: 'mirror' },
+  { table: 'break_glass', key: ['id'], mode: 'mirror' },
+  { table: 'api_keys', key: ['id'], mode: 'mirror' },
+  { table: 'recordings', key: ['id'], mode: 'mirror' },
   { table: 'recordings_per_day', key: ['day', 'care_unit'], mode: 'overwrite' },
-  { table: 'ingest_nodes', key: ['id'], mode: 'merge' },
-  { table: 'uploads', key: ['id'], mode: 'merge' },
-  { table: 'ingest_journal', key: ['seq'], mode: 'merge', identity: 'seq' },
+  { table: 'ingest_nodes', key: ['id'], mode: 'mirror' },
+  { table: 'uploads', key: ['id'], mode: 'mirror' },
+  { table: 'ingest_journal', key: ['seq'], mode: 'mirror', identity: 'seq' },
   { table: 'audit_events', key: ['seq'], mode: 'append' },
-  { table: 'audit_checkpoints', key: ['size'], mode: 'merge' },
-  { table: 'audit_alerts', key: ['id'], mode: 'merge', identity: 'id' },
+  { table: 'audit_checkpoints', key: ['size'], mode: 'insert' },
+  { table: 'audit_alerts', key: ['id'], mode: 'mirror', identity: 'id' },
   // Objects an erasure queued for deletion (jobs/purge.ts): the catalog the archive uses goes
-  // on deleting them.
-  { table: 'pending_deletions', key: ['blob_key'], mode: 'merge' },
+  // on deleting them. The objects themselves are not copied (cli/migrate.ts).
+  { table: 'pending_deletions', key: ['blob_key'], mode: 'mirror' },
 ];
 
 export type Row = Record<string, unknown>;
@@ -78,6 +82,27 @@ export async function pageAfter(db: AnyDb, plan: TablePlan, after: readonly unkn
 
 export const keyOf = (plan: TablePlan, row: Row): unknown[] => plan.key.map((k) => row[k]);
 
+/** A row's key as text, the same whichever dialect read it: rows of the two catalogs are matched by it. */
+export const keyText = (plan: TablePlan, row: Row): string => plan.key.map((k) => canonical(row[k])).join(',');
+
+/** Key values bound per lookup query: well inside SQLite's limit (32766) and PostgreSQL's (65535). */
+const LOOKUP_PARAMS = 5_000;
+
+/** The rows of `plan.table` with the keys of `rows` (a page of the other catalog), by keyText. */
+export async function rowsWithKeysOf(db: AnyDb, plan: TablePlan, rows: readonly Row[]): Promise<Map<string, Row>> {
+  const found = new Map<string, Row>();
+  const per = Math.max(1, Math.floor(LOOKUP_PARAMS / plan.key.length));
+  for (let i = 0; i < rows.length; i += per) {
+    const part = rows.slice(i, i + per);
+    const where = plan.key.length === 1
+      ? sql`${sql.ref(plan.key[0]!)} in (${sql.join(part.map((r) => sql`${r[plan.key[0]!]}`))})`
+      : sql.join(part.map((r) => sql`(${sql.join(plan.key.map((k) => sql`${sql.ref(k)} = ${r[k]}`), sql` and `)})`), sql` or `);
+    const { rows: got } = await sql<Row>`select * from ${sql.table(plan.table)} where ${where}`.execute(db);
+    for (const r of got) found.set(keyText(plan, r), r);
+  }
+  return found;
+}
+
 /** One value in a form that is the same whichever dialect read it (bigint as a number, binary as bytes). */
 function canonical(v: unknown): string {
   if (v === null || v === undefined) return 'n';
@@ -87,7 +112,8 @@ function canonical(v: unknown): string {
   throw new TypeError(`unexpected catalog value of type ${typeof v}`);
 }
 
-function rowHash(row: Row): Buffer {
+/** A row's SHA-256 over every column by name, the same whichever dialect read it. */
+export function rowHash(row: Row): Buffer {
   const h = createHash('sha256');
   for (const col of Object.keys(row).sort()) h.update(`${JSON.stringify(col)}=${canonical(row[col])};`);
   return h.digest();

@@ -3,13 +3,17 @@
 // Invariants:
 //  - the target is empty, or holds an earlier, interrupted copy of the same archive (its
 //    archive_binding names the same recipient): anything else is refused before a row is written;
-//  - a row already in the target is never written twice (merge: by key; append: after the
-//    target's last number), so the copy can be run again after it was killed at any point;
+//  - a row already in the target is never written twice (by key; append: after the target's
+//    last number), so the copy can be run again after it was killed at any point;
+//  - run again, the copy converges on the source as it is now, whatever was done to it in
+//    between (it stays the live archive until a migration switches): a target row the source
+//    no longer has is deleted, one that differs is rewritten with the source's values, first of
+//    all an erased recording's, whose tombstone replaces the copy holding its key and numbers;
 //  - the source is only read;
 //  - the copy counts as done only when every table's row count and digest match (verifyCopy).
 import { sql, type Kysely } from 'kysely';
 import { dialectOf } from './dialect.ts';
-import { asAny, COPY_PLAN, keyOf, pageAfter, tableDigest, tablesOf, type AnyDb, type Row, type TablePlan } from './copy-plan.ts';
+import { asAny, COPY_PLAN, keyOf, keyText, pageAfter, rowHash, rowsWithKeysOf, tableDigest, tablesOf, type AnyDb, type Row, type TablePlan } from './copy-plan.ts';
 import type { Catalog } from './db.ts';
 
 /** The copy cannot go on; the message says what an operator can do. */
@@ -32,6 +36,17 @@ export interface CatalogCopyOptions {
 
 export interface CatalogCopyReport {
   tables: Array<{ table: string; rows: number; sha256: string }>;
+  /** Target rows of an earlier run made equal to the source's again (changed or removed there since). */
+  reconciled: ReconcileReport;
+}
+
+export interface ReconcileReport {
+  /** Rows rewritten with the source's values. */
+  rewritten: number;
+  /** Rows deleted: the source no longer has them. */
+  deleted: number;
+  /** Recordings erased in the source since an earlier run whose copy was still whole. */
+  erased: number;
 }
 
 /** Bound parameters per INSERT: inside SQLite's limit (32766) and PostgreSQL's (65535). */
@@ -133,11 +148,85 @@ async function copyTable(source: AnyDb, target: AnyDb, plan: TablePlan, opts: Ca
   }
 }
 
+/** The condition selecting `row` by its key. */
+function byKey(plan: TablePlan, row: Row) {
+  return sql.join(plan.key.map((k) => sql`${sql.ref(k)} = ${row[k]}`), sql` and `);
+}
+
+/**
+ * Makes the target rows of one table equal to the source's: deletes those the source no longer
+ * has and rewrites those that differ (the rows still missing are the copy's to insert). Goes
+ * through the target's rows a page at a time, looking each page's keys up in the source.
+ */
+async function reconcileTable(source: AnyDb, target: AnyDb, plan: TablePlan, batch: number, report: ReconcileReport): Promise<void> {
+  let after: unknown[] | null = null;
+  for (;;) {
+    const page = await pageAfter(target, plan, after, batch);
+    if (page.length === 0) break;
+    const theirs = await rowsWithKeysOf(source, plan, page);
+    const gone: Row[] = [];
+    const changed: Row[] = [];
+    for (const row of page) {
+      const now = theirs.get(keyText(plan, row));
+      if (!now) gone.push(row);
+      else if (!rowHash(now).equals(rowHash(row))) changed.push(now);
+    }
+    if (gone.length > 0 || changed.length > 0) {
+      await target.transaction().execute(async (trx) => {
+        for (const row of gone) await sql`delete from ${sql.table(plan.table)} where ${byKey(plan, row)}`.execute(trx);
+        for (const row of changed) {
+          const set = sql.join(Object.keys(row).filter((c) => !plan.key.includes(c)).map((c) => sql`${sql.ref(c)} = ${row[c]}`));
+          await sql`update ${sql.table(plan.table)} set ${set} where ${byKey(plan, row)}`.execute(trx);
+        }
+      });
+      report.deleted += gone.length;
+      report.rewritten += changed.length;
+      if (plan.table === 'recordings') {
+        const was = new Map(page.map((r) => [keyText(plan, r), r]));
+        report.erased += changed.filter((r) => r.erased_at !== null && was.get(keyText(plan, r))?.erased_at === null).length;
+      }
+    }
+    if (page.length < batch) break;
+    after = keyOf(plan, page[page.length - 1]!);
+  }
+}
+
+/**
+ * What an earlier, interrupted copy wrote is made equal to the source as it is now: in reverse
+ * dependency order (what refers to a row goes before it), every mirrored table's target rows
+ * that the source removed are deleted and those it changed rewritten. An erasure done in the
+ * source in between thus reaches the copy: the copy's row becomes the same tombstone, without
+ * the wrapped key, the sealed numbers and their indexes. Rows rewritten or deleted leave their
+ * old values in the target's storage until it compacts them, which is then done at once
+ * (PostgreSQL: VACUUM of the tables touched; SQLite: a truncating checkpoint of the log).
+ */
+export async function reconcileCatalog(source: Catalog, target: Catalog, opts: { batchRows?: number } = {}): Promise<ReconcileReport> {
+  const report: ReconcileReport = { rewritten: 0, deleted: 0, erased: 0 };
+  const touched: string[] = [];
+  for (const plan of [...(await planFor(source))].reverse()) {
+    if (plan.mode !== 'mirror' && plan.mode !== 'overwrite') continue;
+    const before = report.rewritten + report.deleted;
+    await reconcileTable(asAny(source), asAny(target), plan, opts.batchRows ?? 1000, report);
+    if (report.rewritten + report.deleted > before) touched.push(plan.table);
+  }
+  if (touched.length > 0) await compact(target, touched);
+  return report;
+}
+
+/** The old versions of rows rewritten or deleted (an erased recording's key among them) reclaimed from the target's storage. */
+async function compact(db: Catalog, tables: readonly string[]): Promise<void> {
+  if (dialectOf(db as Kysely<unknown>) === 'postgres') {
+    await sql`vacuum ${sql.join(tables.map((t) => sql.table(t)))}`.execute(db);
+  } else {
+    await sql`pragma wal_checkpoint(truncate)`.execute(db);
+  }
+}
+
 /**
  * Proves the target holds exactly the source's rows: per table, the same count and digest.
  * Throws naming every table that differs.
  */
-export async function verifyCopy(source: Catalog, target: Catalog): Promise<CatalogCopyReport> {
+export async function verifyCopy(source: Catalog, target: Catalog): Promise<Pick<CatalogCopyReport, 'tables'>> {
   const tables: CatalogCopyReport['tables'] = [];
   const differ: string[] = [];
   for (const plan of await planFor(source)) {
@@ -154,14 +243,18 @@ export async function verifyCopy(source: Catalog, target: Catalog): Promise<Cata
 
 /**
  * Copies every table of `source` into `target`, then verifies the copy. Safe to run again after
- * an interruption, saying so with `resuming`.
+ * an interruption, saying so with `resuming`: the rows an earlier run wrote are first brought up
+ * to date with the source (reconcileCatalog), then what is missing is copied.
  */
-export async function copyCatalog(source: Catalog, target: Catalog, opts: CatalogCopyOptions & { resuming?: boolean } = {}): Promise<CatalogCopyReport> {
+export async function copyCatalog(source: Catalog, target: Catalog, opts: CatalogCopyOptions & { resuming?: boolean; reconciled?: ReconcileReport } = {}): Promise<CatalogCopyReport> {
   await checkTarget(source, target, { resuming: opts.resuming ?? false });
   const targetTables = new Set((await planFor(target)).map((p) => p.table));
   const plans = await planFor(source);
   const missing = plans.filter((p) => !targetTables.has(p.table)).map((p) => p.table);
   if (missing.length > 0) throw new CatalogCopyError(`the target catalog lacks tables ${missing.join(', ')}`);
+  // An earlier run's rows first (a row the source removed may stand in the way of one it added),
+  // unless the caller has just done it, with nothing written to the source since.
+  const reconciled = opts.reconciled ?? await reconcileCatalog(source, target, opts);
   for (const plan of plans) await copyTable(asAny(source), asAny(target), plan, opts);
-  return verifyCopy(source, target);
+  return { ...(await verifyCopy(source, target)), reconciled };
 }

@@ -109,6 +109,11 @@ async function openTarget(url: string): Promise<Catalog> {
 function report(r: MigrationResult, to: { catalog?: string; blobUrl?: string; oldCopy: OldCopy | null; oldElsewhere?: string }): void {
   if (r.alreadyCopied) out('An earlier run had copied and verified everything; the archive is now switched.');
   if (r.catalog) out(`Catalog: ${r.catalog.tables.length} tables, ${r.catalog.tables.reduce((n, t) => n + t.rows, 0)} rows, every table's row count and digest equal to the source's.`);
+  const since = r.catalog?.reconciled;
+  if (since && since.rewritten + since.deleted > 0) {
+    out(`Brought up to date with what changed since the earlier run: ${since.rewritten} rows rewritten, ${since.deleted} removed; recordings erased in the meantime, now erased in the copy too: ${since.erased}.`);
+  }
+  if (r.blobs?.removed) out(`Blobs: ${r.blobs.removed} objects the archive no longer has (erased or replaced since the earlier run) deleted from the target, each checked gone.`);
   if (r.blobs) out(`Blobs: ${r.blobs.objects} objects (${r.blobs.bytes} bytes), ${r.blobs.copied} copied now${r.blobs.replaced ? ` (${r.blobs.replaced} found damaged in the target and copied again)` : ''}, every one read back with the source's size and SHA-256.`);
   out('The archive is switched. From now on give every callvault command:');
   if (to.catalog) out(`  --database-url URL (or CALLVAULT_DATABASE_URL): the PostgreSQL catalog ${to.catalog}, with its password`);

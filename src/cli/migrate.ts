@@ -8,14 +8,21 @@
 //  - the migration's audit event is written in the catalog the archive uses from then on,
 //    after the copy was verified, and names the migration, so a run after an interruption
 //    between the event and the switch recognizes its finished copy instead of copying again;
-//  - calls in flight are not migrated half-way: migrate waits for them to be filed.
+//  - calls in flight are not migrated half-way: migrate waits for them to be filed;
+//  - a run after an interruption makes the targets equal to the source as it is then, whatever
+//    was done to it in between (it stays the live archive until the switch): an erasure reaches
+//    the copy first in the catalog (the copy's row becomes the source's tombstone, without its
+//    key), then in the store (the copied object is deleted); what was filed, changed and audited
+//    since is copied.
 import type { Actor } from '../audit/events.ts';
 import { createAuditLog } from '../audit/log.ts';
-import { checkTarget, copyCatalog, type CatalogCopyReport, type TableProgress } from '../catalog/copy.ts';
+import { sql } from 'kysely';
+import { checkTarget, copyCatalog, reconcileCatalog, type CatalogCopyReport, type ReconcileReport, type TableProgress } from '../catalog/copy.ts';
+import { asAny, tablesOf } from '../catalog/copy-plan.ts';
 import type { Catalog } from '../catalog/db.ts';
 import type { CatalogDialect } from '../catalog/dialect.ts';
 import type { BlobStore } from '../store/blob-store.ts';
-import { checkTargetStore, copyBlobs, planBlobCopy, type BlobCopyProgress, type BlobCopyReport, type BlobPlan } from '../store/copy.ts';
+import { checkTargetStore, copyBlobs, planBlobCopy, removeFromTarget, type BlobCopyProgress, type BlobCopyReport, type BlobPlan } from '../store/copy.ts';
 import { ArchiveError, type BlobKind } from './archive.ts';
 import { beginMigration, endMigration, switchMarker, unfinishedMigration, type MarkerChange, type MigrationState } from './migration-state.ts';
 
@@ -61,7 +68,10 @@ export interface MigrationResult {
   /** An earlier run had already copied and verified everything; this one only switched. */
   alreadyCopied: boolean;
   catalog?: CatalogCopyReport;
-  blobs?: BlobCopyReport;
+  blobs?: BlobCopyReport & {
+    /** Objects an earlier run copied that the source no longer has (erased or replaced since), deleted from the target. */
+    removed: number;
+  };
 }
 
 const count = async (db: Catalog, table: 'uploads' | 'audit_events') =>
@@ -83,7 +93,11 @@ async function finishedEvent(db: Catalog, state: MigrationState): Promise<{ audi
   return events.filter((d) => d.migration === state.id).at(-1) ?? null;
 }
 
-/** Objects the catalog refers to (live recordings with audio), and those of erased recordings, which are not carried over. */
+/**
+ * Objects the catalog refers to (live recordings with audio), and those never carried over: of
+ * erased recordings, and any an erasure queued for deletion (pending_deletions, where the
+ * catalog has it) that the store still holds.
+ */
 async function blobKeysOf(db: Catalog): Promise<{ required: string[]; erased: Set<string> }> {
   const rows = await db.selectFrom('recordings').select(['blob_key', 'erased_at', 'flags']).execute();
   const required: string[] = [];
@@ -92,18 +106,28 @@ async function blobKeysOf(db: Catalog): Promise<{ required: string[]; erased: Se
     if (r.erased_at !== null) erased.add(r.blob_key);
     else if (!(JSON.parse(r.flags) as string[]).includes('synthetic')) required.push(r.blob_key); // synthetic calls have no audio
   }
+  if ((await tablesOf(asAny(db))).includes('pending_deletions')) {
+    const { rows: queued } = await sql<{ blob_key: string }>`select blob_key from pending_deletions`.execute(db);
+    for (const q of queued) erased.add(q.blob_key);
+  }
   return { required, erased };
 }
 
-/** What the blob store copy will copy, with the target checked: refused if it holds objects this archive does not have. */
-async function planStore(req: MigrationRequest, to: StoreTarget): Promise<BlobPlan> {
+interface StorePlan {
+  plan: BlobPlan;
+  /** Objects in the target the source no longer has (only when resuming: a first run refuses them). */
+  stale: string[];
+}
+
+/** What the blob store copy will copy, with the target checked: a first run refuses one holding objects this archive does not have. */
+async function planStore(req: MigrationRequest, to: StoreTarget, resuming: boolean): Promise<StorePlan> {
   req.progress.phase(`listing the objects of the blob store`);
   const { required, erased } = await blobKeysOf(req.source.db);
   const listed: string[] = [];
   for await (const key of req.source.store.list()) if (!erased.has(key)) listed.push(key);
   const plan = await planBlobCopy(req.source.store, required, listed);
-  await checkTargetStore(to.store, plan);
-  return plan;
+  const stale = await checkTargetStore(to.store, plan, { resuming });
+  return { plan, stale };
 }
 
 export async function migrateArchive(req: MigrationRequest): Promise<MigrationResult> {
@@ -125,24 +149,38 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
       return { resumed: true, alreadyCopied: true };
     }
     if (toCatalog) {
-      throw new ArchiveError('the archive was used after an earlier run of this migration finished its copy, so the copy is out of date; ' +
-        `remove ${source.dir}/migration.json and migrate again into an empty database`);
+      // Its log ends on this migration's event, which the source's does not have: the copy cannot be brought up to date.
+      throw new ArchiveError('the archive was used after an earlier run of this migration finished its copy, so the copy is out of date ' +
+        '(recordings erased since are whole in it: their keys in its catalog' + (toStore ? ', their objects in its blob store' : '') + '); ' +
+        `drop that database${toStore ? ' and empty that bucket prefix' : ''}, remove ${source.dir}/migration.json and migrate again into an empty database`);
     }
     // Only the objects move: those filed since are copied too (objects already copied are checked, not copied again).
   }
   // The targets are checked before anything is written: a target refused leaves no migration behind.
-  if (toCatalog) await checkTarget(source.db, toCatalog.db, { resuming: unfinished !== null });
-  const blobPlan = toStore ? await planStore(req, toStore) : undefined;
+  const resuming = unfinished !== null;
+  if (toCatalog) await checkTarget(source.db, toCatalog.db, { resuming });
+  const blobPlan = toStore ? await planStore(req, toStore, resuming) : undefined;
   const state = unfinished ?? beginMigration(source.dir, targets);
-  const result: MigrationResult = { resumed: unfinished !== null, alreadyCopied: false };
+  const result: MigrationResult = { resumed: resuming, alreadyCopied: false };
+  let reconciled: ReconcileReport | undefined;
+  if (resuming && toCatalog) {
+    // Erasures since the earlier run reach the copy's catalog first: its keys are gone before its objects.
+    req.progress.phase(`bringing what an earlier run copied to ${toCatalog.name} up to date (erasures and other changes since)`);
+    reconciled = await reconcileCatalog(source.db, toCatalog.db, { batchRows: req.batchRows });
+  }
   // Objects first, the catalog last: its verification is then the last thing before the switch.
   if (toStore && blobPlan) {
-    req.progress.phase(`copying ${blobPlan.keys.length} objects to ${toStore.name}, verifying each`);
-    result.blobs = await copyBlobs(source.store, toStore.store, blobPlan, { onProgress: (p) => req.progress.blobs(p) });
+    if (blobPlan.stale.length > 0) {
+      req.progress.phase(`deleting ${blobPlan.stale.length} objects from ${toStore.name} that the archive no longer has (erased or replaced since an earlier run)`);
+      await removeFromTarget(toStore.store, blobPlan.stale);
+    }
+    req.progress.phase(`copying ${blobPlan.plan.keys.length} objects to ${toStore.name}, verifying each`);
+    const copied = await copyBlobs(source.store, toStore.store, blobPlan.plan, { onProgress: (p) => req.progress.blobs(p) });
+    result.blobs = { ...copied, removed: blobPlan.stale.length };
   }
   if (toCatalog) {
     req.progress.phase(`copying the catalog to ${toCatalog.name}`);
-    result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, resuming: unfinished !== null, onProgress: (p) => req.progress.table(p) });
+    result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, resuming, reconciled, onProgress: (p) => req.progress.table(p) });
   }
   const auditEntries = await count(source.db, 'audit_events');
   await createAuditLog(next).record({
@@ -153,6 +191,9 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
       blobs: { from: source.blobs, to: toStore?.kind ?? source.blobs },
       rows: result.catalog?.tables.reduce((n, t) => n + t.rows, 0) ?? null,
       objects: result.blobs?.objects ?? null, bytes: result.blobs?.bytes ?? null,
+      // What an earlier run had copied and the source changed or removed since (erasures among it), brought up to date.
+      ...(resuming ? { since: { rowsRewritten: result.catalog?.reconciled.rewritten ?? null, rowsDeleted: result.catalog?.reconciled.deleted ?? null,
+        recordingsErased: result.catalog?.reconciled.erased ?? null, objectsDeleted: result.blobs?.removed ?? null } } : {}),
     },
   });
   switchMarker(source.dir, change);

@@ -5,7 +5,9 @@
 //    and SHA-256 match the source's;
 //  - an object the target already holds with the source's size and SHA-256 is left alone
 //    (a copy run again after an interruption); one that differs is copied again;
-//  - nothing is ever deleted, from either store;
+//  - nothing is deleted from the source; from the target, only on a run that resumes an
+//    interrupted copy, the objects of it that the source no longer has (erased since, or
+//    replaced), each checked gone;
 //  - a few objects at a time, each streamed (never whole in memory).
 import { createHash } from 'node:crypto';
 import { BlobNotFoundError, type BlobStore } from './blob-store.ts';
@@ -132,14 +134,27 @@ export async function planBlobCopy(source: BlobStore, required: Iterable<string>
 }
 
 /**
- * Refuses a target that holds objects the source does not have: it belongs to another archive
- * (or to something else), and the archives would be mixed. Objects of an earlier, interrupted
- * copy are the source's own, and welcome.
+ * The target's objects the plan does not have. A first run refuses any: the target belongs to
+ * another archive (or to something else), and the archives would be mixed. A run resuming an
+ * interrupted copy returns them instead: they are what it copied and the source has deleted
+ * since (a recording erased, an object replaced), for removeFromTarget.
  */
-export async function checkTargetStore(target: BlobStore, plan: BlobPlan): Promise<void> {
+export async function checkTargetStore(target: BlobStore, plan: BlobPlan, opts: { resuming?: boolean } = {}): Promise<string[]> {
+  const extra: string[] = [];
   for await (const key of target.list()) {
-    if (!plan.sizes.has(key)) throw new BlobCopyError('the target blob store holds objects this archive does not have; give migrate an empty bucket or prefix');
+    if (plan.sizes.has(key)) continue;
+    if (!opts.resuming) throw new BlobCopyError('the target blob store holds objects this archive does not have; give migrate an empty bucket or prefix');
+    extra.push(key);
   }
+  return extra.sort();
+}
+
+/** Deletes `keys` from the target, then checks that each is gone. */
+export async function removeFromTarget(target: BlobStore, keys: readonly string[], concurrency = 4): Promise<void> {
+  await eachLimited(keys, concurrency, async (key) => {
+    await target.delete(key);
+    if ((await sizeOrNull(target, key)) !== null) throw new BlobCopyError(`object ${key} is still in the target blob store after it was deleted; check the store before running migrate again`);
+  });
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time; the first failure stops new work and is thrown. */
