@@ -11,7 +11,7 @@ import { sql, type Kysely } from 'kysely';
 import { createTestDatabase, dropTestDatabase } from '../../test/helpers/catalog.ts';
 import { entryLeafHash } from '../audit/entry.ts';
 import { createAuditLog } from '../audit/log.ts';
-import { migrate, openCatalog, type Catalog } from './db.ts';
+import { migrate, openCatalog, sqliteDriverOf, type Catalog } from './db.ts';
 import { dialectOf, type CatalogDialect } from './dialect.ts';
 import { createRecordingRepo, type ListFilter } from './recordings.ts';
 import type { NewRecording } from './schema.ts';
@@ -315,3 +315,30 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('the embedded catalog\'s prepared statements', () => {
+  it('are prepared once per query text and reused (each fresh one held native memory until a full collection)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'callvault-stmts-'));
+    const db = await openCatalog({ file: join(dir, 'catalog.sqlite') });
+    try {
+      const driver = sqliteDriverOf(db)!;
+      const prepare = driver.prepare.bind(driver);
+      let prepared = 0;
+      driver.prepare = ((source: string) => {
+        prepared++;
+        return prepare(source);
+      }) as typeof driver.prepare;
+      for (let i = 0; i < 100; i++) await db.selectFrom('recordings').select('id').where('id', '=', String(i)).executeTakeFirst();
+      assert.equal(prepared, 1, 'one statement for a hundred queries');
+      // A streamed result holds the connection: the next query of the same text waits for it and may reuse the statement.
+      const migrations = db.withTables<{ kysely_migration: { name: string } }>();
+      const names: string[] = [];
+      for await (const r of migrations.selectFrom('kysely_migration').select('name').orderBy('name').stream()) names.push(r.name);
+      assert.deepEqual(names, MIGRATIONS);
+      assert.deepEqual((await migrations.selectFrom('kysely_migration').select('name').orderBy('name').execute()).map((r) => r.name), MIGRATIONS);
+    } finally {
+      await db.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

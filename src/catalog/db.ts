@@ -130,11 +130,45 @@ function openSqlite(file: string): Catalog {
   return sqliteCatalog(sqlite);
 }
 
+/** Prepared statements kept per SQL text: the most recent ones. */
+const STATEMENT_CACHE = 256;
+
+/**
+ * The connection as Kysely prepares its queries on it, with each statement prepared once and
+ * reused. Kysely prepares a new statement for every query; each holds native memory that only
+ * a full garbage collection returns, which a small heap rarely needs: 200,000 queries grew the
+ * process by 770 MB, and an erasure run of 50,000 recordings by 1.8 GB. A statement still
+ * being read (a streamed result) is not shared: the query gets a fresh one.
+ */
+function reusingStatements(sqlite: SqliteDatabase.Database): { close(): void; prepare(sql: string): SqliteDatabase.Statement } {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+    prepare(source) {
+      const cached = cache.get(source);
+      if (cached && !cached.busy) {
+        cache.delete(source); // most recently used last
+        cache.set(source, cached);
+        return cached;
+      }
+      const stmt = sqlite.prepare(source);
+      if (!cached) {
+        cache.set(source, stmt);
+        if (cache.size > STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      }
+      return stmt;
+    },
+  };
+}
+
 /** Kysely over an open SQLite connection, as every catalog is read: numbers as numbers, NUL refused. */
 function sqliteCatalog(sqlite: SqliteDatabase.Database): Catalog {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.defaultSafeIntegers(false);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins: [new TextGuardPlugin()] });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }), plugins: [new TextGuardPlugin()] });
   sqliteDrivers.set(db, sqlite);
   return db;
 }
