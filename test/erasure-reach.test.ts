@@ -71,6 +71,14 @@ describe('erasure reaches every copy', () => {
     }
   });
 
+  it('an object already gone, or never stored (a synthetic call\'s name), leaves the queue', async () => {
+    const seeded = 'a168564039ba5b8df0000000000000000'; // what `callvault seed` names its calls' absent audio
+    const missing = 'f'.repeat(32);
+    await s.archive.db.insertInto('pending_deletions').values([seeded, missing].map((k) => ({ blob_key: k, recording_id: 'r-' + k, queued_at: Date.now() }))).execute();
+    await s.running.purge.run();
+    assert.equal(await s.running.purge.pending(), 0);
+  });
+
   it('a store that fails to delete: the erasure answers at once, the object stays queued, and goes once the store is back', async () => {
     const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0702223344' }));
     const { blob_key } = await s.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();

@@ -8,7 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import { reclaimFreedSpace } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 
 export interface PurgeDeps {
   db: Kysely<Database>;
@@ -33,6 +33,10 @@ export interface Purge {
 
 const BATCH = 200;
 
+function gone(err: unknown): void {
+  if (!(err instanceof BlobNotFoundError)) throw err;
+}
+
 export function createPurge(deps: PurgeDeps): Purge {
   const { db, store } = deps;
   const onError = deps.onError ?? (() => undefined);
@@ -45,8 +49,9 @@ export function createPurge(deps: PurgeDeps): Purge {
     const row = await db.selectFrom('pending_deletions').select(['recording_id']).where('blob_key', '=', key).executeTakeFirst();
     if (!row) return true; // another node, or an earlier run, got there first
     try {
-      await store.delete(key);
-      await store.discard(key); // a call that went on after a crash had a temporary too
+      // Already gone (or never there: a synthetic row's name) is as good as deleted.
+      await store.delete(key).catch(gone);
+      await store.discard(key).catch(gone); // a call that went on after a crash had a temporary too
       await db.deleteFrom('pending_deletions').where('blob_key', '=', key).execute();
       compactDue = true;
       return true;

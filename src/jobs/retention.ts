@@ -92,7 +92,8 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
         let after = { started: Number.MIN_SAFE_INTEGER, id: '' };
         for (;;) {
           // In the order of the index of recordings not erased; a row another node erased meanwhile is skipped.
-          const batch = await past(rule, cutoff, false)
+          // The range starts at the cursor: what the rule skips (held, other units' longer periods) is read once per run.
+          const batch = await past(rule, cutoff, false).where('started_at', '>=', after.started)
             .where((eb) => eb.or([eb('started_at', '>', after.started), eb.and([eb('started_at', '=', after.started), eb('id', '>', after.id)])]))
             .select(['id', 'care_unit', 'caller_index', 'callee_index', 'direction', 'patient_index', 'started_at'])
             .orderBy('started_at').orderBy('id').limit(BATCH).execute();
