@@ -89,20 +89,33 @@ export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catal
 }
 
 /**
- * After an erasure: what the catalog still keeps of the rows as they were is reclaimed. SQLite
- * (secure_delete on) zeroes freed space as it writes, but the write-ahead log holds the pages
- * from before until a checkpoint copies the new ones over them; TRUNCATE then empties it.
- * PostgreSQL keeps the old row versions until VACUUM reclaims them. False when SQLite could
- * not finish (a reader held the log): call again later.
+ * After an erasure: what the catalog still keeps of the rows as they were is reclaimed, as far
+ * as the catalog can. SQLite (secure_delete on) zeroes freed space as it writes, but the
+ * write-ahead log holds the pages from before until a checkpoint copies the new ones over them;
+ * TRUNCATE then empties it. The checkpoint does not wait for readers (another connection: a
+ * verification worker, a backup): the driver is synchronous, and a wait would stop the whole
+ * server; it reports false instead, to be tried again later. PostgreSQL: VACUUM makes the old
+ * row versions' space reusable, but neither zeroes it nor reaches the server's write-ahead log
+ * (README: what erasure cannot reach on PostgreSQL).
  */
 export async function reclaimFreedSpace(db: Catalog): Promise<boolean> {
   if (dialectOf(db as Kysely<unknown>) === 'postgres') {
     await sql`VACUUM recordings, uploads, ingest_journal, pending_deletions`.execute(db);
     return true;
   }
-  const { rows } = await sql<{ busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.execute(db);
-  return !rows[0]?.busy;
+  return db.connection().execute(async (conn) => {
+    await sql`PRAGMA busy_timeout = 0`.execute(conn);
+    try {
+      const { rows } = await sql<{ busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.execute(conn);
+      return !rows[0]?.busy;
+    } finally {
+      await sql.raw(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`).execute(conn);
+    }
+  });
 }
+
+/** How long a SQLite statement waits for another connection's lock. */
+const BUSY_TIMEOUT_MS = 5000;
 
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
 
@@ -166,7 +179,7 @@ function reusingStatements(sqlite: SqliteDatabase.Database): { close(): void; pr
 
 /** Kysely over an open SQLite connection, as every catalog is read: numbers as numbers, NUL refused. */
 function sqliteCatalog(sqlite: SqliteDatabase.Database): Catalog {
-  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   sqlite.defaultSafeIntegers(false);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }), plugins: [new TextGuardPlugin()] });
   sqliteDrivers.set(db, sqlite);

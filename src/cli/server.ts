@@ -92,7 +92,7 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
   });
   const purge = opts.purge ?? createPurge({ db: a.db, store: a.store, onError });
   const erasure = createErasure({
-    db: a.db, recordings: a.recordings, purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id),
+    db: a.db, recordings: a.recordings, purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id), onError,
   });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
   // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
@@ -221,7 +221,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
       }
       await alerts.settled();
       await retaining;
-      await purge.idle();
+      await purge.close(2_000); // with the store away, what is queued waits for the next start
       await checkpoint(); // the last events of this run are checkpointed too
       await witness.close();
       // Everything acknowledged is in the journal: what was in flight is filed as interrupted

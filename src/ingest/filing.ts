@@ -64,6 +64,9 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
     }
     if (existing) {
       replacedBlob = existing.blob_key;
+      // The object filed before the crash is replaced: queued, so a failed delete is retried (jobs/purge.ts).
+      await trx.insertInto('pending_deletions').values({ blob_key: existing.blob_key, recording_id: u.id, queued_at: deps.now() })
+        .onConflict((oc) => oc.column('blob_key').doNothing()).execute();
       await trx.updateTable('recordings').set({
         ...audio, blob_key: f.blobKey, payload_size: f.payloadSize, plaintext_size: f.plaintextSize, flags: JSON.stringify(flags), upload_length: u.length,
       }).where('id', '=', u.id).execute();
@@ -83,5 +86,9 @@ export async function fileRecording(deps: { db: Kysely<Database>; recordings: Re
     }, trx);
   });
   if (erased) throw new ErasedMeanwhileError();
-  if (replacedBlob) await deps.store.delete(replacedBlob);
+  if (replacedBlob) {
+    const key: string = replacedBlob;
+    // Filed: a store that fails here leaves the old object queued for the purge, not the call unanswered.
+    await deps.store.delete(key).then(() => deps.db.deleteFrom('pending_deletions').where('blob_key', '=', key).execute()).catch(() => undefined);
+  }
 }

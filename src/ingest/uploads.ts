@@ -119,7 +119,7 @@ export interface UploadService {
    * The recording this upload continues was erased (its row and journal are gone): the call is
    * ended here at once, its body cut and its temporary object dropped; its client is told 404.
    */
-  forget(id: string): Promise<void>;
+  forget(id: string): void;
 }
 
 /** tus expiration: an upload idle past its time is gone (what it had is filed, flagged abandoned). */
@@ -133,6 +133,8 @@ export function createUploadService(deps: UploadDeps): UploadService {
   /** Calls set aside after a storage failure: kept up to their last acknowledged byte for recovery. */
   const aside = new Set<string>();
   const setAsideError = () => new HttpError(503, 'the blob store failed; this call is kept up to its last acknowledged byte and is filed when the server restarts (then it can go on)', { 'retry-after': '60' });
+  /** Recordings erased while this process held or was reopening their continuation (recent ones). */
+  const erased = new Set<string>();
   let closing = false;
   let rotating = false;
   const filingDeps = { db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now };
@@ -295,9 +297,34 @@ export function createUploadService(deps: UploadDeps): UploadService {
     await deps.takeOver?.(id, keyId);
     if (!deps.reopenFiled) return null;
     const reopened = await deps.reopenFiled(id, keyId);
+    if (reopened && erased.has(id)) {
+      // Erased while it was being reopened: forget() found nothing to end yet.
+      drop(reopened);
+      return null;
+    }
     if (reopened) uploads.set(id, reopened);
     return reopened;
   }
+
+  /** Ends a continuation whose recording was erased, in memory at once; its object is queued for deletion already. */
+  function drop(u: Live): void {
+    u.discarded = true;
+    u.abortBody?.();
+    uploads.delete(u.row.id);
+    u.sealer.destroy();
+    void u.writer.abort().catch((e: unknown) => onError('dropping the temporary object of an erased recording (it is queued for deletion)', e));
+  }
+
+  /** A continuation on another node's erased recording: its catalog row is gone (checked at each PATCH, and every second of one). */
+  async function erasedElsewhere(u: Live): Promise<boolean> {
+    if (!u.row.resumes_recording) return false; // only a recording filed early can be erased while its call goes on
+    const row = await deps.db.selectFrom('uploads').select('id').where('id', '=', u.row.id).executeTakeFirst();
+    if (row) return false;
+    erased.add(u.row.id);
+    drop(u);
+    return true;
+  }
+  const erasedError = () => new HttpError(404, 'no such upload: the recording it continued was erased');
 
   return {
     maxUploadBytes: deps.maxUploadBytes,
@@ -378,6 +405,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
         throw new HttpError(404, 'no such upload');
       }
       if (u.busy) throw new HttpError(409, 'another request is appending to this upload', { 'upload-offset': String(u.offset) });
+      if (await erasedElsewhere(u)) throw erasedError();
       if (offset !== u.offset) throw new HttpError(409, `Upload-Offset ${offset} does not match the upload's offset ${u.offset}`, { 'upload-offset': String(u.offset) });
       if (length !== undefined) {
         if (u.length !== null && u.length !== length) throw new HttpError(400, `Upload-Length ${length} differs from the length given before (${u.length})`);
@@ -396,6 +424,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
           if (now() - lastKeyCheck > 1000) {
             lastKeyCheck = now();
             if (!(await deps.keyActive(keyId))) throw new HttpError(401, 'the API key was revoked');
+            if (await erasedElsewhere(u)) throw erasedError();
           }
           try {
             durable = (await locked(u, () => applyPiece(u, piece, requestId, source))).durable;
@@ -464,17 +493,11 @@ export function createUploadService(deps: UploadDeps): UploadService {
       uploads.clear();
     },
 
-    async forget(id) {
+    forget(id) {
+      erased.add(id);
+      if (erased.size > 10_000) erased.delete(erased.values().next().value!);
       const u = uploads.get(id);
-      if (!u) return;
-      await locked(u, async () => {
-        if (u.discarded) return;
-        u.discarded = true;
-        u.abortBody?.();
-        uploads.delete(id);
-        u.sealer.destroy();
-        await u.writer.abort();
-      });
+      if (u && !u.discarded) drop(u);
     },
 
     async close() {

@@ -29,6 +29,11 @@ export interface Purge {
   pending(): Promise<number>;
   /** Resolves when no run or compaction is under way. */
   idle(): Promise<void>;
+  /**
+   * Stops: no object more is tried (what is queued stays queued for the next start); waits for
+   * the one under way at most `waitMs`.
+   */
+  close(waitMs: number): Promise<void>;
 }
 
 const BATCH = 200;
@@ -43,9 +48,11 @@ export function createPurge(deps: PurgeDeps): Purge {
   let compactDue = false;
   let running: Promise<number> | null = null;
   let compacting: Promise<void> = Promise.resolve();
+  let closed = false;
 
   /** Deletes one queued object (committed or still a temporary): true when it is gone. */
   async function deleteOne(key: string): Promise<boolean> {
+    if (closed) return false;
     const row = await db.selectFrom('pending_deletions').select(['recording_id']).where('blob_key', '=', key).executeTakeFirst();
     if (!row) return true; // another node, or an earlier run, got there first
     try {
@@ -85,8 +92,15 @@ export function createPurge(deps: PurgeDeps): Purge {
     let after = '';
     for (;;) {
       const batch = await db.selectFrom('pending_deletions').select('blob_key').where('blob_key', '>', after).orderBy('blob_key').limit(BATCH).execute();
-      for (const { blob_key } of batch) if (await deleteOne(blob_key)) deleted++;
-      if (batch.length < BATCH) break;
+      let failed = false;
+      for (const { blob_key } of batch) {
+        if (await deleteOne(blob_key)) deleted++;
+        else {
+          failed = true; // the store is away (or we are closing): the next run tries again
+          break;
+        }
+      }
+      if (failed || batch.length < BATCH) break;
       after = batch.at(-1)!.blob_key;
     }
     await scheduleCompaction();
@@ -124,6 +138,14 @@ export function createPurge(deps: PurgeDeps): Purge {
     async idle() {
       await running?.catch(() => undefined);
       await compacting;
+    },
+    async close(waitMs) {
+      closed = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.idle(), new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      })]);
+      clearTimeout(timer);
     },
   };
 }

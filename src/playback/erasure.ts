@@ -74,7 +74,8 @@ export function createErasure(deps: {
   grantedIds: (userId: string, ids: readonly string[]) => Promise<Set<string>>;
   grantOf: (userId: string, recordingId: string) => Promise<string | null>;
   /** The recording's call, if it goes on in this process (resumed after a crash), is ended at once. */
-  onErased?: (id: string) => Promise<void>;
+  onErased?: (id: string) => void;
+  onError?: (what: string, err: unknown) => void;
   now?: () => number;
   eraseWaitMs?: number;
 }) {
@@ -102,7 +103,11 @@ export function createErasure(deps: {
       const t = now();
       const keys = await db.transaction().execute((trx) => eraseInCatalog(trx, audit, r, { actor: actorOf(p), basis, at: t, ...info }));
       if (keys === null) throw new HttpError(409, 'this recording was just erased or put under legal hold');
-      await deps.onErased?.(id);
+      try {
+        deps.onErased?.(id);
+      } catch (err) {
+        deps.onError?.('ending the call of an erased recording', err); // the erasure itself is committed
+      }
       // The key is gone with the commit above; the ciphertext goes too, now or, should the store
       // fail, by the purge job's retries. Until then what is left is unreadable noise.
       const audioDeleted = await deps.purge.settle(keys, deps.eraseWaitMs ?? ERASE_WAIT_MS);

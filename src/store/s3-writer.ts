@@ -67,7 +67,8 @@ export async function deleteSegments(c: S3Context, key: string): Promise<void> {
   const folder = tmpFolder(c, key);
   const names: string[] = [];
   for await (const o of listNames(c, folder)) names.push(o.name);
-  await Promise.all(names.map((n) => withRetry('a delete', c.writes, () => c.client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: n })))));
+  // As a committed object's delete: a short outage is waited out, a longer one fails to the caller.
+  await Promise.all(names.map((n) => withRetry('a delete', c.reads, () => c.client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: n })))));
 }
 
 export function putSegment(c: S3Context, key: string, offset: number, body: Buffer): Promise<unknown> {

@@ -153,7 +153,9 @@ export async function createS3BlobStore(opts: S3BlobStoreOptions): Promise<BlobS
 
     async delete(key) {
       assertBlobKey(key);
-      await withRetry('a delete', c.writes, () => client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: blobName(c, key) })));
+      // A delete waits out a short outage only: its callers queue what fails and try again later
+      // (jobs/purge.ts), rather than hold an erasure, a shutdown or a filing for the write deadline.
+      await withRetry('a delete', c.reads, () => client.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: blobName(c, key) })));
     },
 
     async *list() {

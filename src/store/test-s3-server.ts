@@ -29,6 +29,7 @@ export async function startTestS3(): Promise<TestS3> {
   let server: S3rver | null = null;
   let port = 0;
   const start = async () => {
+    if (server) return; // answering already
     const s = new S3rver({ address: '127.0.0.1', port, directory, silent: true, allowMismatchedSignatures: true, configureBuckets: [{ name: TEST_BUCKET }] });
     port = (await s.run()).port;
     server = s;
