@@ -4,7 +4,8 @@
 // outage) until they are gone, with the recording and object named in the log. Then it
 // compacts the catalog: on SQLite (secure_delete on) the write-ahead log, which still holds
 // the pages as they were before the erasure, is checkpointed and truncated; on PostgreSQL the
-// tables an erasure touched are vacuumed, so their dead row versions are reclaimed.
+// tables an erasure touched are vacuumed, so their dead row versions' space can be reused (VACUUM
+// does not zero it: README, what erasure cannot reach on PostgreSQL).
 import { sql, type Kysely } from 'kysely';
 import { reclaimFreedSpace } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
