@@ -114,6 +114,27 @@ export async function reclaimFreedSpace(db: Catalog): Promise<boolean> {
   });
 }
 
+/** Background jobs that run on one node at a time (their PostgreSQL advisory lock: WRITER_LOCK and this number). */
+export const JOBS = { retention: 1, purge: 2 } as const;
+
+/**
+ * Runs a background job unless another node is running it: on PostgreSQL a session advisory
+ * lock, held on one connection for the run, decides (undefined when another node holds it); on
+ * SQLite there is one serving process, and `fn` runs.
+ */
+export async function runAlone<T>(db: Catalog, job: keyof typeof JOBS, fn: () => Promise<T>): Promise<T | undefined> {
+  if (dialectOf(db as Kysely<unknown>) !== 'postgres') return fn();
+  return db.connection().execute(async (conn) => {
+    const { rows } = await sql<{ locked: boolean }>`SELECT pg_try_advisory_lock(${sql.lit(WRITER_LOCK)}, ${sql.lit(JOBS[job])}) AS locked`.execute(conn);
+    if (!rows[0]?.locked) return undefined;
+    try {
+      return await fn();
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${sql.lit(WRITER_LOCK)}, ${sql.lit(JOBS[job])})`.execute(conn);
+    }
+  });
+}
+
 /** How long a SQLite statement waits for another connection's lock. */
 const BUSY_TIMEOUT_MS = 5000;
 

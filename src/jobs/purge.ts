@@ -7,7 +7,7 @@
 // tables an erasure touched are vacuumed, so their dead row versions' space can be reused (VACUUM
 // does not zero it: README, what erasure cannot reach on PostgreSQL).
 import { sql, type Kysely } from 'kysely';
-import { reclaimFreedSpace } from '../catalog/db.ts';
+import { reclaimFreedSpace, runAlone } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
 import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 
@@ -127,7 +127,7 @@ export function createPurge(deps: PurgeDeps): Purge {
       }
     },
     run() {
-      running ??= runOnce().finally(() => {
+      running ??= runAlone(db, 'purge', runOnce).then((n) => n ?? 0).finally(() => {
         running = null;
       });
       return running;

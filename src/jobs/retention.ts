@@ -4,11 +4,12 @@
 // longer ago than their unit's period, exactly as a privacy officer's erasure does (key,
 // numbers and indexes in the transaction, objects queued and deleted by the purge), with the
 // system as the actor and `retention` as the basis. A recording under legal hold is kept, and
-// erased at the first run after its hold is released. Every node may run it: the erasure is a
-// conditional update, so a recording is erased once, by whichever node gets there first.
+// erased at the first run after its hold is released. With several nodes one runs it at a time
+// (runAlone); and as each erasure is a conditional update, a recording is erased once anyway.
 import type { Kysely } from 'kysely';
 import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
+import { runAlone } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
 import { eraseInCatalog } from '../playback/erasure.ts';
 import type { Purge } from './purge.ts';
@@ -40,6 +41,8 @@ export interface RetentionReport {
   erased: Record<string, number>;
   /** Recordings past their period kept because of a legal hold. */
   held: number;
+  /** Another node was running it (scale-out): this run did nothing. */
+  elsewhere?: true;
 }
 
 export interface Retention {
@@ -83,46 +86,50 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
     },
 
     async run() {
-      const t = now();
-      const report: RetentionReport = { erased: {}, held: 0 };
-      let queuedAny = false;
-      for (const rule of rules) {
-        const cutoff = t - rule.days * DAY_MS;
-        let erased = 0;
-        let after = { started: Number.MIN_SAFE_INTEGER, id: '' };
-        for (;;) {
-          // In the order of the index of recordings not erased; a row another node erased meanwhile is skipped.
-          // The range starts at the cursor: what the rule skips (held, other units' longer periods) is read once per run.
-          const batch = await past(rule, cutoff, false).where('started_at', '>=', after.started)
-            .where((eb) => eb.or([eb('started_at', '>', after.started), eb.and([eb('started_at', '=', after.started), eb('id', '>', after.id)])]))
-            .select(['id', 'care_unit', 'caller_index', 'callee_index', 'direction', 'patient_index', 'started_at'])
-            .orderBy('started_at').orderBy('id').limit(BATCH).execute();
-          if (batch.length === 0) break;
-          const keys = await db.transaction().execute(async (trx) => {
-            const queued: string[] = [];
-            for (const r of batch) {
-              const k = await eraseInCatalog(trx, deps.audit, r, { actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days, startedAt: new Date(r.started_at).toISOString() } });
-              if (k) {
-                erased++;
-                queued.push(...k);
-              }
-            }
-            return queued;
-          });
-          queuedAny ||= keys.length > 0;
-          const last = batch.at(-1)!;
-          after = { started: last.started_at, id: last.id };
-          if (batch.length < BATCH) break;
-        }
-        report.erased[label(rule)] = erased;
-        report.held += await count(rule, cutoff, true);
-      }
-      if (queuedAny) {
-        // The objects go now (a run already under way may have listed the queue before them).
-        await deps.purge.idle();
-        await deps.purge.run();
-      }
-      return report;
+      return (await runAlone(db, 'retention', runOnce)) ?? { erased: {}, held: 0, elsewhere: true };
     },
   };
+
+  async function runOnce(): Promise<RetentionReport> {
+    const t = now();
+    const report: RetentionReport = { erased: {}, held: 0 };
+    let queuedAny = false;
+    for (const rule of rules) {
+      const cutoff = t - rule.days * DAY_MS;
+      let erased = 0;
+      let after = { started: Number.MIN_SAFE_INTEGER, id: '' };
+      for (;;) {
+        // In the order of the index of recordings not erased; a row another node erased meanwhile is skipped.
+        // The range starts at the cursor: what the rule skips (held, other units' longer periods) is read once per run.
+        const batch = await past(rule, cutoff, false).where('started_at', '>=', after.started)
+          .where((eb) => eb.or([eb('started_at', '>', after.started), eb.and([eb('started_at', '=', after.started), eb('id', '>', after.id)])]))
+          .select(['id', 'care_unit', 'caller_index', 'callee_index', 'direction', 'patient_index', 'started_at'])
+          .orderBy('started_at').orderBy('id').limit(BATCH).execute();
+        if (batch.length === 0) break;
+        const keys = await db.transaction().execute(async (trx) => {
+          const queued: string[] = [];
+          for (const r of batch) {
+            const k = await eraseInCatalog(trx, deps.audit, r, { actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days, startedAt: new Date(r.started_at).toISOString() } });
+            if (k) {
+              erased++;
+              queued.push(...k);
+            }
+          }
+          return queued;
+        });
+        queuedAny ||= keys.length > 0;
+        const last = batch.at(-1)!;
+        after = { started: last.started_at, id: last.id };
+        if (batch.length < BATCH) break;
+      }
+      report.erased[label(rule)] = erased;
+      report.held += await count(rule, cutoff, true);
+    }
+    if (queuedAny) {
+      // The objects go now (a run already under way may have listed the queue before them).
+      await deps.purge.idle();
+      await deps.purge.run();
+    }
+    return report;
+  }
 }
