@@ -71,6 +71,24 @@ describe('erasure reaches every copy', () => {
     }
   });
 
+  it('what people wrote about the call (a break-glass reason, a review note) goes with it; the grant and its review stay', async () => {
+    const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, careUnit: 'Syd', caller: '0709998877' }));
+    const outsider = await signIn(s, await enrollPerson(s, 'nurse-norr', { roles: ['supervisor'], careUnits: ['Norr'] }));
+    const reason = 'patient 19811218-9876 called back about her medication';
+    const grant = await send(s, outsider, 'POST', `/api/v1/recordings/${id}/break-glass`, { reason });
+    assert.equal(grant.status, 201, await grant.clone().text());
+    const { id: grantId } = (await grant.json()) as { id: string };
+    const auditor = await signIn(s, await enrollPerson(s, 'auditor', { roles: ['auditor'] }));
+    assert.equal((await send(s, auditor, 'POST', `/api/v1/break-glass/${grantId}/review`, { verdict: 'justified', note: 'confirmed with 19811218-9876 herself' })).status, 200);
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 200);
+    const row = await s.archive.db.selectFrom('break_glass').selectAll().where('id', '=', grantId).executeTakeFirstOrThrow();
+    assert.equal(row.reason, '(erased with the recording)');
+    assert.equal(row.review_note, '(erased with the recording)');
+    assert.equal(row.review_verdict, 'justified', 'the review stays');
+    await s.running.purge.idle();
+    if (TEST_CATALOG === 'sqlite') assert.deepEqual(await inCatalogFiles(s.dir, Buffer.from('19811218-9876')), [], 'the text is gone from the catalog files');
+  });
+
   it('an object already gone, or never stored (a synthetic call\'s name), leaves the queue', async () => {
     const seeded = 'a168564039ba5b8df0000000000000000'; // what `callvault seed` names its calls' absent audio
     const missing = 'f'.repeat(32);

@@ -1,6 +1,7 @@
 // Erasure and legal hold, for privacy officers (and for retention, jobs/retention.ts).
 // Erasure is cryptographic first: in one transaction the recording's age header (its wrapped
-// file key), its sealed numbers and every blind index (caller, callee, patient) are removed,
+// file key), its sealed numbers, every blind index (caller, callee, patient) and what people
+// wrote about the call (break-glass reasons and review notes) are removed,
 // a live continuation of the call (an upload resumed after a crash, holding copies of them) is
 // dropped with its journal, its objects are queued for deletion, and the erasure is audited.
 // From that commit on, every copy of the payload (the blob, a backup, a replica) is noise. The
@@ -30,6 +31,9 @@ const ERASED_COLUMNS = {
   header: new Uint8Array(0), caller_sealed: null, callee_sealed: null, caller_index: null, callee_index: null, patient_index: null, external_call_id: null,
 } as const;
 
+/** What stands in for free text about an erased call. */
+export const ERASED_TEXT = '(erased with the recording)';
+
 export interface Erasing {
   actor: Actor;
   basis: ErasureBasis;
@@ -55,6 +59,10 @@ export async function eraseInCatalog(trx: Transaction<Database>, audit: AuditLog
     await trx.deleteFrom('uploads').where('id', '=', r.id).execute();
     await trx.deleteFrom('ingest_journal').where('upload_id', '=', r.id).execute();
   }
+  // What people wrote about the call (a break-glass reason, a reviewer's note) may name the
+  // patient: it goes with the call. The grant and its review stay, as the audit log refers to them.
+  await trx.updateTable('break_glass').set({ reason: ERASED_TEXT }).where('recording_id', '=', r.id).execute();
+  await trx.updateTable('break_glass').set({ review_note: ERASED_TEXT }).where('recording_id', '=', r.id).where('review_note', 'is not', null).execute();
   const keys = [...new Set([blob_key, ...(live ? [live.blob_key] : [])])];
   await trx.insertInto('pending_deletions').values(keys.map((k) => ({ blob_key: k, recording_id: r.id, queued_at: how.at })))
     .onConflict((oc) => oc.column('blob_key').doNothing()).execute();
