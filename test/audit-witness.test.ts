@@ -17,12 +17,12 @@ import { createDirWitness, WitnessConflictError, WitnessError, type Witness } fr
 import { createS3Witness } from '../src/audit/witness-s3.ts';
 import type { Archive } from '../src/cli/archive.ts';
 import { allow } from '../src/catalog/migrations/guards.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3, TEST_S3_ENV } from '../src/store/test-s3-server.ts';
 import { startTestServer } from './helpers/archive.ts';
 import { copyTestArchive, initTestArchive, openTestArchive, releaseTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
 
-const AWS_ENV = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+const AWS_ENV = { ...TEST_S3_ENV };
 
 let root: string;
 let s3: TestS3;

@@ -11,7 +11,7 @@ import { ArchiveError, initArchive, openArchive } from '../src/cli/archive.ts';
 import { startServer } from '../src/cli/server.ts';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { startTestS3, type TestS3, TEST_S3_ENV, testBucketUrl } from '../src/store/test-s3-server.ts';
 import { enrollSupervisor, ingestKey, signIn, type TestServer } from './helpers/archive.ts';
 import { catalogFor, databaseUrlOf, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { runCli, tempRoot } from './helpers/cli.ts';
@@ -25,9 +25,9 @@ describe('an archive keeps the blob store it was created with', () => {
   before(async () => {
     root = await tempRoot('callvault-blob-choice-');
     s3 = await startTestS3();
-    blobUrl = `s3://${TEST_BUCKET}/archive-a?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    blobUrl = testBucketUrl(s3, 'archive-a');
     // The AWS SDK's standard variables, as an operator would set them (and no instance metadata lookups).
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
+    Object.assign(process.env, TEST_S3_ENV);
   });
   after(async () => {
     process.env = saved;
@@ -77,7 +77,7 @@ describe('an archive keeps the blob store it was created with', () => {
     assert.equal(marker.blobs, 'fs');
     await assert.rejects(openArchive(dir, { databaseUrl: databaseUrlOf(dir), blobUrl }),
       (e: Error) => e instanceof ArchiveError && /keeps its recordings in the local blob store/.test(e.message) && /stays with the blob store it was created with/.test(e.message));
-    const env = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+    const env = { ...TEST_S3_ENV };
     const r = await runCli(['apikey', 'list', '--data', dir, '--blob-url', blobUrl], { env: { ...env, ...(databaseUrlOf(dir) ? { CALLVAULT_DATABASE_URL: databaseUrlOf(dir)! } : {}) } });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /keeps its recordings in the local blob store/);

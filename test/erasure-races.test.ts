@@ -11,7 +11,7 @@ import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { startServer, type Running } from '../src/cli/server.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS } from '../src/store/test-s3-server.ts';
+import { startTestS3, TEST_S3_ENV, testBucketUrl } from '../src/store/test-s3-server.ts';
 import { enrollPerson, ingestKey, reopenServer, signIn, startTestServer, sendAs as send, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { catalogFor, createTestDatabase, dropTestDatabase, releaseTestArchive, TEST_CATALOG } from './helpers/catalog.ts';
 import { tempRoot } from './helpers/cli.ts';
@@ -57,7 +57,7 @@ async function serve(dir: string, where: { databaseUrl?: string; blobUrl?: strin
 }
 
 function useTestS3Credentials(): void {
-  Object.assign(process.env, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
+  Object.assign(process.env, TEST_S3_ENV);
 }
 
 describe('erasure racing a call', () => {
@@ -98,7 +98,7 @@ describe('erasure racing a call', () => {
     const s3 = await startTestS3();
     const root = await tempRoot('cv-erasure-s3-');
     const dir = join(root, 'data');
-    const where = { ...(await catalogFor(dir)), blobUrl: `s3://${TEST_BUCKET}/a?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true` };
+    const where = { ...(await catalogFor(dir)), blobUrl: testBucketUrl(s3, 'a') };
     await initArchive(dir, where);
     let node = await serve(dir, where);
     try {
@@ -185,7 +185,7 @@ if (TEST_CATALOG === 'postgres') {
       const s3 = await startTestS3();
       const root = await tempRoot('cv-erasure-nodes-');
       const databaseUrl = await createTestDatabase();
-      const where = { databaseUrl, blobUrl: `s3://${TEST_BUCKET}/n?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true` };
+      const where = { databaseUrl, blobUrl: testBucketUrl(s3, 'n') };
       await initArchive(join(root, 'origin'), where);
       const nodes: Node[] = [];
       const node = async (name: string) => {

@@ -4,10 +4,9 @@
 // filed, held, signed in and audited since is carried over; the resumed run finishes, the
 // archive switches, and its audit log verifies.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
@@ -17,11 +16,11 @@ import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
 import { BlobNotFoundError, type BlobStore } from '../src/store/blob-store.ts';
 import { createS3BlobStore } from '../src/store/s3.ts';
 import { describeLocation, parseBlobUrl, type S3Location } from '../src/store/s3-url.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { testBucketUrl } from '../src/store/test-s3-server.ts';
 import { enrollPerson, reopenServer, sendAs, signIn, type ServedArchive, type TestServer } from './helpers/archive.ts';
-import { catalogEnv, databaseUrlOf, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
+import { catalogEnv, databaseUrlOf, openTestArchive } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
-import { buildArchive, copyOf, dropTargets, serveWith, targetDatabase, type Pristine } from './helpers/migration.ts';
+import { copyOf, migrationFixture, serveWith, targetDatabase } from './helpers/migration.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 const quiet: MigrationProgress = { phase() {}, table() {}, blobs() {} };
@@ -48,26 +47,9 @@ async function absent(store: BlobStore, key: string): Promise<boolean> {
 const wav = (hz: number, seconds = 2) => makeWav({ codec: 'pcm_s16le', sampleRate: 8000, channels: 1, samples: sineWaveS16({ sampleRate: 8000, seconds, hz }) });
 
 describe('a migration resumed after the archive was used in between', () => {
-  let root: string;
-  let pristine: Pristine;
-  let s3: TestS3;
-  const saved = { ...process.env };
+  const fx = migrationFixture('callvault-migrate-resume-');
 
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'callvault-migrate-resume-'));
-    s3 = await startTestS3();
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
-    pristine = await buildArchive(root);
-  });
-  after(async () => {
-    process.env = saved;
-    await dropTargets();
-    await releaseTestArchivesUnder(root);
-    await s3.close();
-    await rm(root, { recursive: true, force: true });
-  });
-
-  const bucketUrl = (prefix: string) => `s3://${TEST_BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+  const bucketUrl = (prefix: string) => testBucketUrl(fx.s3, prefix);
 
   /** One run of migrate on the archive in `dir` (closed), in this process, naming the targets as the command does. */
   async function run(dir: string, to: { database?: string; location?: S3Location }, progress: MigrationProgress): Promise<MigrationResult> {
@@ -107,8 +89,8 @@ describe('a migration resumed after the archive was used in between', () => {
   }
 
   it('to PostgreSQL and S3: a recording erased between the runs is the same tombstone in the copy and its object is gone; what was filed, held and audited since is copied; the log verifies', async () => {
-    const dir = await copyOf(pristine, root, 'both');
-    const ids = [...pristine.wavs.keys()];
+    const dir = await copyOf(fx.pristine, fx.root, 'both');
+    const ids = [...fx.pristine.wavs.keys()];
     const blobUrl = bucketUrl('resume-both');
     const location = parseBlobUrl(blobUrl);
     const target = await targetDatabase();
@@ -160,7 +142,7 @@ describe('a migration resumed after the archive was used in between', () => {
 
     const served = await serveWith(dir, { databaseUrl: target, blobUrl });
     try {
-      const session = await signIn({ url: served.url } as TestServer, pristine.listener);
+      const session = await signIn({ url: served.url } as TestServer, fx.pristine.listener);
       const res = await fetch(`${served.url}/api/v1/recordings/${filed}/audio`, { headers: { cookie: session.cookie } });
       assert.ok(Buffer.from(await res.arrayBuffer()).equals(late), 'the call filed between the runs plays from the new places');
       assert.equal((await fetch(`${served.url}/api/v1/recordings/${doomed}`, { headers: { cookie: session.cookie } })).status, 404);
@@ -173,8 +155,8 @@ describe('a migration resumed after the archive was used in between', () => {
   });
 
   it('only the catalog moves: the erasure, the sign-ins and the sessions of the time between the runs reach the copy, row for row', async () => {
-    const dir = await copyOf(pristine, root, 'catalog');
-    const ids = [...pristine.wavs.keys()];
+    const dir = await copyOf(fx.pristine, fx.root, 'catalog');
+    const ids = [...fx.pristine.wavs.keys()];
     const target = await targetDatabase();
     // A privacy officer signs in before the first run: the session is copied.
     let s = await reopenServer(dir);
@@ -211,8 +193,8 @@ describe('a migration resumed after the archive was used in between', () => {
   });
 
   it('an object an erasure queued for deletion (the store failed to delete it) is not copied and is deleted from the target; the queue moves with the catalog', async (t) => {
-    const dir = await copyOf(pristine, root, 'queued');
-    const ids = [...pristine.wavs.keys()];
+    const dir = await copyOf(fx.pristine, fx.root, 'queued');
+    const ids = [...fx.pristine.wavs.keys()];
     const blobUrl = bucketUrl('resume-queued');
     const location = parseBlobUrl(blobUrl);
     const target = await targetDatabase();
@@ -247,8 +229,8 @@ describe('a migration resumed after the archive was used in between', () => {
   });
 
   it('only the objects move: a recording erased between the runs has its object deleted from the target store, and the move finishes', async () => {
-    const dir = await copyOf(pristine, root, 'objects');
-    const ids = [...pristine.wavs.keys()];
+    const dir = await copyOf(fx.pristine, fx.root, 'objects');
+    const ids = [...fx.pristine.wavs.keys()];
     const blobUrl = bucketUrl('resume-objects');
     const location = parseBlobUrl(blobUrl);
     await assert.rejects(run(dir, { location }, killedInTheObjects), /injected failure/);
@@ -275,10 +257,10 @@ describe('a migration resumed after the archive was used in between', () => {
     assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).blobs, 's3');
     s = await serveWith(dir, { databaseUrl: databaseUrlOf(dir), blobUrl });
     try {
-      const session = await signIn({ url: s.url } as TestServer, pristine.listener);
+      const session = await signIn({ url: s.url } as TestServer, fx.pristine.listener);
       for (const id of ids.filter((i) => i !== doomed.id)) {
         const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
-        assert.ok(Buffer.from(await res.arrayBuffer()).equals(pristine.wavs.get(id)!), `recording ${id} plays from the bucket`);
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(fx.pristine.wavs.get(id)!), `recording ${id} plays from the bucket`);
       }
     } finally {
       await s.close();

@@ -4,10 +4,9 @@
 // it is given, a damaged object, a changed row and a foreign target are all caught.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, open as openFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open as openFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
 import { copyCatalog, verifyCopy } from '../src/catalog/copy.ts';
@@ -18,11 +17,11 @@ import { checkTargetStore, copyBlobs, planBlobCopy } from '../src/store/copy.ts'
 import { createFsBlobStore } from '../src/store/fs.ts';
 import { createS3BlobStore } from '../src/store/s3.ts';
 import { describeLocation, parseBlobUrl } from '../src/store/s3-url.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { TEST_S3_ENV, testBucketUrl } from '../src/store/test-s3-server.ts';
 import { signIn, type TestServer } from './helpers/archive.ts';
-import { openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
+import { openTestArchive } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
-import { buildArchive, copyOf, dropTargets, serveWith, targetDatabase, type Pristine } from './helpers/migration.ts';
+import { copyOf, migrationFixture, serveWith, targetDatabase } from './helpers/migration.ts';
 
 const quiet: MigrationProgress = { phase() {}, table() {}, blobs() {} };
 
@@ -55,32 +54,15 @@ function flipping(store: BlobStore): BlobStore {
 }
 
 describe('migrating blobs and what the copiers guarantee', () => {
-  let root: string;
-  let pristine: Pristine;
-  let s3: TestS3;
-  const saved = { ...process.env };
-
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'callvault-migrate-stores-'));
-    s3 = await startTestS3();
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
-    pristine = await buildArchive(root);
-  });
-  after(async () => {
-    process.env = saved;
-    await dropTargets();
-    await releaseTestArchivesUnder(root);
-    await s3.close();
-    await rm(root, { recursive: true, force: true });
-  });
+  const fx = migrationFixture('callvault-migrate-stores-');
 
   it('moves catalog and recordings to PostgreSQL and S3 in one run; the archive plays from the bucket and verifies', async () => {
-    const dir = await copyOf(pristine, root, 'to-s3');
+    const dir = await copyOf(fx.pristine, fx.root, 'to-s3');
     const target = await targetDatabase();
-    const blobUrl = `s3://${TEST_BUCKET}/moved?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    const blobUrl = testBucketUrl(fx.s3, 'moved');
     const r = await runCli(['migrate', '--data', dir, '--to-database-url', target, '--to-blob-url', blobUrl], {
       timeoutMs: 60_000,
-      env: { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' },
+      env: { ...TEST_S3_ENV },
     });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /Blobs: 3 objects .*every one read back/);
@@ -91,8 +73,8 @@ describe('migrating blobs and what the copiers guarantee', () => {
     const s = await serveWith(dir, { databaseUrl: target, blobUrl });
     try {
       assert.equal(s.archive.blobs, 's3');
-      const session = await signIn({ url: s.url } as TestServer, pristine.listener);
-      for (const [id, wav] of pristine.wavs) {
+      const session = await signIn({ url: s.url } as TestServer, fx.pristine.listener);
+      for (const [id, wav] of fx.pristine.wavs) {
         const res = await fetch(`${s.url}/api/v1/recordings/${id}/audio`, { headers: { cookie: session.cookie } });
         assert.ok(Buffer.from(await res.arrayBuffer()).equals(wav), `recording ${id} plays from the bucket as uploaded`);
       }
@@ -104,8 +86,8 @@ describe('migrating blobs and what the copiers guarantee', () => {
   });
 
   it('copies objects again after an interruption, replaces a damaged one, and refuses a target that does not keep them', async () => {
-    const a = await openTestArchive(pristine.dir);
-    const dest = await createFsBlobStore(join(root, 'dest-blobs'));
+    const a = await openTestArchive(fx.pristine.dir);
+    const dest = await createFsBlobStore(join(fx.root, 'dest-blobs'));
     try {
       const required = (await a.db.selectFrom('recordings').select('blob_key').execute()).map((r) => r.blob_key);
       const plan = await planBlobCopy(a.store, required, []);
@@ -115,14 +97,14 @@ describe('migrating blobs and what the copiers guarantee', () => {
       assert.deepEqual({ objects: resumed.objects, copied: resumed.copied, replaced: resumed.replaced }, { objects: 3, copied: 2, replaced: 0 });
       // A byte of one copied object goes bad on the target's disk: the next run finds and replaces it.
       const key = plan.keys[1]!;
-      const fh = await openFile(join(root, 'dest-blobs', key.slice(0, 2), key.slice(2, 4), key), 'r+');
+      const fh = await openFile(join(fx.root, 'dest-blobs', key.slice(0, 2), key.slice(2, 4), key), 'r+');
       await fh.write(Buffer.from([0xff]), 0, 1, 100);
       await fh.close();
       const again = await copyBlobs(a.store, dest, plan);
       assert.deepEqual({ copied: again.copied, replaced: again.replaced }, { copied: 1, replaced: 1 });
       assert.deepEqual(await dest.read(key, 0, 200), await a.store.read(key, 0, 200));
       // A store that changes what it is given fails the read-back, naming the object.
-      const other = await createFsBlobStore(join(root, 'flipping-blobs'));
+      const other = await createFsBlobStore(join(fx.root, 'flipping-blobs'));
       await assert.rejects(copyBlobs(a.store, flipping(other), plan), /reads back from the target different from the source/);
       // An object the catalog refers to but the source lacks stops everything before a copy.
       await assert.rejects(planBlobCopy(a.store, [...required, 'f'.repeat(32)], []), /missing from the source blob store/);
@@ -138,7 +120,7 @@ describe('migrating blobs and what the copiers guarantee', () => {
   });
 
   it('completes a catalog copy that failed midway, finds a changed row, and copies PostgreSQL back to SQLite', async () => {
-    const dir = await copyOf(pristine, root, 'interrupted');
+    const dir = await copyOf(fx.pristine, fx.root, 'interrupted');
     const target = await targetDatabase();
     const a = await openTestArchive(dir);
     const db = await openCatalog({ url: target });
@@ -154,7 +136,7 @@ describe('migrating blobs and what the copiers guarantee', () => {
       const events = done.catalog!.tables.find((t) => t.table === 'audit_events')!.rows;
       assert.equal((await db.selectFrom('audit_events').select('seq').execute()).length, events + 1, 'every entry once, and the migration event');
 
-      const back = await openCatalog({ file: join(root, 'back.sqlite') });
+      const back = await openCatalog({ file: join(fx.root, 'back.sqlite') });
       try {
         const report = await copyCatalog(db, back);
         assert.ok(report.tables.every((t) => t.rows >= 0));
@@ -171,8 +153,8 @@ describe('migrating blobs and what the copiers guarantee', () => {
   });
 
   it('moving only the objects, interrupted between its audit event and the switch, then used: run again, it copies what was filed since', async () => {
-    const dir = await copyOf(pristine, root, 'blobs-stale');
-    const location = parseBlobUrl(`s3://${TEST_BUCKET}/stale?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`);
+    const dir = await copyOf(fx.pristine, fx.root, 'blobs-stale');
+    const location = parseBlobUrl(testBucketUrl(fx.s3, 'stale'));
     const a = await openTestArchive(dir);
     const target = await createS3BlobStore(location);
     try {
@@ -206,10 +188,10 @@ describe('migrating blobs and what the copiers guarantee', () => {
   });
 
   it('the old copy a move leaves in the data directory: the server warns of it; --remove-old-copy checks it against the archive, refuses while an object is missing, then removes it, audited', async () => {
-    const dir = await copyOf(pristine, root, 'old-copy');
+    const dir = await copyOf(fx.pristine, fx.root, 'old-copy');
     const target = await targetDatabase();
-    const blobUrl = `s3://${TEST_BUCKET}/old-copy?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
-    const env = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+    const blobUrl = testBucketUrl(fx.s3, 'old-copy');
+    const env = { ...TEST_S3_ENV };
     // On the embedded catalog the old catalog stays in the data directory too; a PostgreSQL source stays where it is.
     const embedded = existsSync(join(dir, 'catalog.sqlite'));
     const moved = await runCli(['migrate', '--data', dir, '--to-database-url', target, '--to-blob-url', blobUrl], { timeoutMs: 60_000, env });
@@ -221,7 +203,7 @@ describe('migrating blobs and what the copiers guarantee', () => {
     const settings = ['--data', dir, '--database-url', target, '--blob-url', blobUrl];
     const logs: string[] = [];
     const served = await serveWith(dir, { databaseUrl: target, blobUrl }, logs);
-    const ids = [...pristine.wavs.keys()];
+    const ids = [...fx.pristine.wavs.keys()];
     const key = (await served.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', ids[1]!).executeTakeFirstOrThrow()).blob_key;
     await served.close();
     assert.match(logs.join(''), /an old copy of this archive is still in the data directory.*local blob store.*Erasures do not reach it/);
@@ -269,9 +251,9 @@ describe('migrating blobs and what the copiers guarantee', () => {
       assert.equal(details.catalogFiles.includes('catalog.sqlite'), embedded);
       assert.equal(details.objects, 3);
       assert.ok(details.bytes > 3 * 8000, 'the sealed recordings\' bytes');
-      const session = await signIn({ url: after.url } as TestServer, pristine.listener);
+      const session = await signIn({ url: after.url } as TestServer, fx.pristine.listener);
       const res = await fetch(`${after.url}/api/v1/recordings/${ids[1]}/audio`, { headers: { cookie: session.cookie } });
-      assert.ok(Buffer.from(await res.arrayBuffer()).equals(pristine.wavs.get(ids[1]!)!), 'the recording whose object was put back plays');
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(fx.pristine.wavs.get(ids[1]!)!), 'the recording whose object was put back plays');
     } finally {
       await after.close();
     }
@@ -279,7 +261,7 @@ describe('migrating blobs and what the copiers guarantee', () => {
   });
 
   it('waits for calls in flight: refused before anything is written', async () => {
-    const dir = await copyOf(pristine, root, 'in-flight');
+    const dir = await copyOf(fx.pristine, fx.root, 'in-flight');
     const a = await openTestArchive(dir);
     const db = await openCatalog({ url: await targetDatabase() });
     try {

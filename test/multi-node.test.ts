@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
-import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from '../src/store/test-s3-server.ts';
+import { startTestS3, type TestS3, TEST_S3_ENV, testBucketUrl } from '../src/store/test-s3-server.ts';
 import { decryptedAudio } from './helpers/archive.ts';
 import { freePort, startCli, tempRoot, waitForHttp, type CliProcess } from './helpers/cli.ts';
 import { createTestDatabase, dropTestDatabase } from './helpers/catalog.ts';
@@ -71,9 +71,9 @@ describe('several nodes over one catalog and one store', () => {
     root = await tempRoot('callvault-nodes-');
     s3 = await startTestS3();
     databaseUrl = await createTestDatabase();
-    blobUrl = `s3://${TEST_BUCKET}/nodes?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    blobUrl = testBucketUrl(s3, 'nodes');
     // The AWS SDK's standard variables, as an operator would set them (and no instance metadata lookups).
-    const aws = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' };
+    const aws = { ...TEST_S3_ENV };
     Object.assign(process.env, aws);
     env = { ...aws, CALLVAULT_DATABASE_URL: databaseUrl, CALLVAULT_BLOB_URL: blobUrl, CALLVAULT_NODE_LEASE_SECONDS: '2', CALLVAULT_LOG_LEVEL: 'warn' };
     await initArchive(join(root, 'origin'), { databaseUrl, blobUrl });

@@ -24,6 +24,12 @@ export interface TestS3 {
   close(): Promise<void>;
 }
 
+/** The environment a callvault process (or this one) needs to use the test server: its credentials, no cloud lookups. */
+export const TEST_S3_ENV = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' } as const;
+
+/** An s3:// blob URL for `prefix` in the test bucket of `s3`. */
+export const testBucketUrl = (s3: { endpoint: string }, prefix: string) => `s3://${TEST_BUCKET}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+
 export async function startTestS3(): Promise<TestS3> {
   const directory = await mkdtemp(join(tmpdir(), 'cv-s3-'));
   let server: S3rver | null = null;

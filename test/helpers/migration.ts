@@ -1,11 +1,14 @@
 // An archive worth migrating: real recordings uploaded over tus and sealed, people enrolled,
 // plays and sign-ins in the audit log and a signed checkpoint (catalog and witness), closed.
-import { cp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { after, before } from 'node:test';
 import { dirname, join } from 'node:path';
 import { openArchive, type CatalogChoice } from '../../src/cli/archive.ts';
 import { makeWav, sineWaveS16 } from '../../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, serveOnLoopback, signIn, startTestServer, type Person, type ServedArchive } from './archive.ts';
-import { copyTestArchive, createTestDatabase, dropTestDatabase, releaseTestArchive } from './catalog.ts';
+import { copyTestArchive, createTestDatabase, dropTestDatabase, releaseTestArchive, releaseTestArchivesUnder } from './catalog.ts';
+import { startTestS3, TEST_S3_ENV, type TestS3 } from '../../src/store/test-s3-server.ts';
 import { recordingIdOf, tusUpload } from './tus.ts';
 
 export interface Pristine {
@@ -68,4 +71,28 @@ export async function dropTargets(): Promise<void> {
 /** The archive in `dir` opened with its new catalog (and blob store) and served on loopback. */
 export async function serveWith(dir: string, choice: CatalogChoice, logs?: string[]): Promise<ServedArchive> {
   return serveOnLoopback(dir, await openArchive(dir, choice), logs);
+}
+
+/**
+ * For one describe block of migration tests: a temporary root, the pristine archive built once
+ * in it, and an S3-compatible test server with its credentials in the environment; all of it
+ * (and the target databases made meanwhile) removed after the block.
+ */
+export function migrationFixture(prefix: string): { readonly root: string; readonly pristine: Pristine; readonly s3: TestS3 } {
+  const fx = {} as { root: string; pristine: Pristine; s3: TestS3 };
+  const saved = { ...process.env };
+  before(async () => {
+    fx.root = await mkdtemp(join(tmpdir(), prefix));
+    fx.s3 = await startTestS3();
+    Object.assign(process.env, TEST_S3_ENV);
+    fx.pristine = await buildArchive(fx.root);
+  });
+  after(async () => {
+    process.env = saved;
+    await dropTargets();
+    await releaseTestArchivesUnder(fx.root);
+    await fx.s3.close();
+    await rm(fx.root, { recursive: true, force: true });
+  });
+  return fx;
 }
