@@ -3,16 +3,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeRawG711 } from '../src/ingest/g711.ts';
+import { JOBS, runAlone } from '../src/catalog/db.ts';
+import { WRITER_LOCK } from '../src/catalog/dialect.ts';
+import { seedCatalog } from '../src/catalog/seed.ts';
 import { createPurge } from '../src/jobs/purge.ts';
 import { createRetention, DAY_MS } from '../src/jobs/retention.ts';
 import { enrollPerson, ingestKey, signIn, startTestServer, sendAs as send, type TestServer } from './helpers/archive.ts';
-import { catalogEnv } from './helpers/catalog.ts';
+import { catalogEnv, databaseUrlOf, TEST_CATALOG } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 const audio = makeRawG711({ codec: 'pcmu', sampleRate: 8000, channels: 1, seconds: 1 });
 const daysAgo = (d: number) => new Date(Date.now() - d * DAY_MS).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const RULES = { CALLVAULT_RETENTION_DAYS: '365', CALLVAULT_RETENTION_BY_UNIT: 'Syd=30, Barn och unga=3650' };
+const RULES_TYPO = { ...RULES, CALLVAULT_RETENTION_BY_UNIT: 'Syd=30, Barn och unga=3650, Barn och Unga=10' };
 
 describe('retention', () => {
   let s: TestServer;
@@ -40,7 +44,10 @@ describe('retention', () => {
 
   it('counts what is due without erasing, from the command line', async () => {
     const env = { ...catalogEnv(s.dir), ...RULES };
+    const typo = await runCli(['retention', '--data', s.dir, '--dry-run'], { env: { ...catalogEnv(s.dir), ...RULES_TYPO } });
+    assert.match(typo.stdout, /care unit Barn och Unga holds no recording: check its spelling/);
     const dry = await runCli(['retention', '--data', s.dir, '--dry-run'], { env });
+    assert.doesNotMatch(dry.stdout, /holds no recording/);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /care unit Syd \(30 days\): 1 recording past the period/);
     assert.match(dry.stdout, /care unit Barn och unga \(3650 days\): 0 recordings past the period/);
@@ -105,5 +112,71 @@ describe('retention', () => {
     const c = await signIn(s, admin);
     const settings = (await (await send(s, c, 'GET', '/api/v1/settings')).json()) as { retention: unknown };
     assert.deepEqual(settings.retention, { days: 365, byUnit: ['Syd=30', 'Barn och unga=3650'] });
+  });
+});
+
+describe('retention over a backlog', () => {
+  let s: TestServer;
+  const seedDue = async (calls: number) => {
+    await seedCatalog(s.archive.db, s.archive.blindIndex, { calls, days: 30, now: Date.now() - 400 * DAY_MS, seed: calls });
+  };
+  const due = async () => Number((await s.archive.db.selectFrom('recordings').select((eb) => eb.fn.countAll().as('n')).where('erased_at', 'is', null).executeTakeFirstOrThrow()).n);
+
+  before(async () => {
+    s = await startTestServer(); // no period at start: the runs below are the test's own
+  });
+  after(() => s.close());
+
+  it('lets the server answer while it runs, and stops after its batch when asked (a shutdown)', async () => {
+    await seedDue(6_000);
+    const purge = createPurge({ db: s.archive.db, store: s.archive.store });
+    const job = createRetention({ db: s.archive.db, audit: s.archive.audit, purge, rules: { days: 365, byUnit: {} } });
+    let worst = 0;
+    let last = Date.now();
+    const tick = setInterval(() => {
+      worst = Math.max(worst, Date.now() - last);
+      last = Date.now();
+    }, 5);
+    const running = job.run();
+    await new Promise((r) => setTimeout(r, 100));
+    const health = Date.now();
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    const answeredIn = Date.now() - health;
+    job.stop();
+    const report = await running;
+    clearInterval(tick);
+    assert.ok(answeredIn < 1_000, `the server answered in ${answeredIn} ms while retention ran`);
+    assert.ok(worst < 1_000, `the event loop stalled ${worst} ms`);
+    assert.equal(report.stopped, true);
+    assert.ok(report.erased['*']! > 0 && report.erased['*']! < 6_000, `stopped part-way: ${report.erased['*']}`);
+    const rest = await job.run();
+    assert.equal(rest.erased['*']! + report.erased['*']!, 6_000, 'the next run erases the rest');
+    assert.equal(await due(), 0);
+    await purge.idle();
+  });
+
+  if (TEST_CATALOG === 'postgres') it('on PostgreSQL, says so and does nothing while another node runs it; a dropped lock connection does not stop the server', async () => {
+    const { default: pg } = await import('pg');
+    const other = new pg.Client({ connectionString: databaseUrlOf(s.dir) });
+    await other.connect();
+    try {
+      await seedDue(100);
+      await other.query('SELECT pg_advisory_lock($1, $2)', [WRITER_LOCK, JOBS.retention]);
+      const cli = await runCli(['retention', '--data', s.dir], { env: { ...catalogEnv(s.dir), CALLVAULT_RETENTION_DAYS: '365' } });
+      assert.equal(cli.code, 1);
+      assert.match(cli.stderr, /another node is running retention now/);
+      assert.equal(await due(), 100, 'nothing was erased');
+      await other.query('SELECT pg_advisory_unlock($1, $2)', [WRITER_LOCK, JOBS.retention]);
+      // The connection holding the lock is ended by the server (a failover, an administrator) while idle.
+      const ended = runAlone(s.archive.db, 'retention', async () => {
+        await other.query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2`, [WRITER_LOCK, JOBS.retention]);
+        await new Promise((r) => setTimeout(r, 300)); // the error reaches the idle connection
+      });
+      await assert.rejects(ended, 'the run fails (its unlock cannot be sent), the process goes on');
+      assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+      assert.equal(await due(), 100);
+    } finally {
+      await other.end();
+    }
   });
 });

@@ -268,6 +268,10 @@ async function openPostgres(url: string, connections = 10): Promise<Catalog> {
     max: connections, idleTimeoutMillis: 10_000, connectionTimeoutMillis: 10_000,
   });
   pool.on('error', () => { /* an idle connection dropped: the pool replaces it */ });
+  // A connection dropped while checked out and idle (a job holding its lock between queries;
+  // ended by the server, a failover, a proxy) emits its error on the client, where nothing would
+  // listen and the process would exit. Its next query fails instead, and the pool drops it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({
     dialect: new CatalogPostgresDialect({
       pool,

@@ -182,6 +182,9 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     const erased = Object.values(r.erased).reduce((x, y) => x + y, 0);
     if (erased > 0 || r.held > 0) app.log.info({ retention: r }, `retention: ${erased} recordings past their period erased${r.held ? `, ${r.held} kept under legal hold` : ''}`);
   }, (err: unknown) => onError('erasing recordings past their retention period', err));
+  void retention.unknownUnits().then((unknown) => {
+    if (unknown.length) app.log.warn(`CALLVAULT_RETENTION_BY_UNIT names care units that hold no recording: ${unknown.join(', ')}; check the spelling (a unit misspelt there is kept for the default period)`);
+  }, (err: unknown) => onError('checking the care units of the retention periods', err));
   if (config.retentionDays === undefined) {
     app.log.warn('no retention period is set (CALLVAULT_RETENTION_DAYS): recordings are kept until erased by hand' +
       (Object.keys(config.retentionByUnit).length ? ', except in the units of CALLVAULT_RETENTION_BY_UNIT' : ''));
@@ -220,7 +223,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await alerts.settled();
-      await retaining;
+      retention.stop();
+      await retaining; // the batch under way
       await purge.close(2_000); // with the store away, what is queued waits for the next start
       await checkpoint(); // the last events of this run are checkpointed too
       await witness.close();

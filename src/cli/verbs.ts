@@ -229,6 +229,11 @@ export async function retention(args: string[]): Promise<number> {
     const job = createRetention({ db: a.db, audit: a.audit, purge, rules });
     const dry = values['dry-run'] === true;
     const r = dry ? await job.due() : await job.run();
+    if (r.elsewhere) {
+      err('another node is running retention now (PostgreSQL): nothing was done here; run this again once it is over');
+      return 1;
+    }
+    for (const unit of await job.unknownUnits()) out(`care unit ${unit} holds no recording: check its spelling in CALLVAULT_RETENTION_BY_UNIT (a misspelt unit is kept for the default period).`);
     for (const rule of retentionRules(rules)) {
       const n = r.erased[rule.unit ?? '*'] ?? 0;
       out(`${rule.unit === null ? 'every other care unit' : `care unit ${rule.unit}`} (${rule.days} days): ${n} recording${n === 1 ? '' : 's'} ${dry ? 'past the period' : 'erased'}`);

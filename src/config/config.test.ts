@@ -55,6 +55,8 @@ it('takes retention periods, for every unit and per unit, and names what is wron
   refused({ CALLVAULT_RETENTION_DAYS: '0' }, /CALLVAULT_RETENTION_DAYS must be at least 1 day/);
   refused({ CALLVAULT_RETENTION_DAYS: '1.5' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
   refused({ CALLVAULT_RETENTION_DAYS: 'two years' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
+  refused({ CALLVAULT_RETENTION_DAYS: '0x1E' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
+  refused({ CALLVAULT_RETENTION_DAYS: '1e2' }, /CALLVAULT_RETENTION_DAYS must be a whole number of days/);
   refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd' }, /CALLVAULT_RETENTION_BY_UNIT .*"Syd" is not UNIT=DAYS/);
   refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd=0' }, /Syd: the period must be 1 to 36500 days/);
   refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd=30,Syd=60' }, /Syd is given twice/);

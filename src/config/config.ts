@@ -130,9 +130,8 @@ function overlaps(a: S3Location, b: S3Location): boolean {
 }
 
 const MAX_RETENTION_DAYS = 36_500;
-const retentionDaysSchema = z.coerce.number({ error: 'CALLVAULT_RETENTION_DAYS must be a whole number of days' })
-  .int('CALLVAULT_RETENTION_DAYS must be a whole number of days')
-  .min(1, 'CALLVAULT_RETENTION_DAYS must be at least 1 day').max(MAX_RETENTION_DAYS, `CALLVAULT_RETENTION_DAYS must be at most ${MAX_RETENTION_DAYS} days`);
+const retentionDaysSchema = z.string().regex(/^\s*\d+\s*$/, 'CALLVAULT_RETENTION_DAYS must be a whole number of days').transform(Number).pipe(z.number().int()
+  .min(1, 'CALLVAULT_RETENTION_DAYS must be at least 1 day').max(MAX_RETENTION_DAYS, `CALLVAULT_RETENTION_DAYS must be at most ${MAX_RETENTION_DAYS} days`));
 
 // Care units with a retention period of their own: "UNIT=DAYS, UNIT=DAYS" (unit names hold no = or ,).
 const retentionByUnitSchema = z.string().transform((value, ctx) => {

@@ -43,11 +43,17 @@ export interface RetentionReport {
   held: number;
   /** Another node was running it (scale-out): this run did nothing. */
   elsewhere?: true;
+  /** Stopped before the end (a shutdown): the rest is erased at the next run. */
+  stopped?: true;
 }
 
 export interface Retention {
   /** One run: erases every recording past its period (not under hold). */
   run(): Promise<RetentionReport>;
+  /** Ends a run under way after its current batch (a shutdown); what is left is erased at the next run. */
+  stop(): void;
+  /** Units given a period of their own that hold no recording at all (a misspelt name leaves its unit under the default period). */
+  unknownUnits(): Promise<string[]>;
   /** What a run would erase now, without erasing anything. */
   due(): Promise<RetentionReport>;
 }
@@ -57,6 +63,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
   const now = deps.now ?? Date.now;
   const rules = retentionRules(deps.rules);
   const units = Object.keys(deps.rules.byUnit);
+  let stopping = false;
 
   /** Recordings not erased whose call started before the rule's cutoff, in its units; held ones or not. */
   function past(rule: RetentionRule, cutoff: number, held: boolean) {
@@ -86,7 +93,20 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
     },
 
     async run() {
+      stopping = false;
       return (await runAlone(db, 'retention', runOnce)) ?? { erased: {}, held: 0, elsewhere: true };
+    },
+
+    stop() {
+      stopping = true;
+    },
+
+    async unknownUnits() {
+      const unknown: string[] = [];
+      for (const unit of units) {
+        if (!(await db.selectFrom('recordings').select('id').where('care_unit', '=', unit).limit(1).executeTakeFirst())) unknown.push(unit);
+      }
+      return unknown;
     },
   };
 
@@ -121,11 +141,22 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
         const last = batch.at(-1)!;
         after = { started: last.started_at, id: last.id };
         if (batch.length < BATCH) break;
+        // The embedded catalog's driver is synchronous: without a turn of the event loop between
+        // batches, a backlog of millions would keep every request (and a shutdown) waiting.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (stopping) {
+          report.stopped = true;
+          break;
+        }
+      }
+      if (report.stopped) {
+        report.erased[label(rule)] = erased;
+        break;
       }
       report.erased[label(rule)] = erased;
       report.held += await count(rule, cutoff, true);
     }
-    if (queuedAny) {
+    if (queuedAny && !report.stopped) {
       // The objects go now (a run already under way may have listed the queue before them).
       await deps.purge.idle();
       await deps.purge.run();
