@@ -85,4 +85,26 @@ describe('privacy officer in the browser', () => {
     assert.ok(row.erased_at);
     assert.deepEqual(problems, []);
   });
+
+  it('says so when the storage does not answer: the call is erased, its audio goes once the storage is back', async () => {
+    // Fault injection around the real store (an outage cannot be had on demand): deletes fail.
+    const store = s.archive.store;
+    const realDelete = store.delete.bind(store);
+    store.delete = () => Promise.reject(new Error('connect ECONNREFUSED (injected)'));
+    try {
+      await page.goto(`${s.appUrl}/recordings/${calls.mono}`);
+      const section = page.getByRole('region', { name: 'Data protection' });
+      await section.getByRole('button', { name: 'Erase this call…' }).click();
+      const confirm = page.getByRole('dialog', { name: 'Erase this call for good' });
+      await confirm.getByLabel('Legal basis').selectOption('unlawful_recording');
+      await confirm.getByRole('button', { name: 'Erase for good' }).click();
+      await page.getByRole('status').getByText(/The storage did not answer in time/).waitFor();
+      assert.equal(await s.running.purge.pending(), 1);
+    } finally {
+      store.delete = realDelete;
+    }
+    await s.running.purge.run();
+    assert.equal(await s.running.purge.pending(), 0);
+    assert.deepEqual(problems, []);
+  });
 });

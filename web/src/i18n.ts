@@ -178,6 +178,7 @@ const STRINGS = {
   'privacy.basis.other': { en: 'Other', sv: 'Annat' },
   'privacy.eraseConfirm': { en: 'Erase for good', sv: 'Radera för gott' },
   'privacy.erased': { en: 'The call has been erased.', sv: 'Samtalet har raderats.' },
+  'privacy.erasedPending': { en: 'The call has been erased: its key and numbers are gone. The storage did not answer in time; its audio, unreadable now, is deleted as soon as it does.', sv: 'Samtalet har raderats: nyckeln och numren är borta. Lagringen svarade inte i tid; ljudet, som inte längre kan läsas, tas bort så snart den svarar.' },
   'player.title': { en: 'Listen', sv: 'Lyssna' },
   'player.audio': { en: 'Call audio', sv: 'Samtalets ljud' },
   'player.waveform': { en: 'Waveform: position in the call', sv: 'Vågform: position i samtalet' },

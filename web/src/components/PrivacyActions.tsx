@@ -61,10 +61,11 @@ export function PrivacyActions(props: { id: string; legalHold: boolean; allowed:
     });
   };
   const erase = () => run(async () => {
-    const done = await withStepUp(() => post(`/api/v1/recordings/${props.id}/erase`, { basis }));
+    const done = await withStepUp(() => post<{ audioDeleted: boolean }>(`/api/v1/recordings/${props.id}/erase`, { basis }));
     if (done === undefined) return;
     setConfirming(false);
-    announce(t('privacy.erased'));
+    // The key is gone either way; the audio itself may wait for the storage to answer.
+    announce(t(done.audioDeleted === false ? 'privacy.erasedPending' : 'privacy.erased'));
     navigate('/');
   });
 
