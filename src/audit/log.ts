@@ -19,6 +19,8 @@ export class AuditUnavailableError extends Error {
 
 export interface AuditLog {
   record(event: AuditEvent, trx?: Transaction<Database>): Promise<void>;
+  /** Several events in the caller's transaction, in order, written together (a job's batch). */
+  recordMany(events: readonly AuditEvent[], trx: Transaction<Database>): Promise<void>;
   /** Calls `fn` with each event once it is written (alert rules). */
   observe(fn: (e: AuditEvent, at: number) => void): void;
 }
@@ -111,6 +113,17 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
         }
       });
       notify(e, row.at);
+    },
+    async recordMany(events, trx) {
+      const unknown = events.find((e) => !(e.action in AUDIT_ACTIONS));
+      if (unknown) throw new Error(`unknown audit action ${unknown.action}`);
+      const rows = events.map(rowOf);
+      try {
+        await insertBatch(trx, rows);
+      } catch (err) {
+        throw new AuditUnavailableError(err);
+      }
+      events.forEach((e, i) => notify(e, rows[i]!.at));
     },
     observe(fn) {
       observers.push(fn);

@@ -51,25 +51,38 @@ export function createPurge(deps: PurgeDeps): Purge {
   let compacting: Promise<void> = Promise.resolve();
   let closed = false;
 
-  /** Deletes one queued object (committed or still a temporary): true when it is gone. */
-  async function deleteOne(key: string): Promise<boolean> {
-    if (closed) return false;
-    const row = await db.selectFrom('pending_deletions').select(['recording_id']).where('blob_key', '=', key).executeTakeFirst();
-    if (!row) return true; // another node, or an earlier run, got there first
-    try {
-      // Already gone (or never there: a synthetic row's name) is as good as deleted.
-      await store.delete(key).catch(gone);
-      await store.discard(key).catch(gone); // a call that went on after a crash had a temporary too
-      await db.deleteFrom('pending_deletions').where('blob_key', '=', key).execute();
-      compactDue = true;
-      return true;
-    } catch (err) {
-      const message = (err as Error)?.message ?? String(err);
-      await db.updateTable('pending_deletions').set({ attempts: sql`attempts + 1`, last_error: message.slice(0, 500) })
-        .where('blob_key', '=', key).execute().catch(() => undefined);
-      onError(`deleting object ${key} of erased recording ${row.recording_id} (it stays queued and is retried)`, err);
-      return false;
+  /**
+   * Deletes queued objects (committed, or still a temporary) in order, and takes those gone off
+   * the queue in one statement. Stops at the first the store fails to delete (it is away: the
+   * next run tries again), or when closing. `all` is false when one is left.
+   */
+  async function deleteQueued(rows: ReadonlyArray<{ blob_key: string; recording_id: string }>): Promise<{ deleted: number; all: boolean }> {
+    const deleted: string[] = [];
+    let all = true;
+    for (const { blob_key: key, recording_id: recording } of rows) {
+      if (closed) {
+        all = false;
+        break;
+      }
+      try {
+        // Already gone (or never there: a synthetic row's name) is as good as deleted.
+        await store.delete(key).catch(gone);
+        await store.discard(key).catch(gone); // a call that went on after a crash had a temporary too
+        deleted.push(key);
+      } catch (err) {
+        all = false;
+        const message = (err as Error)?.message ?? String(err);
+        await db.updateTable('pending_deletions').set({ attempts: sql`attempts + 1`, last_error: message.slice(0, 500) })
+          .where('blob_key', '=', key).execute().catch(() => undefined);
+        onError(`deleting object ${key} of erased recording ${recording} (it stays queued and is retried)`, err);
+        break;
+      }
     }
+    if (deleted.length > 0) {
+      await db.deleteFrom('pending_deletions').where('blob_key', 'in', deleted).execute();
+      compactDue = true;
+    }
+    return { deleted: deleted.length, all };
   }
 
   async function compact(): Promise<void> {
@@ -92,16 +105,10 @@ export function createPurge(deps: PurgeDeps): Purge {
     let deleted = 0;
     let after = '';
     for (;;) {
-      const batch = await db.selectFrom('pending_deletions').select('blob_key').where('blob_key', '>', after).orderBy('blob_key').limit(BATCH).execute();
-      let failed = false;
-      for (const { blob_key } of batch) {
-        if (await deleteOne(blob_key)) deleted++;
-        else {
-          failed = true; // the store is away (or we are closing): the next run tries again
-          break;
-        }
-      }
-      if (failed || batch.length < BATCH) break;
+      const batch = await db.selectFrom('pending_deletions').select(['blob_key', 'recording_id']).where('blob_key', '>', after).orderBy('blob_key').limit(BATCH).execute();
+      const done = await deleteQueued(batch);
+      deleted += done.deleted;
+      if (!done.all || batch.length < BATCH) break;
       after = batch.at(-1)!.blob_key;
     }
     await scheduleCompaction();
@@ -115,8 +122,9 @@ export function createPurge(deps: PurgeDeps): Purge {
         timer = setTimeout(() => resolve(false), waitMs);
       });
       const work = (async () => {
-        let all = true;
-        for (const key of keys) if (!(await deleteOne(key))) all = false;
+        // Another node, or an earlier run, may have got there first: what is no longer queued is gone.
+        const rows = keys.length ? await db.selectFrom('pending_deletions').select(['blob_key', 'recording_id']).where('blob_key', 'in', keys).execute() : [];
+        const { all } = await deleteQueued(rows);
         void scheduleCompaction();
         return all;
       })();

@@ -11,7 +11,7 @@ import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { runAlone } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
-import { eraseInCatalog } from '../playback/erasure.ts';
+import { eraseManyInCatalog } from '../playback/erasure.ts';
 import type { Purge } from './purge.ts';
 
 export const DAY_MS = 86_400_000;
@@ -126,17 +126,11 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
           .select(['id', 'care_unit', 'caller_index', 'callee_index', 'direction', 'patient_index', 'started_at'])
           .orderBy('started_at').orderBy('id').limit(BATCH).execute();
         if (batch.length === 0) break;
-        const keys = await db.transaction().execute(async (trx) => {
-          const queued: string[] = [];
-          for (const r of batch) {
-            const k = await eraseInCatalog(trx, deps.audit, r, { actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days, startedAt: new Date(r.started_at).toISOString() } });
-            if (k) {
-              erased++;
-              queued.push(...k);
-            }
-          }
-          return queued;
-        });
+        const done = await db.transaction().execute((trx) => eraseManyInCatalog(trx, deps.audit, batch, (r) => ({
+          actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days, startedAt: new Date(r.started_at).toISOString() },
+        })));
+        erased += done.size;
+        const keys = [...done.values()].flat();
         queuedAny ||= keys.length > 0;
         const last = batch.at(-1)!;
         after = { started: last.started_at, id: last.id };

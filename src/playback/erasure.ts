@@ -43,35 +43,54 @@ export interface Erasing {
   details?: Record<string, unknown>;
 }
 
+type Erasable = Pick<Recording, 'id' | 'care_unit' | 'caller_index' | 'callee_index' | 'direction' | 'patient_index'>;
+
 /**
- * Erases one recording inside `trx` (the caller's transaction): key, numbers and indexes, the
- * live continuation of its call if there is one (its upload row, a copy of the key, and its
- * journal), its objects queued for deletion, and the audit event. Returns the objects queued,
- * or null when the recording is already erased or under legal hold (nothing was changed).
+ * Erases recordings inside `trx` (the caller's transaction): key, numbers and indexes, what
+ * people wrote about the call, the live continuation of a call if there is one (its upload row,
+ * a copy of the key, and its journal), their objects queued for deletion, and one audit event
+ * each. A recording already erased or under legal hold is left as it is. Returns, per
+ * recording erased, the objects queued. A few statements for the whole batch: retention erases
+ * by the hundred.
  */
-export async function eraseInCatalog(trx: Transaction<Database>, audit: AuditLog, r: Pick<Recording, 'id' | 'care_unit' | 'caller_index' | 'callee_index' | 'direction' | 'patient_index'>, how: Erasing): Promise<string[] | null> {
-  const done = await trx.updateTable('recordings').set({ ...ERASED_COLUMNS, erased_at: how.at })
-    .where('id', '=', r.id).where('erased_at', 'is', null).where('legal_hold', '=', 0).executeTakeFirst();
-  if (Number(done.numUpdatedRows) !== 1) return null;
-  const { blob_key } = await trx.selectFrom('recordings').select('blob_key').where('id', '=', r.id).executeTakeFirstOrThrow();
-  const live = await trx.selectFrom('uploads').select('blob_key').where('id', '=', r.id).executeTakeFirst();
-  if (live) {
-    await trx.deleteFrom('uploads').where('id', '=', r.id).execute();
-    await trx.deleteFrom('ingest_journal').where('upload_id', '=', r.id).execute();
+export async function eraseManyInCatalog<R extends Erasable>(trx: Transaction<Database>, audit: AuditLog, rs: readonly R[], how: Erasing | ((r: R) => Erasing)): Promise<Map<string, string[]>> {
+  const done = new Map<string, string[]>();
+  if (rs.length === 0) return done;
+  const ids = rs.map((r) => r.id);
+  const at = typeof how === 'function' ? how(rs[0]!).at : how.at;
+  const erased = await trx.updateTable('recordings').set({ ...ERASED_COLUMNS, erased_at: at })
+    .where('id', 'in', ids).where('erased_at', 'is', null).where('legal_hold', '=', 0).returning(['id', 'blob_key']).execute();
+  if (erased.length === 0) return done;
+  const erasedIds = erased.map((e) => e.id);
+  for (const e of erased) done.set(e.id, [e.blob_key]);
+  const live = await trx.selectFrom('uploads').select(['id', 'blob_key']).where('id', 'in', erasedIds).execute();
+  if (live.length > 0) {
+    const liveIds = live.map((l) => l.id);
+    await trx.deleteFrom('uploads').where('id', 'in', liveIds).execute();
+    await trx.deleteFrom('ingest_journal').where('upload_id', 'in', liveIds).execute();
+    for (const l of live) if (!done.get(l.id)!.includes(l.blob_key)) done.get(l.id)!.push(l.blob_key);
   }
   // What people wrote about the call (a break-glass reason, a reviewer's note) may name the
   // patient: it goes with the call. The grant and its review stay, as the audit log refers to them.
-  await trx.updateTable('break_glass').set({ reason: ERASED_TEXT }).where('recording_id', '=', r.id).execute();
-  await trx.updateTable('break_glass').set({ review_note: ERASED_TEXT }).where('recording_id', '=', r.id).where('review_note', 'is not', null).execute();
-  const keys = [...new Set([blob_key, ...(live ? [live.blob_key] : [])])];
-  await trx.insertInto('pending_deletions').values(keys.map((k) => ({ blob_key: k, recording_id: r.id, queued_at: how.at })))
+  await trx.updateTable('break_glass').set({ reason: ERASED_TEXT }).where('recording_id', 'in', erasedIds).execute();
+  await trx.updateTable('break_glass').set({ review_note: ERASED_TEXT }).where('recording_id', 'in', erasedIds).where('review_note', 'is not', null).execute();
+  await trx.insertInto('pending_deletions').values([...done].flatMap(([id, keys]) => keys.map((k) => ({ blob_key: k, recording_id: id, queued_at: at }))))
     .onConflict((oc) => oc.column('blob_key').doNothing()).execute();
-  await audit.record({
-    action: 'recording.erased', actor: how.actor, outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
-    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), requestId: how.requestId ?? null, source: how.source ?? null,
-    details: { basis: how.basis, ...(live ? { liveCallEnded: true } : {}), ...how.details },
-  }, trx);
-  return keys;
+  const liveIds = new Set(live.map((l) => l.id));
+  await audit.recordMany(rs.filter((r) => done.has(r.id)).map((r) => {
+    const h = typeof how === 'function' ? how(r) : how;
+    return {
+      action: 'recording.erased', actor: h.actor, outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
+      patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), requestId: h.requestId ?? null, source: h.source ?? null,
+      details: { basis: h.basis, ...(liveIds.has(r.id) ? { liveCallEnded: true } : {}), ...h.details },
+    } as const;
+  }), trx);
+  return done;
+}
+
+/** Erases one recording inside `trx` (eraseManyInCatalog): the objects queued, or null when it is already erased or under legal hold. */
+export async function eraseInCatalog(trx: Transaction<Database>, audit: AuditLog, r: Erasable, how: Erasing): Promise<string[] | null> {
+  return (await eraseManyInCatalog(trx, audit, [r], how)).get(r.id) ?? null;
 }
 
 export function createErasure(deps: {
