@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { makeRawG711 } from '../src/ingest/g711.ts';
-import { enrollPerson, ingestKey, reopenServer, signIn, startTestServer, sendAs as send, type Person, type SessionCreds, type TestServer } from './helpers/archive.ts';
+import { enrollPerson, ingestKey, reopenServer, signIn, startTestServer, sendAs as send, type Person, type ServedArchive, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { openTestArchive, releaseTestArchive, TEST_CATALOG } from './helpers/catalog.ts';
 import { metaHeader, recordingIdOf, tusCreate, tusHead, tusPatch, tusUpload } from './helpers/tus.ts';
 
@@ -143,119 +143,116 @@ describe('erasure reaches every copy', () => {
   });
 });
 
+interface Restarted {
+  key: string;
+  /** A call filed as interrupted by a restart, resumable by its client. */
+  id: string;
+  /** A privacy officer's session (it outlives the restart). */
+  officer: SessionCreds;
+  /** The server serving the archive now; a test that restarts it again sets it. */
+  again: ServedArchive;
+  /** The first server's settings with the address and archive of `again`. */
+  readonly s: TestServer;
+}
+
+/** Runs `test` after a restart that filed a live call early; cleans up after it. */
+async function afterRestart(caller: string, test: (r: Restarted) => Promise<void>): Promise<void> {
+  const first = await startTestServer();
+  const key = await ingestKey(first);
+  const officer = await signIn(first, await enrollPerson(first, 'dpo', { roles: ['privacy_officer'] }));
+  const id = await interruptedCall(first, key, caller);
+  await first.running.close();
+  await first.archive.close();
+  const r: Restarted = {
+    key, id, officer, again: await reopenServer(first.dir),
+    get s() {
+      return { ...first, url: this.again.url, archive: this.again.archive, running: this.again.running };
+    },
+  };
+  try {
+    await test(r);
+  } finally {
+    await r.again.close().catch(() => undefined); // closed already by a test that failed half-way through a restart
+    await releaseTestArchive(first.dir);
+    await rm(dirname(first.dir), { recursive: true, force: true });
+  }
+}
+
 describe('erasure of a call that goes on after a restart', () => {
-  it('ends the call at once: no byte more is taken, its upload row, journal and temporary object go too', async () => {
-    let s = await startTestServer();
-    const root = dirname(s.dir);
-    const key = await ingestKey(s);
-    const officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
-    const c = await signIn(s, officer);
-    const id = await interruptedCall(s, key, '0703334455');
-    await s.running.close();
-    await s.archive.close();
-    let again = await reopenServer(s.dir);
-    s = { ...s, url: again.url, archive: again.archive, running: again.running };
-    try {
-      const head = await tusHead(s.url, key, id);
-      assert.equal(head.headers.get('upload-offset'), '160000');
-      assert.equal((await tusPatch(s.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204, 'the client goes on');
-      const live = await s.archive.db.selectFrom('uploads').select(['blob_key', 'header']).where('id', '=', id).executeTakeFirstOrThrow();
-      assert.ok(live.header.length > 0, 'the continuation holds a copy of the key');
-      assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 200);
-      const more = await tusPatch(s.url, key, id, 240_000, audio.subarray(240_000, 320_000));
-      assert.ok(more.status === 404 || more.status === 410, `a PATCH after the erasure is refused (${more.status})`);
-      assert.equal((await tusHead(s.url, key, id)).status, 404);
-      assert.equal(await s.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined, 'the upload row (a copy of the key) is gone');
-      assert.deepEqual(await s.archive.db.selectFrom('ingest_journal').select('seq').where('upload_id', '=', id).execute(), []);
-      await again.running.purge.idle();
-      assert.equal(await again.running.purge.pending(), 0);
-      if (TEST_CATALOG === 'sqlite') {
-        assert.deepEqual((await readdir(join(s.dir, 'blobs', '.tmp'))).filter((n) => n.startsWith(live.blob_key)), [], 'the continuation\'s temporary object is gone');
-      }
-      const row = await s.archive.db.selectFrom('recordings').select(['header', 'plaintext_size', 'erased_at']).where('id', '=', id).executeTakeFirstOrThrow();
-      assert.equal(row.header.length, 0);
-      // A restart files nothing of it.
-      await again.close();
-      again = await reopenServer(s.dir);
-      assert.deepEqual(again.running.recovery.recovered, []);
-      const tomb = await again.archive.db.selectFrom('recordings').select(['header', 'erased_at', 'flags']).where('id', '=', id).executeTakeFirstOrThrow();
-      assert.equal(tomb.header.length, 0);
-      assert.ok(tomb.erased_at);
-    } finally {
-      await again.close();
-      await releaseTestArchive(s.dir);
-      await rm(root, { recursive: true, force: true });
+  it('ends the call at once: no byte more is taken, its upload row, journal and temporary object go too', () => afterRestart('0703334455', async (r) => {
+    const { s, key, id, officer: c } = r;
+    const again = r.again;
+    const head = await tusHead(s.url, key, id);
+    assert.equal(head.headers.get('upload-offset'), '160000');
+    assert.equal((await tusPatch(s.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204, 'the client goes on');
+    const live = await s.archive.db.selectFrom('uploads').select(['blob_key', 'header']).where('id', '=', id).executeTakeFirstOrThrow();
+    assert.ok(live.header.length > 0, 'the continuation holds a copy of the key');
+    assert.equal((await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' })).status, 200);
+    const more = await tusPatch(s.url, key, id, 240_000, audio.subarray(240_000, 320_000));
+    assert.ok(more.status === 404 || more.status === 410, `a PATCH after the erasure is refused (${more.status})`);
+    assert.equal((await tusHead(s.url, key, id)).status, 404);
+    assert.equal(await s.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined, 'the upload row (a copy of the key) is gone');
+    assert.deepEqual(await s.archive.db.selectFrom('ingest_journal').select('seq').where('upload_id', '=', id).execute(), []);
+    await again.running.purge.idle();
+    assert.equal(await again.running.purge.pending(), 0);
+    if (TEST_CATALOG === 'sqlite') {
+      assert.deepEqual((await readdir(join(s.dir, 'blobs', '.tmp'))).filter((n) => n.startsWith(live.blob_key)), [], 'the continuation\'s temporary object is gone');
     }
-  });
+    const row = await s.archive.db.selectFrom('recordings').select(['header', 'plaintext_size', 'erased_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    assert.equal(row.header.length, 0);
+    // A restart files nothing of it.
+    await r.again.close();
+    r.again = await reopenServer(s.dir);
+    const restarted = r.again;
+    assert.deepEqual(restarted.running.recovery.recovered, []);
+    const tomb = await restarted.archive.db.selectFrom('recordings').select(['header', 'erased_at', 'flags']).where('id', '=', id).executeTakeFirstOrThrow();
+    assert.equal(tomb.header.length, 0);
+    assert.ok(tomb.erased_at);
+  }));
 
-  it('a continuation an earlier version left in flight for a recording it then erased is not filed at restart', async () => {
-    const s = await startTestServer();
-    const root = dirname(s.dir);
-    const key = await ingestKey(s);
-    const id = await interruptedCall(s, key, '0704445566');
-    await s.running.close();
-    await s.archive.close();
-    let again = await reopenServer(s.dir);
-    try {
-      assert.equal((await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204);
-      const upload = await again.archive.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-      await again.close(); // the continuation stays in flight, for recovery
-      // An erasure as earlier versions made it: the recording's row only, its continuation left.
-      const archive = await openTestArchive(s.dir);
-      const filed = await archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
-      await archive.db.updateTable('recordings').set({ erased_at: Date.now(), header: new Uint8Array(0), caller_sealed: null, caller_index: null }).where('id', '=', id).execute();
-      await archive.close();
-      again = await reopenServer(s.dir);
-      assert.deepEqual(again.running.recovery.recovered, [], 'nothing is filed');
-      assert.deepEqual(again.running.recovery.dropped, [id]);
-      const tomb = await again.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-      assert.equal(tomb.header.length, 0, 'still a tombstone');
-      assert.equal(tomb.blob_key, filed.blob_key, 'no new object was filed into the tombstone');
-      assert.equal(tomb.plaintext_size, 160_000);
-      await assert.rejects(again.archive.store.size(upload.blob_key), 'what recovery sealed of the continuation is gone');
-      assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
-      const rejected = await again.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', id).where('action', '=', 'ingest.rejected').execute();
-      assert.equal(rejected.length, 1, 'the refusal is audited');
-    } finally {
-      await again.close();
-      await releaseTestArchive(s.dir);
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+  it('a continuation an earlier version left in flight for a recording it then erased is not filed at restart', () => afterRestart('0704445566', async (r) => {
+    const { s, key, id } = r;
+    let again = r.again;
+    assert.equal((await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000))).status, 204);
+    const upload = await again.archive.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    await again.close(); // the continuation stays in flight, for recovery
+    // An erasure as earlier versions made it: the recording's row only, its continuation left.
+    const archive = await openTestArchive(s.dir);
+    const filed = await archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+    await archive.db.updateTable('recordings').set({ erased_at: Date.now(), header: new Uint8Array(0), caller_sealed: null, caller_index: null }).where('id', '=', id).execute();
+    await archive.close();
+    again = r.again = await reopenServer(s.dir);
+    assert.deepEqual(again.running.recovery.recovered, [], 'nothing is filed');
+    assert.deepEqual(again.running.recovery.dropped, [id]);
+    const tomb = await again.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    assert.equal(tomb.header.length, 0, 'still a tombstone');
+    assert.equal(tomb.blob_key, filed.blob_key, 'no new object was filed into the tombstone');
+    assert.equal(tomb.plaintext_size, 160_000);
+    await assert.rejects(again.archive.store.size(upload.blob_key), 'what recovery sealed of the continuation is gone');
+    assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+    const rejected = await again.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', id).where('action', '=', 'ingest.rejected').execute();
+    assert.equal(rejected.length, 1, 'the refusal is audited');
+  }));
 
-  it('a client resuming while its recording is erased gets 404, not an internal error', async () => {
-    const s = await startTestServer();
-    const root = dirname(s.dir);
-    const key = await ingestKey(s);
-    const officer = await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] });
-    const c = await signIn(s, officer);
-    const id = await interruptedCall(s, key, '0705556677');
-    await s.running.close();
-    await s.archive.close();
-    const again = await reopenServer(s.dir);
-    try {
-      const { blob_key } = await again.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
-      // Interposed on the real store: the first read of the recording's object, as the client's
-      // resume starts, waits for the officer's erasure to be answered.
-      const store = again.archive.store;
-      const realStream = store.stream.bind(store);
-      let erased: Promise<number> | null = null;
-      store.stream = (k, ...rest) => {
-        if (k !== blob_key || erased) return realStream(k, ...rest);
-        erased = send({ ...s, url: again.url }, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' }).then((r) => r.status);
-        return (async function* () {
-          await erased;
-          yield* realStream(k, ...rest);
-        })();
-      };
-      const res = await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000));
-      assert.equal(await erased, 200);
-      assert.equal(res.status, 404, `the resume is answered 404 (${res.status}: ${await res.text()})`);
-      assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
-    } finally {
-      await again.close();
-      await releaseTestArchive(s.dir);
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+  it('a client resuming while its recording is erased gets 404, not an internal error', () => afterRestart('0705556677', async (r) => {
+    const { s, key, id, officer: c, again } = r;
+    const { blob_key } = await again.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+    // Interposed on the real store: the first read of the recording's object, as the client's
+    // resume starts, waits for the officer's erasure to be answered.
+    const store = again.archive.store;
+    const realStream = store.stream.bind(store);
+    let erased: Promise<number> | null = null;
+    store.stream = (k, ...rest) => {
+      if (k !== blob_key || erased) return realStream(k, ...rest);
+      erased = send({ ...s, url: again.url }, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' }).then((r) => r.status);
+      return (async function* () {
+        await erased;
+        yield* realStream(k, ...rest);
+      })();
+    };
+    const res = await tusPatch(again.url, key, id, 160_000, audio.subarray(160_000, 240_000));
+    assert.equal(await erased, 200);
+    assert.equal(res.status, 404, `the resume is answered 404 (${res.status}: ${await res.text()})`);
+    assert.equal(await again.archive.db.selectFrom('uploads').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+  }));
 });
