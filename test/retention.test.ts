@@ -78,7 +78,10 @@ describe('retention', () => {
     assert.equal(events[0]!.actor_id, 'retention');
     assert.equal(JSON.parse(events[0]!.details!).basis, 'retention');
     assert.equal(JSON.parse(events[0]!.details!).retentionDays, 365);
+    const runs = await s.archive.db.selectFrom('audit_events').selectAll().where('action', '=', 'retention.run').orderBy('seq').execute();
+    assert.deepEqual(JSON.parse(runs.at(-1)!.details!), { periods: { Syd: 30, 'Barn och unga': 3650, '*': 365 }, erased: report.erased, held: 1 }, 'the run itself is audited');
     assert.deepEqual(await s.running.retention.run(), { erased: { Syd: 0, 'Barn och unga': 0, '*': 0 }, held: 1 }, 'a second run has nothing to do');
+    assert.equal((await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'retention.run').execute()).length, runs.length + 1, 'a run with nothing to do is audited too');
   });
 
   it('a recording whose hold is released is erased at the next run', async () => {

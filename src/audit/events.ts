@@ -39,6 +39,7 @@ export const AUDIT_ACTIONS = {
   'audit.verified': 'the audit log was verified on request (result in details)',
   'audit.extract_produced': "a patient's log extract was produced (PDL 8 kap. 5 §)",
   'archive.migrated': "an operator moved the archive to another catalog or blob store, every row and object verified (from, to and counts in details; written in the archive's new catalog)",
+  'retention.run': 'a retention run ended: the periods it applied, how many recordings it erased per care unit, how many a legal hold kept (in details); each erasure has its own event',
   'archive.old_copy_removed': 'an operator removed the old copy a move left in the data directory (its embedded catalog, its local blob store), after checking that the archive holds everything it held (what was removed in details)',
   'catalog.seeded': 'an operator filled the catalog with synthetic calls (metadata only) for a benchmark or demo',
   'ingest.started': 'an upload was created',

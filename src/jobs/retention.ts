@@ -150,6 +150,11 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
       report.erased[label(rule)] = erased;
       report.held += await count(rule, cutoff, true);
     }
+    // The run itself is audited, what it did or not: an auditor sees that retention runs on time.
+    await deps.audit.record({
+      action: 'retention.run', actor: SYSTEM, outcome: 'success',
+      details: { periods: Object.fromEntries(rules.map((r) => [label(r), r.days])), ...report },
+    });
     if (queuedAny && !report.stopped) {
       // The objects go now (a run already under way may have listed the queue before them).
       await deps.purge.idle();

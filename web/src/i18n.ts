@@ -271,6 +271,7 @@ const STRINGS = {
   'action.audit.verified': { en: 'audit log verified', sv: 'granskningsloggen verifierad' },
   'action.audit.extract_produced': { en: 'patient log extract produced', sv: 'loggutdrag för patient framtaget' },
   'action.archive.migrated': { en: 'archive moved to another catalog or store', sv: 'arkivet flyttat till annan katalog eller lagring' },
+  'action.retention.run': { en: 'retention run', sv: 'gallringskörning' },
   'action.archive.old_copy_removed': { en: 'old copy of a moved archive removed', sv: 'gammal kopia av flyttat arkiv borttagen' },
   'action.catalog.seeded': { en: 'synthetic calls added', sv: 'syntetiska samtal tillagda' },
   'action.ingest.started': { en: 'upload started', sv: 'uppladdning påbörjad' },
