@@ -93,6 +93,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
     },
 
     async run() {
+      if (rules.length === 0) return { erased: {}, held: 0 }; // no period set: nothing to run, nothing to audit
       stopping = false;
       return (await runAlone(db, 'retention', runOnce)) ?? { erased: {}, held: 0, elsewhere: true };
     },
