@@ -89,6 +89,26 @@ describe('erasure reaches every copy', () => {
     if (TEST_CATALOG === 'sqlite') assert.deepEqual(await inCatalogFiles(s.dir, Buffer.from('19811218-9876')), [], 'the text is gone from the catalog files');
   });
 
+  it('a committed erasure is answered 200 even when the catalog fails to take its objects off the queue', async () => {
+    const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0701212121' }));
+    // The catalog refuses the statement that takes deleted objects off the queue (as a dropped connection would).
+    if (TEST_CATALOG === 'postgres') {
+      await sql.raw(`CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'catalog away'; END $$`).execute(s.archive.db);
+      await sql.raw('CREATE TRIGGER test_refuse BEFORE DELETE ON pending_deletions FOR EACH ROW EXECUTE FUNCTION test_refuse()').execute(s.archive.db);
+    } else {
+      await sql.raw(`CREATE TRIGGER test_refuse BEFORE DELETE ON pending_deletions BEGIN SELECT RAISE(ABORT, 'catalog away'); END`).execute(s.archive.db);
+    }
+    try {
+      const res = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, false);
+    } finally {
+      await sql.raw('DROP TRIGGER test_refuse' + (TEST_CATALOG === 'postgres' ? ' ON pending_deletions' : '')).execute(s.archive.db);
+    }
+    await s.running.purge.run(); // the object is gone already: its queue row goes now
+    assert.equal(await s.running.purge.pending(), 0);
+  });
+
   it('an object already gone, or never stored (a synthetic call\'s name), leaves the queue', async () => {
     const seeded = 'a168564039ba5b8df0000000000000000'; // what `callvault seed` names its calls' absent audio
     const missing = 'f'.repeat(32);

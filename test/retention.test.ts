@@ -1,6 +1,10 @@
 // Retention: recordings past their period are erased on time, by the server itself, per care
 // unit, exactly once however many nodes run it, and never while under legal hold.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { makeRawG711 } from '../src/ingest/g711.ts';
 import { JOBS, runAlone } from '../src/catalog/db.ts';
@@ -9,7 +13,9 @@ import { seedCatalog } from '../src/catalog/seed.ts';
 import { createPurge } from '../src/jobs/purge.ts';
 import { createRetention, DAY_MS } from '../src/jobs/retention.ts';
 import { enrollPerson, ingestKey, signIn, startTestServer, sendAs as send, type TestServer } from './helpers/archive.ts';
-import { catalogEnv, databaseUrlOf, TEST_CATALOG } from './helpers/catalog.ts';
+import { catalogEnv, databaseUrlOf, initTestArchive, openTestArchive, releaseTestArchive, TEST_CATALOG } from './helpers/catalog.ts';
+import { startServer } from '../src/cli/server.ts';
+import { loadConfig } from '../src/config/config.ts';
 import { runCli } from './helpers/cli.ts';
 import { watchEventLoop } from './helpers/event-loop.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
@@ -154,6 +160,37 @@ describe('retention over a backlog', () => {
     assert.equal(rest.erased['*']! + report.erased['*']!, 6_000, 'the next run erases the rest');
     assert.equal(await due(), 0);
     await purge.idle();
+  });
+
+  it('a shutdown does not wait for the objects of a run\'s erasures to be deleted: they stay queued for the next start', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'callvault-retention-stop-'));
+    const dir = join(root, 'data');
+    await initTestArchive(dir);
+    const a = await openTestArchive(dir);
+    try {
+      await seedCatalog(a.db, a.blindIndex, { calls: 1_500, days: 30, now: Date.now() - 400 * DAY_MS, seed: 2 });
+      // Interposed on the real store: 5 ms a delete, as a bucket across a network.
+      const realDelete = a.store.delete.bind(a.store);
+      let deletes = 0;
+      a.store.delete = async (k) => {
+        deletes++;
+        await new Promise((r) => setTimeout(r, 5));
+        return realDelete(k);
+      };
+      const env = { CALLVAULT_RETENTION_DAYS: '365' };
+      const running = await startServer(a, loadConfig({ data: dir, listen: '127.0.0.1:0' }, env), new Writable({ write(_c, _e, cb) { cb(); } }), env);
+      while (deletes < 20) await new Promise((r) => setTimeout(r, 20)); // the run's purge is under way
+      const t0 = Date.now();
+      await running.close();
+      const took = Date.now() - t0;
+      assert.ok(took < 4_000, `the shutdown took ${took} ms`);
+      const queued = Number((await a.db.selectFrom('pending_deletions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      assert.ok(queued > 0, 'what was not deleted stays queued');
+    } finally {
+      await a.close();
+      await releaseTestArchive(dir);
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   if (TEST_CATALOG === 'postgres') it('on PostgreSQL, says so and does nothing while another node runs it; a dropped lock connection does not stop the server', async () => {

@@ -189,10 +189,15 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     app.log.warn('no retention period is set (CALLVAULT_RETENTION_DAYS): recordings are kept until erased by hand' +
       (Object.keys(config.retentionByUnit).length ? ', except in the units of CALLVAULT_RETENTION_BY_UNIT' : ''));
   }
-  let retaining = retentionRun();
-  const retainer = setInterval(() => {
-    retaining = retaining.then(retentionRun);
-  }, 3_600_000);
+  // One run at a time: a run longer than the hour (a backlog) is not followed by one queued behind it.
+  let retaining: Promise<void> | null = null;
+  const retain = () => {
+    retaining ??= retentionRun().finally(() => {
+      retaining = null;
+    });
+  };
+  retain();
+  const retainer = setInterval(retain, 3_600_000);
   retainer.unref();
   // Objects erasures left to delete (the store was away): retried until they are gone.
   const purgeRun = () => purge.run().catch((err: unknown) => onError('deleting the objects of erased recordings', err));
@@ -223,9 +228,12 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
         clearTimeout(grace);
       }
       await alerts.settled();
+      // The retention run under way ends after its batch, and the purge after the object under way
+      // (waiting at most 2 s: with the store away, what is queued waits for the next start).
       retention.stop();
-      await retaining; // the batch under way
-      await purge.close(2_000); // with the store away, what is queued waits for the next start
+      const purgeClosed = purge.close(2_000);
+      await retaining;
+      await purgeClosed;
       await checkpoint(); // the last events of this run are checkpointed too
       await witness.close();
       // Everything acknowledged is in the journal: what was in flight is filed as interrupted

@@ -79,7 +79,13 @@ export function createPurge(deps: PurgeDeps): Purge {
       }
     }
     if (deleted.length > 0) {
-      await db.deleteFrom('pending_deletions').where('blob_key', 'in', deleted).execute();
+      try {
+        await db.deleteFrom('pending_deletions').where('blob_key', 'in', deleted).execute();
+      } catch (err) {
+        // The objects are gone; their queue rows stay, and a later run finds them gone.
+        onError('taking deleted objects off the queue of erased recordings', err);
+        return { deleted: 0, all: false };
+      }
       compactDue = true;
     }
     return { deleted: deleted.length, all };
@@ -127,7 +133,11 @@ export function createPurge(deps: PurgeDeps): Purge {
         const { all } = await deleteQueued(rows);
         void scheduleCompaction();
         return all;
-      })();
+      })().catch((err: unknown) => {
+        // Whatever fails here, the erasure itself is committed: the queue is retried later.
+        onError('deleting the objects of an erased recording (they stay queued)', err);
+        return false;
+      });
       try {
         return await Promise.race([work, late]);
       } finally {

@@ -156,7 +156,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
       action: 'retention.run', actor: SYSTEM, outcome: 'success',
       details: { periods: Object.fromEntries(rules.map((r) => [label(r), r.days])), ...report },
     });
-    if (queuedAny && !report.stopped) {
+    if (queuedAny && !stopping) {
       // The objects go now (a run already under way may have listed the queue before them).
       await deps.purge.idle();
       await deps.purge.run();
