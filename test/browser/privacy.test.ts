@@ -80,7 +80,7 @@ describe('privacy officer in the browser', () => {
     const confirm = page.getByRole('dialog', { name: 'Erase this call for good' });
     await confirm.getByLabel('Legal basis').selectOption('data_subject_request');
     await confirm.getByRole('button', { name: 'Erase for good' }).click();
-    await page.waitForURL(`${s.appUrl}/`);
+    await page.locator('p.notice').getByText('The call has been erased.').waitFor(); // seen where the call was, not only spoken
     const row = await s.archive.db.selectFrom('recordings').select(['erased_at']).where('id', '=', calls.stereo).executeTakeFirstOrThrow();
     assert.ok(row.erased_at);
     assert.deepEqual(problems, []);
@@ -98,7 +98,7 @@ describe('privacy officer in the browser', () => {
       const confirm = page.getByRole('dialog', { name: 'Erase this call for good' });
       await confirm.getByLabel('Legal basis').selectOption('unlawful_recording');
       await confirm.getByRole('button', { name: 'Erase for good' }).click();
-      await page.getByRole('status').getByText(/The storage did not answer in time/).waitFor();
+      await page.locator('p.notice').getByText(/The storage did not answer in time/).waitFor();
       assert.equal(await s.running.purge.pending(), 1);
     } finally {
       store.delete = realDelete;

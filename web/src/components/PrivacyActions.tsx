@@ -6,7 +6,6 @@ import { post, request } from '../api';
 import { announce } from '../announce';
 import { useLang } from '../context';
 import type { Key } from '../i18n';
-import { navigate } from '../router';
 import { Dialog } from './Dialog';
 import { ErrorText, SelectField, TextField, errorText } from './Field';
 import { useStepUp } from './StepUp';
@@ -25,7 +24,7 @@ function saveBlob(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 30_000);
 }
 
-export function PrivacyActions(props: { id: string; legalHold: boolean; allowed: RecordingAction[]; onChanged: () => void }) {
+export function PrivacyActions(props: { id: string; legalHold: boolean; allowed: RecordingAction[]; onChanged: () => void; onErased: (message: string) => void }) {
   const { t } = useLang();
   const can = (a: RecordingAction) => props.allowed.includes(a);
   const withStepUp = useStepUp();
@@ -64,9 +63,11 @@ export function PrivacyActions(props: { id: string; legalHold: boolean; allowed:
     const done = await withStepUp(() => post<{ audioDeleted: boolean }>(`/api/v1/recordings/${props.id}/erase`, { basis }));
     if (done === undefined) return;
     setConfirming(false);
-    // The key is gone either way; the audio itself may wait for the storage to answer.
-    announce(t(done.audioDeleted === false ? 'privacy.erasedPending' : 'privacy.erased'));
-    navigate('/');
+    // The key is gone either way; the audio itself may wait for the storage to answer. The page
+    // says so where the call was (seen), and the live region speaks it (heard).
+    const message = t(done.audioDeleted === false ? 'privacy.erasedPending' : 'privacy.erased');
+    props.onErased(message);
+    announce(message);
   });
 
   return (

@@ -20,7 +20,7 @@ import type { RecordingSummary } from './Search';
 export type RecordingAction = 'play' | 'download' | 'export' | 'legal_hold' | 'erase' | 'history';
 interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null; legalHold: boolean; allowed: RecordingAction[] }
 
-type State = { kind: 'loading' } | { kind: 'ready'; rec: RecordingDetail } | { kind: 'breakGlass' } | { kind: 'error'; message: string };
+type State = { kind: 'loading' } | { kind: 'ready'; rec: RecordingDetail } | { kind: 'breakGlass' } | { kind: 'error'; message: string } | { kind: 'erased'; message: string };
 
 function saveBlob(blob: Blob, name: string): void {
   const url = URL.createObjectURL(blob);
@@ -87,6 +87,7 @@ export function Recording(props: { id: string }) {
     <Page title={title} actions={<Link href="/" class="back">{t('rec.back')}</Link>}>
       {state.kind === 'loading' ? <p aria-busy="true">{t('common.loading')}</p> : null}
       {state.kind === 'error' ? <ErrorText>{state.message}</ErrorText> : null}
+      {state.kind === 'erased' ? <p class="notice">{state.message}</p> : null}
       {state.kind === 'breakGlass' ? (
         <div class="notice">
           <p>{t('breakGlass.outside')}</p>
@@ -109,7 +110,7 @@ export function Recording(props: { id: string }) {
             </div>
           ) : null}
           {state.rec.allowed.some((a) => a === 'legal_hold' || a === 'erase' || a === 'export')
-            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} allowed={state.rec.allowed} onChanged={load} /> : null}
+            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} allowed={state.rec.allowed} onChanged={load} onErased={(message) => setState({ kind: 'erased', message })} /> : null}
           {state.rec.allowed.includes('history') ? <RecordingHistory id={props.id} /> : null}
         </>
       ) : null}
