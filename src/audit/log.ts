@@ -92,19 +92,24 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
     return { ...row, leaf_hash: entryLeafHash(row) };
   }
 
+  /** Events in the caller's transaction: written with it, in order, in one batch. */
+  async function recordMany(events: readonly AuditEvent[], trx: Transaction<Database>): Promise<void> {
+    const unknown = events.find((e) => !(e.action in AUDIT_ACTIONS));
+    if (unknown) throw new Error(`unknown audit action ${unknown.action}`);
+    const rows = events.map(rowOf);
+    try {
+      await insertBatch(trx, rows);
+    } catch (err) {
+      throw new AuditUnavailableError(err);
+    }
+    events.forEach((e, i) => notify(e, rows[i]!.at));
+  }
+
   return {
     async record(e, trx) {
       if (!(e.action in AUDIT_ACTIONS)) throw new Error(`unknown audit action ${e.action}`);
+      if (trx) return recordMany([e], trx);
       const row = rowOf(e);
-      if (trx) {
-        try {
-          await trx.insertInto('audit_events').values(row).execute();
-        } catch (err) {
-          throw new AuditUnavailableError(err);
-        }
-        notify(e, row.at);
-        return;
-      }
       await new Promise<void>((resolve, reject) => {
         pending.push({ row, resolve, reject });
         if (!scheduled) {
@@ -114,17 +119,7 @@ export function createAuditLog(db: Kysely<Database>, now: () => number = Date.no
       });
       notify(e, row.at);
     },
-    async recordMany(events, trx) {
-      const unknown = events.find((e) => !(e.action in AUDIT_ACTIONS));
-      if (unknown) throw new Error(`unknown audit action ${unknown.action}`);
-      const rows = events.map(rowOf);
-      try {
-        await insertBatch(trx, rows);
-      } catch (err) {
-        throw new AuditUnavailableError(err);
-      }
-      events.forEach((e, i) => notify(e, rows[i]!.at));
-    },
+    recordMany,
     observe(fn) {
       observers.push(fn);
     },

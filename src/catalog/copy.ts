@@ -14,7 +14,7 @@
 import { sql, type Kysely } from 'kysely';
 import { dialectOf } from './dialect.ts';
 import { asAny, COPY_PLAN, keyOf, keyText, pageAfter, rowHash, rowsWithKeysOf, tableDigest, tablesOf, type AnyDb, type Row, type TablePlan } from './copy-plan.ts';
-import type { Catalog } from './db.ts';
+import { reclaimFreedSpace, type Catalog } from './db.ts';
 
 /** The copy cannot go on; the message says what an operator can do. */
 export class CatalogCopyError extends Error {}
@@ -209,17 +209,9 @@ export async function reconcileCatalog(source: Catalog, target: Catalog, opts: {
     await reconcileTable(asAny(source), asAny(target), plan, opts.batchRows ?? 1000, report);
     if (report.rewritten + report.deleted > before) touched.push(plan.table);
   }
-  if (touched.length > 0) await compact(target, touched);
+  // The old versions of rows rewritten or deleted (an erased recording's key among them).
+  if (touched.length > 0) await reclaimFreedSpace(target, touched);
   return report;
-}
-
-/** The old versions of rows rewritten or deleted (an erased recording's key among them) reclaimed from the target's storage. */
-async function compact(db: Catalog, tables: readonly string[]): Promise<void> {
-  if (dialectOf(db as Kysely<unknown>) === 'postgres') {
-    await sql`vacuum ${sql.join(tables.map((t) => sql.table(t)))}`.execute(db);
-  } else {
-    await sql`pragma wal_checkpoint(truncate)`.execute(db);
-  }
 }
 
 /**

@@ -88,8 +88,14 @@ export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catal
   return sqliteCatalog(new SqliteDatabase(opts.file, { readonly: true, fileMustExist: true }));
 }
 
+/** How long a SQLite statement waits for another connection's lock. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** The tables an erasure rewrites or deletes from. */
+const ERASURE_TABLES = ['recordings', 'uploads', 'ingest_journal', 'break_glass', 'pending_deletions'];
+
 /**
- * After an erasure: what the catalog still keeps of the rows as they were is reclaimed, as far
+ * After an erasure (or after rows were rewritten: `tables`): what the catalog still keeps of the rows as they were is reclaimed, as far
  * as the catalog can. SQLite (secure_delete on) zeroes freed space as it writes, but the
  * write-ahead log holds the pages from before until a checkpoint copies the new ones over them;
  * TRUNCATE then empties it. The checkpoint does not wait for readers (another connection: a
@@ -98,9 +104,9 @@ export async function openCatalogReader(opts: OpenCatalogOptions): Promise<Catal
  * row versions' space reusable, but neither zeroes it nor reaches the server's write-ahead log
  * (README: what erasure cannot reach on PostgreSQL).
  */
-export async function reclaimFreedSpace(db: Catalog): Promise<boolean> {
+export async function reclaimFreedSpace(db: Catalog, tables: readonly string[] = ERASURE_TABLES): Promise<boolean> {
   if (dialectOf(db as Kysely<unknown>) === 'postgres') {
-    await sql`VACUUM recordings, uploads, ingest_journal, pending_deletions`.execute(db);
+    await sql`VACUUM ${sql.join(tables.map((t) => sql.table(t)))}`.execute(db);
     return true;
   }
   return db.connection().execute(async (conn) => {
@@ -134,9 +140,6 @@ export async function runAlone<T>(db: Catalog, job: keyof typeof JOBS, fn: () =>
     }
   });
 }
-
-/** How long a SQLite statement waits for another connection's lock. */
-const BUSY_TIMEOUT_MS = 5000;
 
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
 

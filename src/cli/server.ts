@@ -27,7 +27,7 @@ import { recordingRoutes } from '../playback/routes.ts';
 import { createPlayback } from '../playback/service.ts';
 import { createErasure } from '../playback/erasure.ts';
 import { createPurge, type Purge } from '../jobs/purge.ts';
-import { createRetention, type Retention } from '../jobs/retention.ts';
+import { createRetention, retentionOf, type Retention } from '../jobs/retention.ts';
 import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 import { describeOldCopy, oldCopyIn } from './old-copy.ts';
@@ -72,7 +72,7 @@ export interface RouteOptions {
   /** Where `/api/v1/audit/verify` reads the witnessed checkpoints. */
   witness: Witness;
   /** The deletion of erased recordings' objects (one per server, shared with its background runs). */
-  purge?: Purge;
+  purge: Purge;
 }
 
 export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime, 'journal' | 'nodeId' | 'takeOver'>, opts: RouteOptions): { routes: RouteDef[]; uploads: UploadService } {
@@ -90,9 +90,8 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf,
     auditEvents: async (recording) => (await readTimeline(a.db, { recording, limit: 500 })).items,
   });
-  const purge = opts.purge ?? createPurge({ db: a.db, store: a.store, onError });
   const erasure = createErasure({
-    db: a.db, recordings: a.recordings, purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id), onError,
+    db: a.db, recordings: a.recordings, purge: opts.purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id), onError,
   });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
   // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
@@ -177,7 +176,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, 60_000);
   sweeper.unref();
   // Retention: recordings past their period are erased at start and every hour after.
-  const retention = createRetention({ db: a.db, audit: a.audit, purge, rules: { days: config.retentionDays ?? null, byUnit: config.retentionByUnit } });
+  const retention = createRetention({ db: a.db, audit: a.audit, purge, rules: retentionOf(config) });
   const retentionRun = () => retention.run().then((r) => {
     const erased = Object.values(r.erased).reduce((x, y) => x + y, 0);
     if (erased > 0 || r.held > 0) app.log.info({ retention: r }, `retention: ${erased} recordings past their period erased${r.held ? `, ${r.held} kept under legal hold` : ''}`);

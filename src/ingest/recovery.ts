@@ -202,9 +202,10 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     const identity = deps.archiveIdentity();
     const raw = r.container === 'raw';
     const decl: AudioDeclaration = { codec: raw ? (r.codec as 'pcmu' | 'pcma') : r.container === 'ogg' ? 'ogg-opus' : 'wav', sampleRate: raw ? r.sample_rate : undefined, channels: raw ? r.channels : undefined };
-    const erased = async () => {
-      const now = await deps.db.selectFrom('recordings').select('erased_at').where('id', '=', id).executeTakeFirst();
-      return now !== undefined && now.erased_at !== null;
+    /** Whether the recording is erased (or gone) now, as `q` (the catalog, or a transaction) sees it. */
+    const erased = async (q: Kysely<Database>) => {
+      const now = await q.selectFrom('recordings').select('erased_at').where('id', '=', id).executeTakeFirst();
+      return now === undefined || now.erased_at !== null;
     };
     const writer = await deps.store.create();
     let inspector: AudioInspector, size: number, pending: Buffer, chunks: number, prefix: Buffer;
@@ -217,7 +218,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     } catch (err) {
       await writer.abort();
       // Erased while it was being read (its object deleted): there is nothing to go on with.
-      if (err instanceof BlobNotFoundError && await erased()) return null;
+      if (err instanceof BlobNotFoundError && await erased(deps.db)) return null;
       throw err;
     }
     const sealer = resumeSeal({ header: Buffer.from(r.header), identity, recordingId: id, payloadPrefix: prefix, chunks, pending });
@@ -232,8 +233,7 @@ export function createReopener(deps: RecoveryDeps & { journal: IngestJournal; no
     // Reopening decrypts what was stored: it is audited, with the upload it becomes, in one transaction.
     const reopened = await deps.db.transaction().execute(async (trx) => {
       // An erasure commits before this (then nothing goes on) or after (then it ends this upload too).
-      const now = await trx.selectFrom('recordings').select('erased_at').where('id', '=', id).executeTakeFirst();
-      if (!now || now.erased_at !== null) return false;
+      if (await erased(trx)) return false;
       await trx.insertInto('uploads').values(row).execute();
       await deps.audit.record({
         action: 'ingest.resumed', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,

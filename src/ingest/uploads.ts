@@ -320,8 +320,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
     if (!u.row.resumes_recording) return false; // only a recording filed early can be erased while its call goes on
     const row = await deps.db.selectFrom('uploads').select('id').where('id', '=', u.row.id).executeTakeFirst();
     if (row) return false;
-    erased.add(u.row.id);
-    drop(u);
+    drop(u); // a later resume finds the recording erased (the reopener's own check)
     return true;
   }
   const erasedError = () => new HttpError(404, 'no such upload: the recording it continued was erased');

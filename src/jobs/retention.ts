@@ -11,6 +11,7 @@ import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { runAlone } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
+import type { Config } from '../config/config.ts';
 import { eraseManyInCatalog } from '../playback/erasure.ts';
 import type { Purge } from './purge.ts';
 
@@ -30,6 +31,11 @@ export interface RetentionRule {
   /** The unit, or null for every unit without a period of its own. */
   unit: string | null;
   days: number;
+}
+
+/** The periods a configuration sets. */
+export function retentionOf(c: Pick<Config, 'retentionDays' | 'retentionByUnit'>): RetentionRules {
+  return { days: c.retentionDays ?? null, byUnit: c.retentionByUnit };
 }
 
 export function retentionRules(r: RetentionRules): RetentionRule[] {
@@ -114,7 +120,6 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
   async function runOnce(): Promise<RetentionReport> {
     const t = now();
     const report: RetentionReport = { erased: {}, held: 0 };
-    let queuedAny = false;
     for (const rule of rules) {
       const cutoff = t - rule.days * DAY_MS;
       let erased = 0;
@@ -127,12 +132,10 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
           .select(['id', 'care_unit', 'caller_index', 'callee_index', 'direction', 'patient_index', 'started_at'])
           .orderBy('started_at').orderBy('id').limit(BATCH).execute();
         if (batch.length === 0) break;
-        const done = await db.transaction().execute((trx) => eraseManyInCatalog(trx, deps.audit, batch, (r) => ({
-          actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days, startedAt: new Date(r.started_at).toISOString() },
-        })));
-        erased += done.size;
-        const keys = [...done.values()].flat();
-        queuedAny ||= keys.length > 0;
+        const done = await db.transaction().execute((trx) => eraseManyInCatalog(trx, deps.audit, batch, {
+          actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days }, detailsOf: (r) => ({ startedAt: new Date(r.started_at).toISOString() }),
+        }));
+        erased += done.size; // each erased recording queued its objects
         const last = batch.at(-1)!;
         after = { started: last.started_at, id: last.id };
         if (batch.length < BATCH) break;
@@ -144,11 +147,8 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
           break;
         }
       }
-      if (report.stopped) {
-        report.erased[label(rule)] = erased;
-        break;
-      }
       report.erased[label(rule)] = erased;
+      if (report.stopped) break;
       report.held += await count(rule, cutoff, true);
     }
     // The run itself is audited, what it did or not: an auditor sees that retention runs on time.
@@ -156,7 +156,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
       action: 'retention.run', actor: SYSTEM, outcome: 'success',
       details: { periods: Object.fromEntries(rules.map((r) => [label(r), r.days])), ...report },
     });
-    if (queuedAny && !stopping) {
+    if (Object.values(report.erased).some((n) => n > 0) && !stopping) {
       // The objects go now (a run already under way may have listed the queue before them).
       await deps.purge.idle();
       await deps.purge.run();

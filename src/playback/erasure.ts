@@ -24,7 +24,7 @@ export const ERASURE_BASES = ['data_subject_request', 'retention', 'unlawful_rec
 export type ErasureBasis = (typeof ERASURE_BASES)[number];
 
 /** How long an erasure request waits for the store to delete the objects before answering (they stay queued). */
-export const ERASE_WAIT_MS = 5_000;
+const ERASE_WAIT_MS = 5_000;
 
 /** Everything of a recording an erasure destroys: its key, its numbers and the indexes that could find them. */
 const ERASED_COLUMNS = {
@@ -32,7 +32,7 @@ const ERASED_COLUMNS = {
 } as const;
 
 /** What stands in for free text about an erased call. */
-export const ERASED_TEXT = '(erased with the recording)';
+const ERASED_TEXT = '(erased with the recording)';
 
 export interface Erasing {
   actor: Actor;
@@ -53,11 +53,11 @@ type Erasable = Pick<Recording, 'id' | 'care_unit' | 'caller_index' | 'callee_in
  * recording erased, the objects queued. A few statements for the whole batch: retention erases
  * by the hundred.
  */
-export async function eraseManyInCatalog<R extends Erasable>(trx: Transaction<Database>, audit: AuditLog, rs: readonly R[], how: Erasing | ((r: R) => Erasing)): Promise<Map<string, string[]>> {
+export async function eraseManyInCatalog<R extends Erasable>(trx: Transaction<Database>, audit: AuditLog, rs: readonly R[], how: Erasing & { detailsOf?: (r: R) => Record<string, unknown> }): Promise<Map<string, string[]>> {
   const done = new Map<string, string[]>();
   if (rs.length === 0) return done;
   const ids = rs.map((r) => r.id);
-  const at = typeof how === 'function' ? how(rs[0]!).at : how.at;
+  const { at } = how;
   const erased = await trx.updateTable('recordings').set({ ...ERASED_COLUMNS, erased_at: at })
     .where('id', 'in', ids).where('erased_at', 'is', null).where('legal_hold', '=', 0).returning(['id', 'blob_key']).execute();
   if (erased.length === 0) return done;
@@ -77,14 +77,11 @@ export async function eraseManyInCatalog<R extends Erasable>(trx: Transaction<Da
   await trx.insertInto('pending_deletions').values([...done].flatMap(([id, keys]) => keys.map((k) => ({ blob_key: k, recording_id: id, queued_at: at }))))
     .onConflict((oc) => oc.column('blob_key').doNothing()).execute();
   const liveIds = new Set(live.map((l) => l.id));
-  await audit.recordMany(rs.filter((r) => done.has(r.id)).map((r) => {
-    const h = typeof how === 'function' ? how(r) : how;
-    return {
-      action: 'recording.erased', actor: h.actor, outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
-      patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), requestId: h.requestId ?? null, source: h.source ?? null,
-      details: { basis: h.basis, ...(liveIds.has(r.id) ? { liveCallEnded: true } : {}), ...h.details },
-    } as const;
-  }), trx);
+  await audit.recordMany(rs.filter((r) => done.has(r.id)).map((r) => ({
+    action: 'recording.erased', actor: how.actor, outcome: 'success', object: { type: 'recording', id: r.id }, careUnit: r.care_unit,
+    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), requestId: how.requestId ?? null, source: how.source ?? null,
+    details: { basis: how.basis, ...(liveIds.has(r.id) ? { liveCallEnded: true } : {}), ...how.details, ...how.detailsOf?.(r) },
+  } as const)), trx);
   return done;
 }
 
@@ -104,7 +101,6 @@ export function createErasure(deps: {
   onErased?: (id: string) => void;
   onError?: (what: string, err: unknown) => void;
   now?: () => number;
-  eraseWaitMs?: number;
 }) {
   const { db, audit } = deps;
   const now = deps.now ?? Date.now;
@@ -137,7 +133,7 @@ export function createErasure(deps: {
       }
       // The key is gone with the commit above; the ciphertext goes too, now or, should the store
       // fail, by the purge job's retries. Until then what is left is unreadable noise.
-      const audioDeleted = await deps.purge.settle(keys, deps.eraseWaitMs ?? ERASE_WAIT_MS);
+      const audioDeleted = await deps.purge.settle(keys, ERASE_WAIT_MS);
       return { id, erasedAt: new Date(t).toISOString(), audioDeleted };
     },
   };
