@@ -162,6 +162,16 @@ describe('retention over a backlog', () => {
     await purge.idle();
   });
 
+  it('run from the command line, the erasures are audited as the operator\'s', async () => {
+    await seedDue(10);
+    const cli = await runCli(['retention', '--data', s.dir], { env: { ...catalogEnv(s.dir), CALLVAULT_RETENTION_DAYS: '365' } });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /every other care unit \(365 days\): 10 recordings erased/);
+    const events = await s.archive.db.selectFrom('audit_events').select(['action', 'actor_type']).where('action', 'in', ['recording.erased', 'retention.run']).orderBy('seq', 'desc').limit(11).execute();
+    assert.deepEqual(new Set(events.map((e) => e.actor_type)), new Set(['operator']));
+    assert.equal(events.filter((e) => e.action === 'recording.erased').length, 10);
+  });
+
   it('a shutdown does not wait for the objects of a run\'s erasures to be deleted: they stay queued for the next start', async () => {
     const root = await mkdtemp(join(tmpdir(), 'callvault-retention-stop-'));
     const dir = join(root, 'data');

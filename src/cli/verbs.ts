@@ -227,7 +227,7 @@ export async function retention(args: string[]): Promise<number> {
   }
   return withArchive(c, async (a) => {
     const purge = createPurge({ db: a.db, store: a.store, onError: (what, e) => err(`${what} failed: ${(e as Error).message}`) });
-    const job = createRetention({ db: a.db, audit: a.audit, purge, rules });
+    const job = createRetention({ db: a.db, audit: a.audit, purge, rules, actor: operator() });
     const dry = values['dry-run'] === true;
     const r = dry ? await job.due() : await job.run();
     if (r.elsewhere) {

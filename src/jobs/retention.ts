@@ -64,8 +64,13 @@ export interface Retention {
   due(): Promise<RetentionReport>;
 }
 
-export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; purge: Purge; rules: RetentionRules; now?: () => number }): Retention {
+export function createRetention(deps: {
+  db: Kysely<Database>; audit: AuditLog; purge: Purge; rules: RetentionRules; now?: () => number;
+  /** Who the erasures are audited as: the system (the server's runs), or the operator who ran the command. */
+  actor?: Actor;
+}): Retention {
   const { db } = deps;
+  const actor = deps.actor ?? SYSTEM;
   const now = deps.now ?? Date.now;
   const rules = retentionRules(deps.rules);
   const units = Object.keys(deps.rules.byUnit);
@@ -133,7 +138,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
           .orderBy('started_at').orderBy('id').limit(BATCH).execute();
         if (batch.length === 0) break;
         const done = await db.transaction().execute((trx) => eraseManyInCatalog(trx, deps.audit, batch, {
-          actor: SYSTEM, basis: 'retention', at: t, details: { retentionDays: rule.days }, detailsOf: (r) => ({ startedAt: new Date(r.started_at).toISOString() }),
+          actor, basis: 'retention', at: t, details: { retentionDays: rule.days }, detailsOf: (r) => ({ startedAt: new Date(r.started_at).toISOString() }),
         }));
         erased += done.size; // each erased recording queued its objects
         const last = batch.at(-1)!;
@@ -153,7 +158,7 @@ export function createRetention(deps: { db: Kysely<Database>; audit: AuditLog; p
     }
     // The run itself is audited, what it did or not: an auditor sees that retention runs on time.
     await deps.audit.record({
-      action: 'retention.run', actor: SYSTEM, outcome: 'success',
+      action: 'retention.run', actor, outcome: 'success',
       details: { periods: Object.fromEntries(rules.map((r) => [label(r), r.days])), ...report },
     });
     if (Object.values(report.erased).some((n) => n > 0) && !stopping) {
