@@ -146,6 +146,21 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The text of log or audit records without the fields the server makes itself (times in
+ * milliseconds, process ids, request counters, hashes): a short run of digits such as 12345 turns
+ * up in those by chance, and would be taken for a number the caller sent.
+ */
+function withoutServerMade(records: object[]): string {
+  const serverMade = new Set(['time', 'pid', 'ms', 'reqId', 'at', 'seq', 'request_id', 'leaf_hash']);
+  return records.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !serverMade.has(k))))).join('\n');
+}
+
+/** The server's log lines as records. */
+function logRecords(logs: string[]): object[] {
+  return logs.join('').split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as object);
+}
+
 describe('tus ingest refuses bad input and stores nothing half-way', () => {
   let s: TestServer;
   let key: string;
@@ -393,9 +408,9 @@ describe('tus ingest refuses bad input and stores nothing half-way', () => {
         const msg = await jsonError(await create(s, key, { length: 1000, meta: metaHeader({ ...META, [field]: number }) }), 400, new RegExp(`"${field}"`));
         const digits = number.replace(/\D/g, '');
         assert.ok(!msg.includes(number) && !msg.includes(digits) && !msg.includes(number.replace(/[\s-]/g, '')), `${field} ${number}: ${msg}`);
-        const audit = JSON.stringify(await s.archive.db.selectFrom('audit_events').selectAll().execute());
-        assert.ok(!audit.includes(digits), `the audit trail holds ${number}`);
-        assert.ok(!s.logs.join('').includes(digits), `the log holds ${number}`);
+        const audit = await s.archive.db.selectFrom('audit_events').selectAll().execute();
+        assert.ok(!withoutServerMade(audit).includes(digits), `the audit trail holds ${number}`);
+        assert.ok(!withoutServerMade(logRecords(s.logs)).includes(digits), `the log holds ${number}`);
       }
     }
     await nothingStored(before);
