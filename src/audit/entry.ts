@@ -1,15 +1,20 @@
 // The bytes of an audit entry that the Merkle log hashes: every column but the sequence number
 // (an entry's place in the log is its position in the tree), in a fixed order, as JSON.
-import type { Insertable, Selectable } from 'kysely';
-import type { AuditEventTable } from '../catalog/schema.ts';
-import { leafHash } from './merkle.ts';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { hexOf, jsonArrayOf } from '../catalog/db.ts';
+import type { AuditEventTable, Database } from '../catalog/schema.ts';
+import { HASH_SIZE, leafHash, leafHashOfText } from './merkle.ts';
 
 /** The columns of an audit entry that are hashed: all but the sequence number and the hash itself. */
 export type EntryColumns = Omit<Selectable<AuditEventTable>, 'seq' | 'leaf_hash'> | Omit<Insertable<AuditEventTable>, 'seq' | 'leaf_hash'>;
 
+const VERSION = 'callvault.audit.v1';
+
+/** The hashed columns, in the order they are hashed (after VERSION). */
+const HASHED = ['at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details'] as const;
+
 export function entryBytes(e: EntryColumns): Buffer {
-  return Buffer.from(JSON.stringify(['callvault.audit.v1', e.at, e.actor_type, e.actor_id, e.action, e.object_type, e.object_id,
-    e.care_unit, e.patient_pseudonym, e.outcome, e.request_id, e.source, e.details]));
+  return Buffer.from(JSON.stringify([VERSION, ...HASHED.map((c) => e[c])]));
 }
 
 export function entryLeafHash(e: EntryColumns): Buffer {
@@ -35,4 +40,45 @@ export async function* contiguousPages<R extends { seq: number }>(lo: number, hi
     yield rows;
   }
   if (last !== hi) throw new GapError(`audit entries ${last + 1}..${hi} are missing`);
+}
+
+/** An entry as `audit verify` reads it: its leaf hash recomputed from its columns, and whether the stored one agrees. */
+export interface Rehashed {
+  seq: number;
+  leaf: Buffer;
+  intact: boolean;
+}
+
+/**
+ * The entries with seq > after (and <= hi), in order, up to `limit`, each re-hashed from its
+ * columns. The catalog writes each entry's JSON (jsonArrayOf), which is much cheaper to read than
+ * its columns one by one; where that text's hash differs from the stored one, the entry is read
+ * again column by column and hashed from entryBytes, which alone defines an entry's bytes. So an
+ * entry is intact when the catalog's JSON or entryBytes gives its stored hash: the catalog's JSON
+ * of the columns decodes to the same values as entryBytes' (both are JSON), so it can match the
+ * stored hash only if entryBytes of the same columns does.
+ */
+export async function rehashedPage(db: Kysely<Database>, after: number, limit: number, hi = Number.MAX_SAFE_INTEGER): Promise<Rehashed[]> {
+  const rows = await db.selectFrom('audit_events')
+    .select(['seq', jsonArrayOf(db, [sql`CAST(${sql.lit(VERSION)} AS text)`, ...HASHED.map((c) => sql.ref(c))]).as('entry'), hexOf(db, sql.ref('leaf_hash')).as('stored')])
+    .where('seq', '>', after).where('seq', '<=', hi).orderBy('seq').limit(limit).execute();
+  const stored = Buffer.alloc(HASH_SIZE);
+  const out: Rehashed[] = [];
+  const recheck = new Map<number, Rehashed>();
+  for (const r of rows) {
+    const leaf = leafHashOfText(r.entry);
+    const intact = r.stored !== null && r.stored.length === 2 * HASH_SIZE && stored.write(r.stored, 'hex') === HASH_SIZE && leaf.equals(stored);
+    const e = { seq: r.seq, leaf, intact };
+    if (!intact) recheck.set(r.seq, e);
+    out.push(e);
+  }
+  for (let k = 0; k < recheck.size; k += 500) {
+    const seqs = [...recheck.keys()].slice(k, k + 500);
+    for (const row of await db.selectFrom('audit_events').selectAll().where('seq', 'in', seqs).execute()) {
+      const e = recheck.get(row.seq)!;
+      e.leaf = entryLeafHash(row);
+      e.intact = row.leaf_hash !== null && e.leaf.equals(row.leaf_hash);
+    }
+  }
+  return out;
 }

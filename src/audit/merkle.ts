@@ -34,6 +34,11 @@ export function leafHash(entry: Uint8Array): Buffer {
   return sha256(leafScratch.subarray(0, entry.length + 1));
 }
 
+/** The leaf hash of an entry given as text: its UTF-8 bytes, as leafHash(Buffer.from(text)), without copying them into a buffer first. */
+export function leafHashOfText(text: string): Buffer {
+  return hash('sha256', `\0${text}`, 'buffer');
+}
+
 /** RFC 6962 interior node hash: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) throw new Error('node hash inputs must be 32 bytes');

@@ -6,7 +6,7 @@
 // (merkle.ts rootOfFrontier).
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema.ts';
-import { contiguousPages, entryLeafHash } from './entry.ts';
+import { contiguousPages, rehashedPage } from './entry.ts';
 import { TreeBuilder } from './merkle.ts';
 
 export interface ChunkTask {
@@ -30,13 +30,11 @@ export async function hashChunk(db: Kysely<Database>, task: ChunkTask): Promise<
   const frontiers: Array<[number, Buffer[]]> = [];
   let next = 0;
   // The log changed shape under the check (GapError): the caller starts over in one pass.
-  const pages = contiguousPages(task.lo, task.hi, (after, limit) =>
-    db.selectFrom('audit_events').selectAll().where('seq', '>', after).where('seq', '<=', task.hi).orderBy('seq').limit(limit).execute());
+  const pages = contiguousPages(task.lo, task.hi, (after, limit) => rehashedPage(db, after, limit, task.hi));
   for await (const rows of pages) {
     for (const r of rows) {
-      const computed = entryLeafHash(r);
-      if (!computed.equals(Buffer.from(r.leaf_hash ?? []))) altered.push(r.seq);
-      tree.append(computed);
+      if (!r.intact) altered.push(r.seq);
+      tree.append(r.leaf);
       while (next < task.sizes.length && task.sizes[next] === r.seq) frontiers.push([task.sizes[next++]!, tree.frontier()]);
     }
   }

@@ -5,7 +5,7 @@
 import { chmodSync, existsSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, PostgresDialect, sql, PostgresDriver, SqliteDialect, type DatabaseConnection, type Driver, type PostgresDialectConfig, type TransactionSettings } from 'kysely';
+import { CompiledQuery, Kysely, type Expression, type RawBuilder, PostgresDialect, sql, PostgresDriver, SqliteDialect, type DatabaseConnection, type Driver, type PostgresDialectConfig, type TransactionSettings } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { dialectOf, WRITER_LOCK } from './dialect.ts';
@@ -142,6 +142,26 @@ export async function runAlone<T>(db: Catalog, job: keyof typeof JOBS, fn: () =>
 }
 
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
+
+/**
+ * The JSON text of an array of values, built by the catalog: byte for byte what JSON.stringify
+ * writes for an array of strings, integers and nulls, so that a reader gets one string per row
+ * instead of one value per column. Other values (a real number, text that is not well-formed
+ * UTF-8) may come out otherwise: a caller that hashes the text checks it against a stored hash
+ * and writes the JSON itself where they differ. Each item must have a type (a column, or a
+ * literal CAST to text).
+ */
+export function jsonArrayOf(db: Catalog, items: readonly Expression<unknown>[]): RawBuilder<string> {
+  if (dialectOf(db as Kysely<unknown>) === 'postgres') {
+    return sql<string>`'[' || concat_ws(',', ${sql.join(items.map((i) => sql`coalesce(to_json(${i})::text, 'null')`))}) || ']'`;
+  }
+  return sql<string>`json_array(${sql.join(items)})`;
+}
+
+/** A binary column as hexadecimal text (null or empty where the column is null). */
+export function hexOf(db: Catalog, column: Expression<unknown>): RawBuilder<string | null> {
+  return dialectOf(db as Kysely<unknown>) === 'postgres' ? sql<string | null>`encode(${column}, 'hex')` : sql<string | null>`hex(${column})`;
+}
 
 /**
  * The SQLite driver under an embedded catalog (undefined on PostgreSQL), for work that binds
