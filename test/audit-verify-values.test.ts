@@ -47,8 +47,8 @@ describe('audit verify over entries with awkward values', () => {
     for (let i = 0; i < 600; i++) {
       const text = AWKWARD[i % AWKWARD.length]!;
       const row = {
-        at: 1_795_000_000_000 + i, actor_type: 'user', actor_id: text, action: 'recording.played', object_type: 'recording',
-        object_id: String(i), care_unit: text, patient_pseudonym: i % 3 === 0 ? null : text, outcome: 'success', request_id: text, source: null,
+        at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: text, action: 'recording.played', object_type: 'recording',
+        object_id: String(i), care_unit: text, patient_pseudonym: i % 3 === 0 ? null : text, outcome: 'success' as const, request_id: text, source: null,
         details: JSON.stringify({ note: text }),
       };
       await a.db.insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
