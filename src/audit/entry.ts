@@ -21,6 +21,12 @@ export function entryLeafHash(e: EntryColumns): Buffer {
   return leafHash(entryBytes(e));
 }
 
+/**
+ * Entries read at a time when the whole log is read: a page's strings die young (16,384 at a
+ * time made each verify worker spend a tenth of its time in garbage collection more).
+ */
+export const PAGE = 4096;
+
 /** The log's sequence numbers have a gap where they should run on (or an entry lacks its hash): positions are not seq - 1. */
 export class GapError extends Error {}
 
@@ -29,7 +35,7 @@ export class GapError extends Error {}
  * time: `page(after, limit)` reads up to `limit` entries with seq > after (and <= hi) in order.
  * A gap, or an entry out of place, throws GapError.
  */
-export async function* contiguousPages<R extends { seq: number }>(lo: number, hi: number, page: (after: number, limit: number) => Promise<R[]>, limit = 16_384): AsyncGenerator<R[]> {
+export async function* contiguousPages<R extends { seq: number }>(lo: number, hi: number, page: (after: number, limit: number) => Promise<R[]>, limit = PAGE): AsyncGenerator<R[]> {
   let last = lo;
   while (last < hi) {
     const rows = await page(last, limit);

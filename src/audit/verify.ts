@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { catalogLocation } from '../catalog/db.ts';
 import type { Database } from '../catalog/schema.ts';
 import { CheckpointError, verifyCheckpoint, type Checkpoint } from './checkpoint.ts';
-import { GapError, rehashedPage } from './entry.ts';
+import { GapError, PAGE, rehashedPage } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
 import { catalogInclusionProof, entryLeaf } from './proofs.ts';
 import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
@@ -37,7 +37,7 @@ export interface Signed {
 async function streamEntries(db: Kysely<Database>, problems: string[], sink: (leaf: Buffer, seq: number) => void): Promise<void> {
   let last = 0;
   for (;;) {
-    const rows = await rehashedPage(db, last, 20_000);
+    const rows = await rehashedPage(db, last, PAGE);
     for (const r of rows) {
       if (!r.intact) problems.push(`entry ${r.seq}: its content does not match its hash (altered)`);
       // The log is numbered from 1: entries missing at its start are named like any others.
@@ -45,7 +45,7 @@ async function streamEntries(db: Kysely<Database>, problems: string[], sink: (le
       sink(r.leaf, r.seq);
       last = r.seq;
     }
-    if (rows.length < 20_000) return;
+    if (rows.length < PAGE) return;
   }
 }
 
