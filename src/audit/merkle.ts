@@ -17,8 +17,14 @@ export const HASH_SIZE = 32;
 const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
 nodeScratch[0] = 0x01;
 
-function sha256(data: Uint8Array): Buffer {
-  return hash('sha256', data, 'buffer');
+/**
+ * SHA-256 as a Buffer. The digest is taken as 'binary' (latin1) text, one character per byte, and
+ * copied into a buffer from Node's pool: a 'buffer' digest gets a fresh backing store of its own,
+ * which costs three times the hash itself (1.1 us against 0.33 us for a node hash here), and the
+ * log's verification makes two hashes per entry.
+ */
+function sha256(data: Uint8Array | string): Buffer {
+  return Buffer.from(hash('sha256', data, 'binary'), 'binary');
 }
 
 /** SHA-256 of the empty string: the root of the tree with no leaves. */
@@ -36,7 +42,7 @@ export function leafHash(entry: Uint8Array): Buffer {
 
 /** The leaf hash of an entry given as text: its UTF-8 bytes, as leafHash(Buffer.from(text)), without copying them into a buffer first. */
 export function leafHashOfText(text: string): Buffer {
-  return hash('sha256', `\0${text}`, 'buffer');
+  return sha256(`\0${text}`);
 }
 
 /** RFC 6962 interior node hash: SHA-256(0x01 || left || right). */
