@@ -3,13 +3,15 @@
 // verification of 1,000,000 entries across worker threads against one pass (the reference);
 // inclusion proofs in a 1,000,000-entry log as the API answers them, against the tree in memory;
 // a patient's log extract in that log, against the same query reading the whole log (without
-// the audit_patient index, as before migration 012).
+// the audit_patient index, as before migration 012). The append rate is also set against SQLite
+// alone: the same table and batches, with and without the log's three lookup indexes.
 //
 // Usage: npm run bench:audit [-- --entries 1000000 --seconds 3 --writers 64]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
 import { sql } from 'kysely';
 import { entryLeafHash } from '../src/audit/entry.ts';
@@ -52,6 +54,36 @@ try {
   const grouped = await appendsPerSecond((i) => a.audit.record(event(i)));
   const single = await appendsPerSecond((i) => a.db.transaction().execute(async (trx) => a.audit.record(event(i), trx)));
   console.log(`durable appends, ${WRITERS} concurrent writers: group commit ${Math.round(grouped)}/s; one transaction per event ${Math.round(single)}/s (reference); ratio ${(grouped / single).toFixed(1)}`);
+  // What SQLite itself allows (reference): the same table in WAL with synchronous=FULL, rows
+  // bound to one prepared statement, WRITERS rows per transaction, with the log's three lookup
+  // indexes (by recording, by patient, by person and time) and without them.
+  const sqliteAlone = (withIndexes: boolean): number => {
+    const file = join(root, `alone-${withIndexes}.sqlite`);
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`CREATE TABLE audit_events (seq integer primary key autoincrement, at bigint not null, actor_type text not null, actor_id text, action text not null, object_type text, object_id text, care_unit text, patient_pseudonym text, outcome text not null, request_id text, source text, details text, leaf_hash blob)`);
+    if (withIndexes) db.exec(`CREATE INDEX o ON audit_events (object_id, seq); CREATE INDEX p ON audit_events (patient_pseudonym, seq) WHERE patient_pseudonym IS NOT NULL; CREATE INDEX a ON audit_events (actor_id, at)`);
+    const insert = db.prepare('INSERT INTO audit_events (at, actor_type, actor_id, action, object_type, object_id, care_unit, patient_pseudonym, outcome, request_id, source, details, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const leaf = Buffer.alloc(32, 1);
+    const batch = db.transaction((from: number) => {
+      for (let i = from; i < from + WRITERS; i++) {
+        const e = event(i);
+        insert.run(Date.now(), e.actor.type, e.actor.id, e.action, e.object.type, e.object.id, e.careUnit, e.patientPseudonym, e.outcome, e.requestId, e.source, JSON.stringify(e.details), leaf);
+      }
+    });
+    let count = 0;
+    const stop = performance.now() + SECONDS * 1000;
+    while (performance.now() < stop) {
+      batch(count);
+      count += WRITERS;
+    }
+    db.close();
+    return count / SECONDS;
+  };
+  const aloneIndexed = sqliteAlone(true);
+  const aloneBare = sqliteAlone(false);
+  console.log(`SQLite alone, ${WRITERS} rows per transaction (reference): with the three lookup indexes ${Math.round(aloneIndexed)}/s (callvault's group commit: ${(grouped / aloneIndexed).toFixed(2)} of it); without them ${Math.round(aloneBare)}/s`);
 
   // 2. Fill to ENTRIES, checkpoint, verify everything.
   const have = Number((await a.db.selectFrom('audit_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
