@@ -85,6 +85,22 @@ describe('audit verify over entries with awkward values', () => {
     assert.ok(r?.leaf.equals(entryLeafHash(await a.db.selectFrom('audit_events').selectAll().where('seq', '=', huge.seq).executeTakeFirstOrThrow())));
   });
 
+  // SQLite lets any column hold any type: a binary value where text belongs cannot be written as
+  // JSON by the catalog (json_array refuses it), and is named like any other alteration.
+  if (TEST_CATALOG === 'sqlite') for (const [mode, parallel] of [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const) {
+    it(`an entry whose text was replaced by a binary value is named as altered, ${mode}`, async () => {
+      const target = 77;
+      const before = await a.db.selectFrom('audit_events').select(['actor_id']).where('seq', '=', target).executeTakeFirstOrThrow();
+      await sql`UPDATE audit_events SET actor_id = CAST(actor_id AS BLOB) WHERE seq = ${target}`.execute(a.db);
+      try {
+        const bad = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+        assert.deepEqual(bad.problems.filter((p) => p.startsWith('entry ')), [`entry ${target}: its content does not match its hash (altered)`]);
+      } finally {
+        await a.db.updateTable('audit_events').set({ actor_id: before.actor_id }).where('seq', '=', target).execute();
+      }
+    });
+  }
+
   for (const [mode, parallel] of [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const) {
     it(`verifies clean ${mode}, and names an altered entry among them`, async () => {
       const clean = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });

@@ -62,29 +62,38 @@ export interface Rehashed {
  * again column by column and hashed from entryBytes, which alone defines an entry's bytes. So an
  * entry is intact when the catalog's JSON or entryBytes gives its stored hash: the catalog's JSON
  * of the columns decodes to the same values as entryBytes' (both are JSON), so it can match the
- * stored hash only if entryBytes of the same columns does.
+ * stored hash only if entryBytes of the same columns does. A page with an entry the catalog
+ * cannot write as JSON (a binary value in a text column) is read column by column.
  */
 export async function rehashedPage(db: Kysely<Database>, after: number, limit: number, hi = Number.MAX_SAFE_INTEGER): Promise<Rehashed[]> {
-  const rows = await db.selectFrom('audit_events')
-    .select(['seq', jsonArrayOf(db, [sql`CAST(${sql.lit(VERSION)} AS text)`, ...HASHED.map((c) => sql.ref(c))]).as('entry'), hexOf(db, sql.ref('leaf_hash')).as('stored')])
-    .where('seq', '>', after).where('seq', '<=', hi).orderBy('seq').limit(limit).execute();
+  const inRange = db.selectFrom('audit_events').where('seq', '>', after).where('seq', '<=', hi).orderBy('seq').limit(limit);
+  let rows;
+  try {
+    rows = await inRange.select(['seq', jsonArrayOf(db, [sql`CAST(${sql.lit(VERSION)} AS text)`, ...HASHED.map((c) => sql.ref(c))]).as('entry'), hexOf(db, sql.ref('leaf_hash')).as('stored')]).execute();
+  } catch {
+    // The catalog could not write a row as JSON (SQLite refuses a binary value, which any of its
+    // columns can hold): the page is read column by column. A fault of the catalog itself shows
+    // again there.
+    return (await inRange.selectAll().execute()).map(columnWise);
+  }
   const stored = Buffer.alloc(HASH_SIZE);
   const out: Rehashed[] = [];
-  const recheck = new Map<number, Rehashed>();
+  const recheck = new Map<number, number>();
   for (const r of rows) {
     const leaf = leafHashOfText(r.entry);
     const intact = r.stored !== null && r.stored.length === 2 * HASH_SIZE && stored.write(r.stored, 'hex') === HASH_SIZE && leaf.equals(stored);
-    const e = { seq: r.seq, leaf, intact };
-    if (!intact) recheck.set(r.seq, e);
-    out.push(e);
+    if (!intact) recheck.set(r.seq, out.length);
+    out.push({ seq: r.seq, leaf, intact });
   }
   for (let k = 0; k < recheck.size; k += 500) {
     const seqs = [...recheck.keys()].slice(k, k + 500);
-    for (const row of await db.selectFrom('audit_events').selectAll().where('seq', 'in', seqs).execute()) {
-      const e = recheck.get(row.seq)!;
-      e.leaf = entryLeafHash(row);
-      e.intact = row.leaf_hash !== null && e.leaf.equals(row.leaf_hash);
-    }
+    for (const row of await db.selectFrom('audit_events').selectAll().where('seq', 'in', seqs).execute()) out[recheck.get(row.seq)!] = columnWise(row);
   }
   return out;
+}
+
+/** An entry hashed from its columns as read (entryBytes), and checked against its stored hash. */
+function columnWise(row: Selectable<AuditEventTable>): Rehashed {
+  const leaf = entryLeafHash(row);
+  return { seq: row.seq, leaf, intact: row.leaf_hash !== null && leaf.equals(row.leaf_hash) };
 }
