@@ -26,6 +26,7 @@ const AWKWARD = [
  * hand such a value to JavaScript at all, so there the entry keeps an ordinary time.)
  */
 const HUGE = '9007199254740993';
+const MODES = [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const;
 
 describe('audit verify over entries with awkward values', () => {
   let root: string;
@@ -87,7 +88,7 @@ describe('audit verify over entries with awkward values', () => {
 
   // SQLite lets any column hold any type: a binary value where text belongs cannot be written as
   // JSON by the catalog (json_array refuses it), and is named like any other alteration.
-  if (TEST_CATALOG === 'sqlite') for (const [mode, parallel] of [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const) {
+  if (TEST_CATALOG === 'sqlite') for (const [mode, parallel] of MODES) {
     it(`an entry whose text was replaced by a binary value is named as altered, ${mode}`, async () => {
       const target = 77;
       const before = await a.db.selectFrom('audit_events').select(['actor_id']).where('seq', '=', target).executeTakeFirstOrThrow();
@@ -101,7 +102,7 @@ describe('audit verify over entries with awkward values', () => {
     });
   }
 
-  for (const [mode, parallel] of [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const) {
+  for (const [mode, parallel] of MODES) {
     it(`verifies clean ${mode}, and names an altered entry among them`, async () => {
       const clean = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
       assert.deepEqual(clean.problems, []);
