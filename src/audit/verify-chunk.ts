@@ -20,14 +20,18 @@ export interface ChunkResult {
   lo: number;
   /** Entries whose content no longer matches their stored hash. */
   altered: number[];
-  /** [size, the chunk's frontier at that size] for each size asked. */
-  frontiers: Array<[number, Buffer[]]>;
+  /**
+   * [size, the chunk's frontier at that size] for each size asked, each hash in a buffer of its
+   * own: the tree's hashes are views into Node's shared pool, and a view sent to another thread
+   * takes its whole pool slab along.
+   */
+  frontiers: Array<[number, Uint8Array[]]>;
 }
 
 export async function hashChunk(db: Kysely<Database>, task: ChunkTask): Promise<ChunkResult> {
   const tree = new TreeBuilder();
   const altered: number[] = [];
-  const frontiers: Array<[number, Buffer[]]> = [];
+  const frontiers: Array<[number, Uint8Array[]]> = [];
   let next = 0;
   // The log changed shape under the check (GapError): the caller starts over in one pass.
   const pages = contiguousPages(task.lo, task.hi, (after, limit) => rehashedPage(db, after, limit, task.hi));
@@ -35,7 +39,7 @@ export async function hashChunk(db: Kysely<Database>, task: ChunkTask): Promise<
     for (const r of rows) {
       if (!r.intact) altered.push(r.seq);
       tree.append(r.leaf);
-      while (next < task.sizes.length && task.sizes[next] === r.seq) frontiers.push([task.sizes[next++]!, tree.frontier()]);
+      while (next < task.sizes.length && task.sizes[next] === r.seq) frontiers.push([task.sizes[next++]!, tree.frontier().map((h) => new Uint8Array(h))]);
     }
   }
   return { lo: task.lo, altered, frontiers };
