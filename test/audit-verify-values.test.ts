@@ -68,10 +68,11 @@ describe('audit verify over entries with awkward values', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('the catalog writes the same JSON as entryBytes for strings, integers and nulls', async () => {
-    const rows = await a.db.selectFrom('audit_events').selectAll()
-      .select(jsonArrayOf(a.db, [sql`CAST(${sql.lit('callvault.audit.v1')} AS text)`, ...(['at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details'] as const).map((c) => sql.ref(c))]).as('entry'))
-      .where('object_id', '!=', '300').execute();
+  it('the catalog writes the same JSON as entryBytes for strings, integers and nulls (SQLite; PostgreSQL is not asked to)', async () => {
+    const json = jsonArrayOf(a.db, [sql`CAST(${sql.lit('callvault.audit.v1')} AS text)`, ...(['at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details'] as const).map((c) => sql.ref(c))]);
+    if (TEST_CATALOG === 'postgres') return assert.equal(json, null);
+    assert.ok(json);
+    const rows = await a.db.selectFrom('audit_events').selectAll().select(json.as('entry')).where('object_id', '!=', '300').execute();
     assert.equal(rows.length, 599);
     for (const r of rows) assert.equal(r.entry, entryBytes(r).toString('utf8'), `entry ${r.seq}`);
   });

@@ -1,9 +1,9 @@
 // The bytes of an audit entry that the Merkle log hashes: every column but the sequence number
 // (an entry's place in the log is its position in the tree), in a fixed order, as JSON.
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
-import { hexOf, jsonArrayOf } from '../catalog/db.ts';
+import { jsonArrayOf } from '../catalog/db.ts';
 import type { AuditEventTable, Database } from '../catalog/schema.ts';
-import { HASH_SIZE, leafHash, leafHashOfText } from './merkle.ts';
+import { EMPTY_ROOT, HASH_SIZE, leafHash, leafHashOfText } from './merkle.ts';
 
 /** The columns of an audit entry that are hashed: all but the sequence number and the hash itself. */
 export type EntryColumns = Omit<Selectable<AuditEventTable>, 'seq' | 'leaf_hash'> | Omit<Insertable<AuditEventTable>, 'seq' | 'leaf_hash'>;
@@ -57,33 +57,32 @@ export interface Rehashed {
 
 /**
  * The entries with seq > after (and <= hi), in order, up to `limit`, each re-hashed from its
- * columns. The catalog writes each entry's JSON (jsonArrayOf), which is much cheaper to read than
- * its columns one by one; where that text's hash differs from the stored one, the entry is read
- * again column by column and hashed from entryBytes, which alone defines an entry's bytes. So an
- * entry is intact when the catalog's JSON or entryBytes gives its stored hash: the catalog's JSON
- * of the columns decodes to the same values as entryBytes' (both are JSON), so it can match the
- * stored hash only if entryBytes of the same columns does. A page with an entry the catalog
- * cannot write as JSON (a binary value in a text column) is read column by column.
+ * columns. Where the catalog builds each entry's JSON (jsonArrayOf: SQLite), which is much cheaper
+ * to read than its columns one by one, that text is hashed; where its hash differs from the stored
+ * one (or the catalog would not build it), the entry is read again column by column and hashed
+ * from entryBytes, which alone defines an entry's bytes. So an entry is intact when the catalog's
+ * JSON or entryBytes gives its stored hash: the catalog's JSON of the columns decodes to the same
+ * values as entryBytes' (both are JSON of the same values), so it can match the stored hash only
+ * if entryBytes of the same columns does. Elsewhere (PostgreSQL) every entry is read column by
+ * column.
  */
 export async function rehashedPage(db: Kysely<Database>, after: number, limit: number, hi = Number.MAX_SAFE_INTEGER): Promise<Rehashed[]> {
   const inRange = db.selectFrom('audit_events').where('seq', '>', after).where('seq', '<=', hi).orderBy('seq').limit(limit);
-  let rows;
-  try {
-    rows = await inRange.select(['seq', jsonArrayOf(db, [sql`CAST(${sql.lit(VERSION)} AS text)`, ...HASHED.map((c) => sql.ref(c))]).as('entry'), hexOf(db, sql.ref('leaf_hash')).as('stored')]).execute();
-  } catch {
-    // The catalog could not write a row as JSON (SQLite refuses a binary value, which any of its
-    // columns can hold): the page is read column by column. A fault of the catalog itself shows
-    // again there.
-    return (await inRange.selectAll().execute()).map(columnWise);
-  }
+  const json = jsonArrayOf(db, [sql`CAST(${sql.lit(VERSION)} AS text)`, ...HASHED.map((c) => sql.ref(c))]);
+  if (!json) return (await inRange.selectAll().execute()).map(columnWise);
+  const rows = await inRange.select(['seq', json.as('entry'), sql<string | null>`hex(leaf_hash)`.as('stored')]).execute();
   const stored = Buffer.alloc(HASH_SIZE);
   const out: Rehashed[] = [];
   const recheck = new Map<number, number>();
   for (const r of rows) {
-    const leaf = leafHashOfText(r.entry);
-    const intact = r.stored !== null && r.stored.length === 2 * HASH_SIZE && stored.write(r.stored, 'hex') === HASH_SIZE && leaf.equals(stored);
-    if (!intact) recheck.set(r.seq, out.length);
-    out.push({ seq: r.seq, leaf, intact });
+    const leaf = r.entry === null ? null : leafHashOfText(r.entry);
+    const intact = leaf !== null && r.stored !== null && r.stored.length === 2 * HASH_SIZE && stored.write(r.stored, 'hex') === HASH_SIZE && leaf.equals(stored);
+    if (intact) {
+      out.push({ seq: r.seq, leaf, intact });
+    } else {
+      recheck.set(r.seq, out.length);
+      out.push({ seq: r.seq, leaf: EMPTY_ROOT, intact: false }); // replaced below, from the columns
+    }
   }
   for (let k = 0; k < recheck.size; k += 500) {
     const seqs = [...recheck.keys()].slice(k, k + 500);

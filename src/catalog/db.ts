@@ -144,23 +144,21 @@ export async function runAlone<T>(db: Catalog, job: keyof typeof JOBS, fn: () =>
 const sqliteDrivers = new WeakMap<Catalog, SqliteDatabase.Database>();
 
 /**
- * The JSON text of an array of values, built by the catalog: byte for byte what JSON.stringify
- * writes for an array of strings, integers and nulls, so that a reader gets one string per row
- * instead of one value per column. Other values (a real number, text that is not well-formed
- * UTF-8) may come out otherwise: a caller that hashes the text checks it against a stored hash
- * and writes the JSON itself where they differ. Each item must have a type (a column, or a
- * literal CAST to text).
+ * The JSON text of an array of values, built by the catalog where it can be trusted to: byte for
+ * byte what JSON.stringify writes for an array of strings, integers and nulls, so that a reader
+ * gets one string per row instead of one value per column. Other values (a real number, text
+ * that is not well-formed UTF-8) may come out otherwise: a caller that hashes the text checks it
+ * against a stored hash and writes the JSON itself where they differ.
+ * - SQLite: json_array, but null for a row where any item is a BLOB (any SQLite column can hold
+ *   one): json_array would write a BLOB that is well-formed JSONB as the JSON it holds, so bytes
+ *   that the app reads as bytes could pass for the text they spell.
+ * - PostgreSQL: not offered (null). Functions, operators and casts are found through the search
+ *   path, and whoever may create them could make the text say anything; the caller reads the
+ *   columns.
  */
-export function jsonArrayOf(db: Catalog, items: readonly Expression<unknown>[]): RawBuilder<string> {
-  if (dialectOf(db as Kysely<unknown>) === 'postgres') {
-    return sql<string>`'[' || concat_ws(',', ${sql.join(items.map((i) => sql`coalesce(to_json(${i})::text, 'null')`))}) || ']'`;
-  }
-  return sql<string>`json_array(${sql.join(items)})`;
-}
-
-/** A binary column as hexadecimal text (null or empty where the column is null). */
-export function hexOf(db: Catalog, column: Expression<unknown>): RawBuilder<string | null> {
-  return dialectOf(db as Kysely<unknown>) === 'postgres' ? sql<string | null>`encode(${column}, 'hex')` : sql<string | null>`hex(${column})`;
+export function jsonArrayOf(db: Catalog, items: readonly Expression<unknown>[]): RawBuilder<string | null> | null {
+  if (dialectOf(db as Kysely<unknown>) === 'postgres') return null;
+  return sql<string | null>`CASE WHEN ${sql.join(items.map((i) => sql`typeof(${i}) = 'blob'`), sql` OR `)} THEN NULL ELSE json_array(${sql.join(items)}) END`;
 }
 
 /**
