@@ -11,60 +11,34 @@
 // In both cases the columns, hashed with entryBytes, do not give the stored hash: verify names the
 // entry as altered.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
-import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
+import { sql } from 'kysely';
 import { entryLeafHash } from '../src/audit/entry.ts';
 import { readTimeline } from '../src/audit/timeline.ts';
-import { verifyAuditLog } from '../src/audit/verify.ts';
-import { allow } from '../src/catalog/migrations/guards.ts';
-import type { Archive } from '../src/cli/archive.ts';
-import { initTestArchive, openTestArchive, releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
+import { signedAuditLog, type SignedAuditLog } from './helpers/audit-log.ts';
+import { TEST_CATALOG } from './helpers/catalog.ts';
 
 const MODES = [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const;
 
 describe('audit verify against an entry the catalog is made to rewrite', () => {
-  let root: string;
-  let a: Archive;
-  let vkey: string;
-  let witnessDir: string;
+  let log: SignedAuditLog;
   let n = 0;
 
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'callvault-audit-rewriting-'));
-    const dir = join(root, 'data');
-    witnessDir = `${dir}-witness`;
-    await initTestArchive(dir);
-    a = await openTestArchive(dir);
-    const origin = logOrigin(a.keys.archiveRecipient);
-    vkey = auditVerifierKey(origin, a.keys.auditSigningKey());
-    for (let i = 0; i < 300; i++) {
-      const row = {
-        at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: `user-${i % 7}`, action: 'recording.played', object_type: 'recording',
-        object_id: `rec-${i}`, care_unit: 'cardiology', patient_pseudonym: `P-${i % 11}`, outcome: 'success' as const, request_id: `req-${i}`, source: null,
-        details: JSON.stringify({ reason: 'treatment' }),
-      };
-      await a.db.insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
-    }
-    const cps = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir });
-    assert.equal((await cps.checkpoint())?.size, 300);
-    await allow(a.db as Kysely<unknown>, 'audit_events', 'UPDATE');
+    log = await signedAuditLog(Array.from({ length: 300 }, (_, i) => ({
+      at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: `user-${i % 7}`, action: 'recording.played', object_type: 'recording',
+      object_id: `rec-${i}`, care_unit: 'cardiology', patient_pseudonym: `P-${i % 11}`, outcome: 'success' as const, request_id: `req-${i}`, source: null,
+      details: JSON.stringify({ reason: 'treatment' }),
+    })));
   });
-  after(async () => {
-    await a.close();
-    await releaseTestArchivesUnder(root);
-    await rm(root, { recursive: true, force: true });
-  });
+  after(() => log.close());
 
   /** The recording's own access history, as the app reads it. */
-  const history = async (rec: string) => (await readTimeline(a.db, { limit: 1000, recording: rec })).items.map((e) => e.seq);
+  const history = async (rec: string) => (await readTimeline(log.db, { limit: 1000, recording: rec })).items.map((e) => e.seq);
 
   /** The old check: the columns as read, hashed with entryBytes, against the stored hash. */
   const columnsMatch = async (seq: number) => {
-    const row = await a.db.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirstOrThrow();
+    const row = await log.db.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirstOrThrow();
     return entryLeafHash(row).equals(row.leaf_hash);
   };
 
@@ -73,15 +47,15 @@ describe('audit verify against an entry the catalog is made to rewrite', () => {
       const target = 101 + n++;
       const rec = `rec-${target - 1}`;
       assert.deepEqual(await history(rec), [target]);
-      await sql`UPDATE audit_events SET object_id = jsonb(json_quote(object_id)) WHERE seq = ${target}`.execute(a.db);
+      await sql`UPDATE audit_events SET object_id = jsonb(json_quote(object_id)) WHERE seq = ${target}`.execute(log.db);
       try {
         // What the entry says has changed: the recording's access history no longer lists it.
         assert.deepEqual(await history(rec), []);
         assert.equal(await columnsMatch(target), false, 'the columns as read no longer give the stored hash');
-        const bad = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+        const bad = await log.verify(parallel);
         assert.deepEqual(bad.problems.filter((p) => p.startsWith('entry ')), [`entry ${target}: its content does not match its hash (altered)`]);
       } finally {
-        await a.db.updateTable('audit_events').set({ object_id: rec }).where('seq', '=', target).execute();
+        await log.db.updateTable('audit_events').set({ object_id: rec }).where('seq', '=', target).execute();
       }
     });
   }
@@ -90,25 +64,25 @@ describe('audit verify against an entry the catalog is made to rewrite', () => {
     it(`an entry rewritten behind a to_json(text) of the catalog's own is named as altered, ${mode}`, async () => {
       const target = 101 + n++;
       const rec = `rec-${target - 1}`;
-      await a.db.updateTable('audit_events').set({ object_id: 'rec-elsewhere' }).where('seq', '=', target).execute();
+      await log.db.updateTable('audit_events').set({ object_id: 'rec-elsewhere' }).where('seq', '=', target).execute();
       await sql.raw(`CREATE FUNCTION public.to_json(v text) RETURNS json LANGUAGE sql IMMUTABLE
-        AS $$ SELECT pg_catalog.to_json(CASE WHEN v = 'rec-elsewhere' THEN '${rec}' ELSE v END) $$`).execute(a.db);
+        AS $$ SELECT pg_catalog.to_json(CASE WHEN v = 'rec-elsewhere' THEN '${rec}' ELSE v END) $$`).execute(log.db);
       try {
         assert.deepEqual(await history(rec), []);
         assert.deepEqual(await history('rec-elsewhere'), [target]);
         assert.equal(await columnsMatch(target), false, 'the columns as read no longer give the stored hash');
-        const bad = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+        const bad = await log.verify(parallel);
         assert.deepEqual(bad.problems.filter((p) => p.startsWith('entry ')), [`entry ${target}: its content does not match its hash (altered)`]);
       } finally {
-        await sql`DROP FUNCTION IF EXISTS public.to_json(text)`.execute(a.db);
-        await a.db.updateTable('audit_events').set({ object_id: rec }).where('seq', '=', target).execute();
+        await sql`DROP FUNCTION IF EXISTS public.to_json(text)`.execute(log.db);
+        await log.db.updateTable('audit_events').set({ object_id: rec }).where('seq', '=', target).execute();
       }
     });
   }
 
   for (const [mode, parallel] of MODES) {
     it(`verifies clean once the entries are put back, ${mode}`, async () => {
-      const clean = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+      const clean = await log.verify(parallel);
       assert.deepEqual(clean.problems, []);
       assert.equal(clean.entries, 300);
     });

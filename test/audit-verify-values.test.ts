@@ -4,18 +4,12 @@
 // beyond what a JavaScript number holds exactly) verify clean in one pass and across worker
 // threads, and an altered one among them is still named.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql, type Kysely } from 'kysely';
-import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
+import { sql } from 'kysely';
 import { entryBytes, entryLeafHash, rehashedPage } from '../src/audit/entry.ts';
-import { verifyAuditLog } from '../src/audit/verify.ts';
 import { jsonArrayOf } from '../src/catalog/db.ts';
-import { allow } from '../src/catalog/migrations/guards.ts';
-import type { Archive } from '../src/cli/archive.ts';
-import { initTestArchive, openTestArchive, releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
+import { signedAuditLog, type SignedAuditLog } from './helpers/audit-log.ts';
+import { TEST_CATALOG } from './helpers/catalog.ts';
 
 const AWKWARD = [
   'plain', 'a "quoted" word', 'back\\slash', 'tab\there', 'new\nline', 'carriage\rreturn', 'bell\u0007', 'unit\u001fseparator', 'delete\u007f',
@@ -29,62 +23,45 @@ const HUGE = '9007199254740993';
 const MODES = [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const;
 
 describe('audit verify over entries with awkward values', () => {
-  let root: string;
-  let a: Archive;
-  let vkey: string;
-  let witnessDir: string;
+  let log: SignedAuditLog;
   let n = 0;
 
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'callvault-audit-values-'));
-    const dir = join(root, 'data');
-    witnessDir = `${dir}-witness`;
-    await initTestArchive(dir);
-    a = await openTestArchive(dir);
-    const origin = logOrigin(a.keys.archiveRecipient);
-    vkey = auditVerifierKey(origin, a.keys.auditSigningKey());
-    // Written as the log writes them (the hash from entryBytes of the columns as read back), many
-    // enough that the worker threads get several chunks.
-    for (let i = 0; i < 600; i++) {
+    // Many enough that the worker threads get several chunks.
+    const rows = Array.from({ length: 600 }, (_, i) => {
       const text = AWKWARD[i % AWKWARD.length]!;
-      const row = {
+      return {
         at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: text, action: 'recording.played', object_type: 'recording',
         object_id: String(i), care_unit: text, patient_pseudonym: i % 3 === 0 ? null : text, outcome: 'success' as const, request_id: text, source: null,
         details: JSON.stringify({ note: text }),
       };
-      await a.db.insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
-    }
-    // The one beyond 2^53 is hashed as the log would have hashed it when read back.
-    await allow(a.db as Kysely<unknown>, 'audit_events', 'UPDATE');
-    if (TEST_CATALOG === 'sqlite') await sql`UPDATE audit_events SET at = ${sql.raw(HUGE)} WHERE object_id = '300'`.execute(a.db);
-    const huge = await a.db.selectFrom('audit_events').selectAll().where('object_id', '=', '300').executeTakeFirstOrThrow();
-    await a.db.updateTable('audit_events').set({ leaf_hash: entryLeafHash(huge) }).where('seq', '=', huge.seq).execute();
-    const cps = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir });
-    assert.equal((await cps.checkpoint())?.size, 600);
+    });
+    log = await signedAuditLog(rows, async (db) => {
+      // The one beyond 2^53 is hashed as the log would have hashed it when read back.
+      if (TEST_CATALOG === 'sqlite') await sql`UPDATE audit_events SET at = ${sql.raw(HUGE)} WHERE object_id = '300'`.execute(db);
+      const huge = await db.selectFrom('audit_events').selectAll().where('object_id', '=', '300').executeTakeFirstOrThrow();
+      await db.updateTable('audit_events').set({ leaf_hash: entryLeafHash(huge) }).where('seq', '=', huge.seq).execute();
+    });
   });
-  after(async () => {
-    await a.close();
-    await releaseTestArchivesUnder(root);
-    await rm(root, { recursive: true, force: true });
-  });
+  after(() => log.close());
 
   it('the catalog writes the same JSON as entryBytes for strings, integers and nulls (SQLite; PostgreSQL is not asked to)', async () => {
-    const json = jsonArrayOf(a.db, [sql`CAST(${sql.lit('callvault.audit.v1')} AS text)`, ...(['at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details'] as const).map((c) => sql.ref(c))]);
+    const json = jsonArrayOf(log.db, [sql`CAST(${sql.lit('callvault.audit.v1')} AS text)`, ...(['at', 'actor_type', 'actor_id', 'action', 'object_type', 'object_id', 'care_unit', 'patient_pseudonym', 'outcome', 'request_id', 'source', 'details'] as const).map((c) => sql.ref(c))]);
     if (TEST_CATALOG === 'postgres') return assert.equal(json, null);
     assert.ok(json);
-    const rows = await a.db.selectFrom('audit_events').selectAll().select(json.as('entry')).where('object_id', '!=', '300').execute();
+    const rows = await log.db.selectFrom('audit_events').selectAll().select(json.as('entry')).where('object_id', '!=', '300').execute();
     assert.equal(rows.length, 599);
     for (const r of rows) assert.equal(r.entry, entryBytes(r).toString('utf8'), `entry ${r.seq}`);
   });
 
   if (TEST_CATALOG === 'sqlite') it('where the catalog writes an entry otherwise (a time beyond 2^53), the entry is hashed from its columns and is intact', async () => {
-    const huge = await a.db.selectFrom('audit_events').select(['seq']).where('object_id', '=', '300').executeTakeFirstOrThrow();
-    const [r] = await rehashedPage(a.db, huge.seq - 1, 1);
+    const huge = await log.db.selectFrom('audit_events').select(['seq']).where('object_id', '=', '300').executeTakeFirstOrThrow();
+    const [r] = await rehashedPage(log.db, huge.seq - 1, 1);
     assert.equal(r?.seq, huge.seq);
     assert.equal(r?.intact, true);
-    const [text] = (await sql<{ t: string }>`SELECT json_array(at) AS t FROM audit_events WHERE seq = ${huge.seq}`.execute(a.db)).rows;
+    const [text] = (await sql<{ t: string }>`SELECT json_array(at) AS t FROM audit_events WHERE seq = ${huge.seq}`.execute(log.db)).rows;
     assert.equal(text?.t, `[${HUGE}]`, 'the catalog writes the time exactly');
-    assert.ok(r?.leaf.equals(entryLeafHash(await a.db.selectFrom('audit_events').selectAll().where('seq', '=', huge.seq).executeTakeFirstOrThrow())));
+    assert.ok(r?.leaf.equals(entryLeafHash(await log.db.selectFrom('audit_events').selectAll().where('seq', '=', huge.seq).executeTakeFirstOrThrow())));
   });
 
   // SQLite lets any column hold any type: a binary value where text belongs cannot be written as
@@ -92,32 +69,32 @@ describe('audit verify over entries with awkward values', () => {
   if (TEST_CATALOG === 'sqlite') for (const [mode, parallel] of MODES) {
     it(`an entry whose text was replaced by a binary value is named as altered, ${mode}`, async () => {
       const target = 77;
-      const before = await a.db.selectFrom('audit_events').select(['actor_id']).where('seq', '=', target).executeTakeFirstOrThrow();
-      await sql`UPDATE audit_events SET actor_id = CAST(actor_id AS BLOB) WHERE seq = ${target}`.execute(a.db);
+      const before = await log.db.selectFrom('audit_events').select(['actor_id']).where('seq', '=', target).executeTakeFirstOrThrow();
+      await sql`UPDATE audit_events SET actor_id = CAST(actor_id AS BLOB) WHERE seq = ${target}`.execute(log.db);
       try {
-        const bad = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+        const bad = await log.verify(parallel);
         assert.deepEqual(bad.problems.filter((p) => p.startsWith('entry ')), [`entry ${target}: its content does not match its hash (altered)`]);
       } finally {
-        await a.db.updateTable('audit_events').set({ actor_id: before.actor_id }).where('seq', '=', target).execute();
+        await log.db.updateTable('audit_events').set({ actor_id: before.actor_id }).where('seq', '=', target).execute();
       }
     });
   }
 
   for (const [mode, parallel] of MODES) {
     it(`verifies clean ${mode}, and names an altered entry among them`, async () => {
-      const clean = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+      const clean = await log.verify(parallel);
       assert.deepEqual(clean.problems, []);
       assert.equal(clean.entries, 600);
       assert.equal(clean.threads, parallel.workers);
       // Altered, then put back: the unaltered log is what the next case starts from.
       const target = 41 + n++;
-      const before = await a.db.selectFrom('audit_events').select(['care_unit']).where('seq', '=', target).executeTakeFirstOrThrow();
-      await a.db.updateTable('audit_events').set({ care_unit: `${before.care_unit ?? ''} ` }).where('seq', '=', target).execute();
+      const before = await log.db.selectFrom('audit_events').select(['care_unit']).where('seq', '=', target).executeTakeFirstOrThrow();
+      await log.db.updateTable('audit_events').set({ care_unit: `${before.care_unit ?? ''} ` }).where('seq', '=', target).execute();
       try {
-        const bad = await verifyAuditLog({ db: a.db, vkey, witnessDir, parallel });
+        const bad = await log.verify(parallel);
         assert.deepEqual(bad.problems.filter((p) => p.startsWith('entry ')), [`entry ${target}: its content does not match its hash (altered)`]);
       } finally {
-        await a.db.updateTable('audit_events').set({ care_unit: before.care_unit }).where('seq', '=', target).execute();
+        await log.db.updateTable('audit_events').set({ care_unit: before.care_unit }).where('seq', '=', target).execute();
       }
     });
   }
