@@ -137,7 +137,7 @@ export function createUploadService(deps: UploadDeps): UploadService {
   const erased = new Set<string>();
   let closing = false;
   let rotating = false;
-  const filingDeps = { db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now };
+  const filingDeps = { db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now, onError };
 
   function locked<T>(u: Live, fn: () => Promise<T>): Promise<T> {
     const run = u.lock.then(fn);

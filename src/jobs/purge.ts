@@ -123,10 +123,6 @@ export function createPurge(deps: PurgeDeps): Purge {
 
   return {
     async settle(keys, waitMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), waitMs);
-      });
       const work = (async () => {
         // Another node, or an earlier run, may have got there first: what is no longer queued is gone.
         const rows = keys.length ? await db.selectFrom('pending_deletions').select(['blob_key', 'recording_id']).where('blob_key', 'in', keys).execute() : [];
@@ -138,11 +134,7 @@ export function createPurge(deps: PurgeDeps): Purge {
         onError('deleting the objects of an erased recording (they stay queued)', err);
         return false;
       });
-      try {
-        return await Promise.race([work, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return within(work, waitMs, false);
     },
     run() {
       running ??= runAlone(db, 'purge', runOnce).then((n) => n ?? 0).finally(() => {
@@ -160,11 +152,19 @@ export function createPurge(deps: PurgeDeps): Purge {
     },
     async close(waitMs) {
       closed = true;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.idle(), new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, waitMs);
-      })]);
-      clearTimeout(timer);
+      await within(this.idle(), waitMs, undefined);
     },
   };
+}
+
+/** What `work` gives, or `otherwise` once `ms` have passed without it (the work goes on). */
+async function within<T>(work: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<T>((resolve) => {
+      timer = setTimeout(() => resolve(otherwise), ms);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
