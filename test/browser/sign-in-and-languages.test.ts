@@ -185,8 +185,21 @@ describe('sign-in, enrollment and languages in the browser', () => {
     assert.match(await page.locator('#results-heading').innerText(), /2 träffar/);
     assert.deepEqual(await axe(page), []);
     await screenshot(page, 'search-sv');
+    // The page's language changes with its text, not a frame later: a screen reader that reads the
+    // new text must not read it with Swedish speech rules (and a test that looks at once must not
+    // see 'sv'). The observer runs right after the DOM changes, before anything is painted.
+    await page.evaluate(() => {
+      const g = globalThis as unknown as InPage & LangWatch;
+      g.langWithEnglishText = null;
+      new g.MutationObserver(() => {
+        if (g.langWithEnglishText === null && g.document.querySelector('main h1')?.textContent === 'Search calls') {
+          g.langWithEnglishText = g.document.documentElement.lang;
+        }
+      }).observe(g.document.documentElement, { subtree: true, childList: true, characterData: true });
+    });
     await page.getByRole('button', { name: 'In English' }).click();
     await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
+    assert.equal(await page.evaluate(() => (globalThis as unknown as LangWatch).langWithEnglishText), 'en', 'lang="en" as the English text appears');
     assert.equal(await lang(page), 'en');
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Search calls' }).waitFor();
@@ -195,3 +208,9 @@ describe('sign-in, enrollment and languages in the browser', () => {
     assert.deepEqual(watched.flat(), [], 'no page errors and no CSP violations');
   });
 });
+
+/** A page global the language test sets: the page's language at the moment its heading turned English. */
+interface LangWatch {
+  langWithEnglishText: string | null;
+  MutationObserver: new (callback: () => void) => { observe(target: unknown, options: { subtree: boolean; childList: boolean; characterData: boolean }): void };
+}

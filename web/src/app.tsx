@@ -1,6 +1,6 @@
 // The app shell: session, language, landmarks (banner, navigation, main), skip link, the live
 // region, focus on the new page's heading after each navigation, and the route table.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, get, onSessionEnded, setCsrf, type Session } from './api';
 import { onAnnounce } from './announce';
 import { Header, navFor } from './components/Header';
@@ -89,7 +89,8 @@ export function App() {
     }
   };
   useEffect(() => { void refresh(); return onSessionEnded(() => accept(null)); }, []);
-  useEffect(() => { document.documentElement.lang = lang; }, [lang]);
+  // With the DOM change itself, not after the next paint: the new text is never read with the old language.
+  useLayoutEffect(() => { document.documentElement.lang = lang; }, [lang]);
 
   // After a navigation (or signing in or out), focus goes to the new page's heading.
   const signedIn = Boolean(session);
