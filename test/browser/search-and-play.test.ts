@@ -104,6 +104,8 @@ describe('search and play in the browser', () => {
     await page.keyboard.press('Enter');
     await page.waitForURL(`**/recordings/${calls.stereo}`);
     await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    // Focus moves in the frame after the page is drawn: wait for it (a few seconds at most), then say what has it.
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.activeElement?.tagName === 'H1', undefined, { timeout: 5000 }).catch(() => undefined);
     assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).document.activeElement?.tagName), 'H1');
     const details = await page.locator('dl.details').innerText();
     assert.match(details, /\+46701234567|070/, 'the caller number is shown');
