@@ -41,10 +41,14 @@ describe('sign-in, enrollment and languages in the browser', () => {
     const asked: string[] = [];
     page.on('request', (r) => { const p = new URL(r.url()).pathname; if (p.startsWith('/api/')) asked.push(`${r.method()} ${p}`); });
     for (const path of ['/', `/recordings/x`, `/recordings/${'a'.repeat(32)}`, '/audit', '/admin/users', '/account']) {
+      // The sign-in page asks whether single sign-on is offered once it is drawn (an effect): its
+      // answer is waited for (a few seconds at most), so what the page asked and shows is complete.
+      const ssoAnswered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/sso', { timeout: 5000 }).catch(() => undefined);
       const res = await page.goto(`${s.appUrl}${path}`);
       assert.equal(res?.status(), 200, path);
       assert.match(res!.headers()['content-security-policy']!, /script-src 'self'; style-src 'self'/);
       await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+      await ssoAnswered;
       assert.equal(await page.getByRole('navigation').count(), 0, `${path}: no navigation before sign-in`);
       assert.equal(await page.locator('main table, main audio').count(), 0, path);
     }
@@ -158,6 +162,9 @@ describe('sign-in, enrollment and languages in the browser', () => {
       page.waitForResponse((r) => r.url().includes('/api/v1/audit/events') && r.url().includes('actor=chef')),
       page.getByRole('button', { name: 'Sök i loggen' }).click(),
     ]);
+    // The table still shows the whole log, loaded on arrival, until the answer is drawn: wait for
+    // the one row asked for (a few seconds at most), then say what the table holds.
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelectorAll('table.events tbody tr').length === 1, undefined, { timeout: 5000 }).catch(() => undefined);
     const first = page.locator('table.events tbody tr').first();
     await first.waitFor();
     assert.match(await first.innerText(), /inloggning/);
