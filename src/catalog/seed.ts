@@ -155,11 +155,6 @@ export async function seedCatalog(db: Catalog, blindIndex: BlindIndex, o: SeedOp
   return { calls, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** The batch's rows, each in COLUMNS order. */
-function rowsOf(b: Batch): Value[][] {
-  return Array.from({ length: b.n }, (_, k) => b.columns.map((c) => c[k]!));
-}
-
 const ROWS_PER_STATEMENT = 64;
 // Daily counts of a bulk load (its trigger is set aside), added to those of erased calls.
 const ADD_DAILY = 'on conflict (day, care_unit) do update set calls = recordings_per_day.calls + excluded.calls';
@@ -200,11 +195,19 @@ async function loadSqlite(db: Catalog, batches: Generator<Batch>, onProgress?: (
       for (const x of setAside) driver.exec(`drop ${x.type} ${x.name}`);
       const daily = driver.prepare(`insert into recordings_per_day (day, care_unit, calls) values (?, ?, ?) ${ADD_DAILY}`);
       let done = 0;
+      // A statement's values, row after row, copied straight from the batch's columns (one array
+      // reused for every full statement).
+      const width = COLUMNS.length;
+      const full = new Array<Value>(ROWS_PER_STATEMENT * width);
       for (const b of batches) {
-        const rows = rowsOf(b);
-        for (let k = 0; k < rows.length; k += ROWS_PER_STATEMENT) {
-          const some = rows.slice(k, k + ROWS_PER_STATEMENT);
-          statement(some.length).run(some.flat());
+        for (let k = 0; k < b.n; k += ROWS_PER_STATEMENT) {
+          const n = Math.min(ROWS_PER_STATEMENT, b.n - k);
+          const values = n === ROWS_PER_STATEMENT ? full : new Array<Value>(n * width);
+          for (let c = 0; c < width; c++) {
+            const column = b.columns[c]!;
+            for (let r = 0; r < n; r++) values[r * width + c] = column[k + r]!;
+          }
+          statement(n).run(values);
         }
         if (empty) for (const d of b.daily) daily.run(d);
         done += b.n;
