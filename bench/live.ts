@@ -22,6 +22,7 @@
 // Usage: npm run bench:live [-- --quick] [--target callvault|reference|both] [--steps 250,500]
 //        [--window 20] [--max-p99 50] [--ramp-rate 500] [--settle 5] [--no-bisect]
 //        [--no-checksum] [--connections pooled] [--budget-min 20] [--keep]
+//        [--server-node-options=--v8-pool-size=1]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,6 +54,7 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: 'per-call' },
     'budget-min': { type: 'string', default: '20' },
     keep: { type: 'boolean', default: false },
+    'server-node-options': { type: 'string' },
   },
 });
 const TARGETS = flags.target === 'both' ? (['callvault', 'reference'] as const) : ([flags.target] as Array<'callvault' | 'reference'>);
@@ -65,6 +67,8 @@ const RAMP_RATE = Number(flags['ramp-rate']);
 const SETTLE_S = Number(flags.settle);
 const BUDGET_MS = Number(flags['budget-min']) * 60_000;
 const CONNECTIONS = flags.connections === 'pooled' ? 'pooled' : 'per-call';
+// NODE_OPTIONS for callvault's server only, as an operator would set them (e.g. --v8-pool-size=1).
+const SERVER_NODE_OPTIONS = flags['server-node-options'];
 const T0 = Date.now();
 
 // --- child processes ------------------------------------------------------------------------
@@ -185,7 +189,7 @@ async function startCallvault(work: string): Promise<ServerUnderTest> {
   const key = created.stdout.trim().split('\n').pop()?.trim();
   if (created.code !== 0 || !key) throw new Error(`callvault apikey create failed (${created.code}): ${created.stderr || created.stdout}`);
   const port = await freePort();
-  const child = spawnLimited([NODE, bin, 'serve', '--data', dir, '--listen', `127.0.0.1:${port}`], env);
+  const child = spawnLimited([NODE, bin, 'serve', '--data', dir, '--listen', `127.0.0.1:${port}`], SERVER_NODE_OPTIONS ? { ...env, NODE_OPTIONS: SERVER_NODE_OPTIONS } : env);
   const logs = collect(child);
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 30_000;
@@ -455,6 +459,7 @@ async function main(): Promise<void> {
   console.log(how === 'raised'
     ? `open-file limit for the children: ${limit} (raised with ulimit -n ${WANT_FILES}; checked in /proc for each child below)`
     : `open-file limit for the children: ${limit}: ulimit -n ${WANT_FILES} was refused (the hard limit here is ${how?.slice(5)}), so they run at the hard limit; steps needing more are skipped`);
+  if (SERVER_NODE_OPTIONS) console.log(`callvault's server runs with NODE_OPTIONS=${SERVER_NODE_OPTIONS}`);
   console.log(`each call: G.711 u-law 8000 B/s, one PATCH a second${flags.checksum ? ' with Upload-Checksum sha256' : ''}, ${CONNECTIONS === 'per-call' ? 'one keep-alive connection per call' : 'a pooled keep-alive agent'}, 0.9-1.1 x the call length`);
 
   const results: Partial<Record<Target, TargetResult>> = {};
