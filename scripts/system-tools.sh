@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the test suite talks to are installed: the stock `age` CLI
 # (interoperability of exports), openssl (test certificates), ffmpeg (real Opus streams) and
-# espeak-ng (speech for the call simulator), and chromium (the browser tests drive it with
-# playwright-core; no browser is downloaded). Installs them with apt-get when run as root;
+# espeak-ng (speech for the call simulator), chromium (the browser tests drive it with
+# playwright-core; no browser is downloaded) and strace (a test watches the ingest journal's
+# system calls). Installs them with apt-get when run as root;
 # otherwise says exactly what is missing.
 set -euo pipefail
 
-declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl [ffmpeg]=ffmpeg [espeak-ng]=espeak-ng [chromium]=chromium)
+declare -A PACKAGE_OF=([age]=age [age-keygen]=age [openssl]=openssl [ffmpeg]=ffmpeg [espeak-ng]=espeak-ng [chromium]=chromium [strace]=strace)
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")

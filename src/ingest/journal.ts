@@ -14,6 +14,7 @@
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir } from '../lib/fsync-dir.ts';
 import { GroupCommit } from './group-commit.ts';
 
 // Delta: bytes of a PATCH. Base: where a call stands after a rotation (chunks durable in its
@@ -154,6 +155,8 @@ export class Journal implements IngestJournal {
     const files = await journalFiles(dir);
     const gen = (files.at(-1)?.gen ?? 0) + 1;
     const fh = await open(join(dir, fileName(gen)), 'wx', 0o600);
+    // The new file's name is made durable before anything written to it is acknowledged.
+    await fsyncDir(dir);
     return new Journal(dir, fh, gen);
   }
 
@@ -213,6 +216,7 @@ export class Journal implements IngestJournal {
       const before = (await journalFiles(this.dir)).map((f) => f.gen);
       const gen = before.at(-1)! + 1;
       const fh = await open(join(this.dir, fileName(gen)), 'wx', 0o600);
+      await fsyncDir(this.dir);
       const old = this.#fh;
       this.#fh = fh;
       this.#gen = gen;

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fsyncDir } from '../lib/fsync-dir.ts';
 import { assertBlobKey, BlobNotFoundError, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 const TMP = '.tmp';
@@ -13,15 +14,6 @@ const TMP = '.tmp';
 function pathOf(root: string, key: string): { dir: string; file: string } {
   const dir = join(root, key.slice(0, 2), key.slice(2, 4));
   return { dir, file: join(dir, key) };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function notFound(err: unknown): boolean {
