@@ -8,8 +8,9 @@
 //    as it is;
 //  - every error is a WitnessError whose message names the witness and the failure, never a
 //    credential or the SDK's text.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fsyncDir } from '../lib/fsync-dir.ts';
 
 export interface WitnessedNote {
   /** checkpoint-000000000123.txt */
@@ -74,8 +75,19 @@ export function createDirWitness(dir: string): Witness {
       const path = join(dir, witnessFileName(size));
       try {
         // Created when first needed: a directory that vanished later shows in `audit verify`.
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await writeFile(path, note, { flag: 'wx', mode: 0o400 });
+        const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+        // Durable before the add returns: the bytes, the name, and the names of directories made
+        // for it (each held by its parent). An empty file left by a power cut would be a false
+        // alarm at every verify, and a conflict when the checkpoint is copied again.
+        const fh = await open(path, 'wx', 0o400);
+        try {
+          await fh.writeFile(note);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsyncDir(dir);
+        if (made) for (let d = dir; d !== dirname(made); d = dirname(d)) await fsyncDir(dirname(d));
         return;
       } catch (err) {
         if (code(err) !== 'EEXIST') throw new WitnessError(`checkpoint ${size} could not be copied to the witness ${dir} (${code(err)})`, { cause: err });

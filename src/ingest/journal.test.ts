@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile, mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
+import { fdOf, openedBy, syscallsOf } from '../../test/helpers/strace.ts';
 import { decodeRecords, encodeRecord, Journal, journalFiles, readJournal, RECORD, type JournalRecord } from './journal.ts';
 
 const dirs: string[] = [];
@@ -131,7 +131,6 @@ it('fails closed once a write fails: the append rejects', async () => {
 it('makes a new file\'s name durable (the directory fsync\'d) before anything is written to it, at open and at each rotation', async () => {
   // Watched from outside with strace: which system calls the journal makes, in their order.
   const dir = await tmp();
-  const trace = join(await tmp(), 'trace');
   const script = `import { Journal, encodeRecord, RECORD } from ${JSON.stringify(new URL('./journal.ts', import.meta.url).href)};
     const r = () => encodeRecord({ type: RECORD.delta, uploadId: 'a'.repeat(32), offset: 0, chunks: 0, payload: Buffer.alloc(10) });
     const j = await Journal.open(process.argv[1]);
@@ -139,26 +138,22 @@ it('makes a new file\'s name durable (the directory fsync\'d) before anything is
     await j.rotate();
     await j.append(r());
     await j.close();`;
-  const run = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat,fsync,fdatasync,pwritev,pwritev2,pwrite64', '-o', trace,
-    process.execPath, '--input-type=module', '-e', script, dir], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
   const files = new Map<string, { name: string; named: boolean }>(); // open journal files by fd
   const dirFds = new Set<string>();
   const writes: string[] = [];
-  for (const line of (await readFile(trace, 'utf8')).split('\n')) {
-    const opened = /openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)/.exec(line);
+  for (const line of syscallsOf(script, [dir], ['openat', 'fsync', 'fdatasync', 'pwritev', 'pwritev2', 'pwrite64'])) {
+    const opened = openedBy(line);
     if (opened) {
-      const [, path, fd] = opened;
-      if (path === dir) dirFds.add(fd!);
-      else dirFds.delete(fd!);
-      if (path!.startsWith(`${dir}/journal-`)) files.set(fd!, { name: path!, named: false });
-      else files.delete(fd!);
+      if (opened.path === dir) dirFds.add(opened.fd);
+      else dirFds.delete(opened.fd);
+      if (opened.path.startsWith(`${dir}/journal-`)) files.set(opened.fd, { name: opened.path, named: false });
+      else files.delete(opened.fd);
       continue;
     }
-    const synced = /^\d+\s+f(?:data)?sync\((\d+)/.exec(line);
-    if (synced && dirFds.has(synced[1]!)) for (const f of files.values()) f.named = true;
-    const written = /^\d+\s+pwrite(?:v2?|64)\((\d+)/.exec(line);
-    const file = written && files.get(written[1]!);
+    const synced = fdOf(line, /f(?:data)?sync/);
+    if (synced && dirFds.has(synced)) for (const f of files.values()) f.named = true;
+    const written = fdOf(line, /pwrite(?:v2?|64)/);
+    const file = written === undefined ? undefined : files.get(written);
     if (file) {
       writes.push(file.name);
       assert.ok(file.named, `${file.name} was written before the directory holding its name was fsync'd`);
