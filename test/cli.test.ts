@@ -8,6 +8,7 @@ import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
 import { freePort, isListening, REPO_ROOT, runCli, startCli, tempRoot, waitForHttp, type CliResult } from './helpers/cli.ts';
 import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
+import { fdOf, openedBy, syscallsOf } from './helpers/strace.ts';
 
 const KEY_FILES = ['archive-identity.txt', 'audit-signing.pem', 'blind-index.key', 'secrets.key'];
 const KEY_LINE = /^cvk_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
@@ -66,6 +67,38 @@ describe('callvault CLI', () => {
       await assertCatalog(data);
       assert.match(initRun.stdout, /https?:\/\/[^\s]+\/enroll#token=[A-Za-z0-9_-]{20,}/);
       assert.match(await readFile(join(data, 'keys', 'archive-identity.txt'), 'utf8'), /^AGE-SECRET-KEY-1[0-9A-Z]+$/m);
+    });
+
+    it('makes the keys and the marker durable before it returns: each file synced after its bytes, then the directories holding their names', async () => {
+      // Without this, a power cut soon after init could leave empty key files behind calls
+      // already sealed to them. Watched from outside with strace.
+      const made = join(root, 'durable', 'archive');
+      const script = `import { initArchive } from ${JSON.stringify(new URL('../src/cli/archive.ts', import.meta.url).href)};
+        await initArchive(process.argv[1]);`;
+      const fds = new Map<string, string>();
+      const events: string[] = [];
+      for (const line of syscallsOf(script, [made], ['openat', 'fsync', 'fdatasync', 'write', 'pwrite64'])) {
+        const opened = openedBy(line);
+        if (opened) {
+          fds.set(opened.fd, opened.path);
+          events.push(`open ${opened.path}`);
+        }
+        const written = fdOf(line, /p?write(?:64)?/);
+        if (written !== undefined && fds.has(written)) events.push(`write ${fds.get(written)}`);
+        const synced = fdOf(line, /f(?:data)?sync/);
+        if (synced !== undefined) events.push(`sync ${fds.get(synced)}`);
+      }
+      const at = (e: string) => events.lastIndexOf(e);
+      const files = [...KEY_FILES.map((f) => join(made, 'keys', f)), join(made, 'callvault.json')];
+      for (const f of files) {
+        assert.ok(at(`write ${f}`) >= 0, `${f} is written`);
+        assert.ok(at(`sync ${f}`) > at(`write ${f}`), `${f} is synced after its bytes`);
+      }
+      const lastKey = Math.max(...KEY_FILES.map((f) => at(`open ${join(made, 'keys', f)}`)));
+      assert.ok(at(`sync ${join(made, 'keys')}`) > lastKey, 'the keys directory is synced after the last key is created');
+      assert.ok(at(`sync ${made}`) > at(`open ${join(made, 'callvault.json')}`), 'the data directory is synced after the marker is created');
+      for (const parent of [root, join(root, 'durable')]) assert.ok(at(`sync ${parent}`) >= 0, `${parent}, which holds the name of a directory init made, is synced`);
+      await releaseTestArchivesUnder(join(root, 'durable'));
     });
 
     it('refuses to run again on the same directory (exit 1, "exists") and changes nothing', async () => {

@@ -1,7 +1,7 @@
 // Wiring of one archive (a data directory): keys, catalog, blob store and the services over
 // them. Each factory receives only what it uses; ingest never receives the archive identity.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createAccounts, type Accounts } from '../access/accounts.ts';
 import { createApiKeys, type ApiKeys } from '../access/api-keys.ts';
 import { createBreakGlass, type BreakGlassService } from '../access/break-glass.ts';
@@ -12,6 +12,7 @@ import { createSecretBox } from '../access/secret-box.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createDirWitness, type Witness } from '../audit/witness.ts';
 import { createS3Witness } from '../audit/witness-s3.ts';
+import { createFileDurableSync, fsyncDirSync } from '../lib/fsync-dir.ts';
 import { createBlindIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import type { WitnessChoice } from '../config/config.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
@@ -120,7 +121,7 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
   if (!isFreeForArchive(dir)) {
     throw new ArchiveError(`${dir} already exists and is not an empty directory; refusing to overwrite it`);
   }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const made = mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700); // mkdir leaves an existing (empty) directory's mode alone
   const p = paths(dir);
   try {
@@ -135,7 +136,11 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
       await db.destroy();
     }
     const marker = { format: 1, createdAt: new Date().toISOString(), archiveRecipient: recipient, catalog: choice.databaseUrl ? 'postgres' : 'sqlite', blobs: choice.blobUrl ? 's3' : 'fs' };
-    writeFileSync(p.marker, `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    createFileDurableSync(p.marker, `${JSON.stringify(marker, null, 2)}\n`, 0o600);
+    // The names in the data directory (keys, blobs, catalog, marker), and those of the directories
+    // made for it (each held by its parent).
+    fsyncDirSync(dir);
+    if (made) for (let d = resolve(dir); d !== dirname(resolve(made)); d = dirname(d)) fsyncDirSync(dirname(d));
   } catch (e) {
     // Leave the directory as it was found (empty), so that init can simply be run again.
     for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });

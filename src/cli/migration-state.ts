@@ -6,9 +6,10 @@
 //    crash leaves the old version or the new, never a mix;
 //  - neither holds a password or a credential: targets are named by their described URLs.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CatalogDialect } from '../catalog/dialect.ts';
+import { createFileDurableSync, fsyncDirSync } from '../lib/fsync-dir.ts';
 import { ArchiveError, type BlobKind } from './archive.ts';
 
 interface MigrationTargetNames {
@@ -30,25 +31,9 @@ const markerFile = (dir: string) => join(dir, 'callvault.json');
 
 function replaceFile(dir: string, file: string, text: string): void {
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  createFileDurableSync(tmp, text, 0o600);
   renameSync(tmp, file);
-  syncDir(dir);
-}
-
-/** Makes the directory's entries (a rename, a removal) durable. */
-export function syncDir(dir: string): void {
-  const d = openSync(dir, 'r');
-  try {
-    fsyncSync(d);
-  } finally {
-    closeSync(d);
-  }
+  fsyncDirSync(dir);
 }
 
 const same = (a: MigrationTargetNames, b: MigrationTargetNames) => a.catalog === b.catalog && a.blobs === b.blobs;

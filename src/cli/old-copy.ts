@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import type { Actor } from '../audit/events.ts';
 import { auditVerifierKey, logOrigin } from '../audit/checkpointer.ts';
 import { verifyAuditLog } from '../audit/verify.ts';
+import { fsyncDirSync } from '../lib/fsync-dir.ts';
 import type { Witness } from '../audit/witness.ts';
 import { openCatalogReader, type Catalog } from '../catalog/db.ts';
 import { BlobNotFoundError, type BlobStore } from '../store/blob-store.ts';
 import { createFsBlobStore } from '../store/fs.ts';
 import { ArchiveError, type Archive } from './archive.ts';
-import { syncDir } from './migration-state.ts';
 
 const CATALOG_FILES = ['catalog.sqlite', 'catalog.sqlite-wal', 'catalog.sqlite-shm'];
 
@@ -99,7 +99,7 @@ export async function removeOldCopy(a: Archive, deps: { witness: Witness; actor:
   try {
     for (const f of catalogFiles) rmSync(join(a.dir, f), { force: true });
     if (old.blobs) rmSync(join(a.dir, 'blobs'), { recursive: true, force: true });
-    syncDir(a.dir);
+    fsyncDirSync(a.dir);
   } catch (err) {
     throw new ArchiveError(`removing the old copy stopped half-way (${(err as Error).message}); the removal is in the audit log. ` +
       'What is left is still checked against the archive: make it removable, then run the same command again', { cause: err });

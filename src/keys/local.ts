@@ -2,8 +2,9 @@
 // one file each (0600). The archive identity is a standard age identity file, so an operator
 // can decrypt an export with the stock `age -d -i` tool.
 import { generateKeyPairSync, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createFileDurableSync, fsyncDirSync } from '../lib/fsync-dir.ts';
 import { formatIdentityFile, generateIdentity, parseIdentityFile, recipientOf } from '../seal/index.ts';
 
 export interface KeyProvider {
@@ -24,7 +25,7 @@ const FILES = {
 } as const;
 
 function write(dir: string, name: string, content: string): void {
-  writeFileSync(join(dir, name), content, { mode: 0o600, flag: 'wx' });
+  createFileDurableSync(join(dir, name), content, 0o600);
 }
 
 /** Creates every key of a new archive in `dir` (which must exist, 0700). Returns the recipient. */
@@ -35,6 +36,8 @@ export function createLocalKeys(dir: string, now = new Date()): string {
   write(dir, FILES.audit, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   write(dir, FILES.blind, `${randomBytes(32).toString('base64')}\n`);
   write(dir, FILES.secrets, `${randomBytes(32).toString('base64')}\n`);
+  // Durable before anything is sealed to them: their bytes (synced as each is written) and names.
+  fsyncDirSync(dir);
   return recipient;
 }
 

@@ -1,5 +1,6 @@
-// A directory's entries (a file created, renamed or removed in it) are durable only once the
-// directory itself is fsync'd; a file's own fsync does not promise that.
+// Durable files and names. A directory's entries (a file created, renamed or removed in it) are
+// durable only once the directory itself is fsync'd; a file's own fsync does not promise that.
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -8,5 +9,26 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates `file` (refusing one that exists) with `text`, synced before it returns; its name needs fsyncDirSync of its directory. */
+export function createFileDurableSync(file: string, text: string, mode: number): void {
+  const fd = openSync(file, 'wx', mode);
+  try {
+    const bytes = Buffer.from(text);
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
