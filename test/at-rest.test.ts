@@ -65,7 +65,9 @@ describe('nothing sensitive at rest', () => {
 
   function needles(): Array<{ what: string; bytes: Buffer }> {
     const list: Array<{ what: string; bytes: Buffer }> = [
-      { what: 'RIFF header', bytes: Buffer.from('RIFF') },
+      // The header's first 12 bytes, not 'RIFF' alone: four given bytes turn up in the ~200 kB of
+      // ciphertext and random keys scanned about once in 20,000 runs.
+      { what: 'RIFF header', bytes: wav.subarray(0, 12) },
       { what: 'WAVE fmt', bytes: Buffer.from('WAVEfmt') },
       ...NUMBER_FORMS.flatMap((n) => forms(n).map((bytes) => ({ what: `number "${n}"`, bytes }))),
     ];

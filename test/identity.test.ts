@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashPassword } from '../src/access/passwords.ts';
-import { totpCode } from '../src/access/totp.ts';
+import { hotp, totpCode } from '../src/access/totp.ts';
 import { AccountError } from '../src/access/accounts.ts';
 import { newId } from '../src/catalog/ids.ts';
 import { enrollAdmin, enrollPerson, enrollWithToken, postJson, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
@@ -43,7 +43,7 @@ describe('lockout and enumeration', () => {
     assert.equal(later.status, 200);
   });
 
-  it('a known name with a wrong password takes as long as an unknown name (mean paired difference under 5 ms)', async () => {
+  it('a known name with a wrong password takes as long as an unknown name (mean paired difference under 5 ms)', async (t) => {
     const password = 'a perfectly fine passphrase';
     const hash = await hashPassword(password);
     const n = 40;
@@ -53,15 +53,20 @@ describe('lockout and enumeration', () => {
         totp_sealed: null, totp_last_step: null, oidc_issuer: null, oidc_subject: null, created_at: Date.now(), updated_at: null,
       }).execute();
     }
+    // Each attempt's wall-clock time, and the CPU time this process spent meanwhile (on every
+    // thread: the password hash runs on the thread pool).
     const attempt = async (username: string, i: number) => {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       await assert.rejects(s.archive.accounts.signIn({ username, password: 'wrong passphrase here', totpCode: '123456', source: `198.51.100.${i}`, requestId: 'timing' }), AccountError);
-      return Number(process.hrtime.bigint() - t0) / 1e6;
+      const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+      const { user, system } = process.cpuUsage(c0);
+      return { wall, cpu: (user + system) / 1000 };
     };
     await attempt('warmup-unknown', 250);
     await attempt('known29', 251);
-    const known: number[] = [];
-    const unknown: number[] = [];
+    const known: Array<{ wall: number; cpu: number }> = [];
+    const unknown: Array<{ wall: number; cpu: number }> = [];
     for (let i = 0; i < n; i++) { // interleaved, so drift on a shared machine hits both alike
       if (i % 2 === 0) { known.push(await attempt(`known${i}`, i)); unknown.push(await attempt(`unknown${i}`, i + 100)); }
       else { unknown.push(await attempt(`unknown${i}`, i + 100)); known.push(await attempt(`known${i}`, i)); }
@@ -70,10 +75,24 @@ describe('lockout and enumeration', () => {
     // The machine is shared and noisy: compare pair by pair (each pair ran back to back) and
     // take the mean of the paired differences with the outer fifth on each side trimmed, so a
     // pause that hit one request of a pair does not decide the result.
-    const paired = known.map((k, i) => k - unknown[i]!).sort((a, b) => a - b);
-    const cut = Math.floor(paired.length / 5);
-    const diff = Math.abs(mean(paired.slice(cut, paired.length - cut)));
-    assert.ok(diff < 5, `known ${mean(known).toFixed(2)} ms vs unknown ${mean(unknown).toFixed(2)} ms; trimmed mean of paired differences ${diff.toFixed(2)} ms`);
+    const compare = (clock: 'wall' | 'cpu') => {
+      const paired = known.map((k, i) => k[clock] - unknown[i]![clock]).sort((a, b) => a - b);
+      const cut = Math.floor(paired.length / 5);
+      const diff = Math.abs(mean(paired.slice(cut, paired.length - cut)));
+      return { diff, why: `${clock}: known ${mean(known.map((k) => k[clock])).toFixed(2)} ms vs unknown ${mean(unknown.map((u) => u[clock])).toFixed(2)} ms; trimmed mean of paired differences ${diff.toFixed(2)} ms` };
+    };
+    // The work each answer costs, in CPU time, which other processes on the machine do not
+    // stretch: with one busy process beside the test on two cores, wall-clock pairs differed by
+    // about 50 ms (standard deviation) and the wall-clock bound failed one run in three.
+    const cpu = compare('cpu');
+    assert.ok(cpu.diff < 5, cpu.why);
+    // And the time an observer sees, measured whenever the machine lets it be: while other
+    // processes keep taking the CPU from these requests (wall-clock time well above CPU time),
+    // the wall-clock differences are noise far beyond the bound.
+    const all = [...known, ...unknown];
+    const wall = compare('wall');
+    if (mean(all.map((a) => a.wall)) <= 1.15 * mean(all.map((a) => a.cpu))) assert.ok(wall.diff < 5, wall.why);
+    else t.diagnostic(`the machine was busy (wall-clock time well above CPU time), wall-clock not compared; ${wall.why}`);
   });
 });
 
@@ -113,7 +132,10 @@ describe('second factors, step-up and sessions', () => {
     assert.equal(((await codes.json()) as { code: string }).code, 'step_up_required');
     const wrong = await send(s, c, 'POST', '/api/v1/session/step-up', { totpCode: totpCode(p.totpSecret, Date.now() - 300_000) });
     assert.equal(wrong.status, 401);
-    const replay = await send(s, c, 'POST', '/api/v1/session/step-up', { totpCode: totpCode(p.totpSecret, Date.now() + 30_000) });
+    // The code of the very step sign-in used (read back: "the next step" at sign-in is the one
+    // after it once a 30-second boundary has passed since, and that one would be accepted).
+    const { totp_last_step: signedInWith } = await s.archive.db.selectFrom('users').select('totp_last_step').where('username', '=', 'erik').executeTakeFirstOrThrow();
+    const replay = await send(s, c, 'POST', '/api/v1/session/step-up', { totpCode: hotp(p.totpSecret, signedInWith!) });
     assert.equal(replay.status, 401, 'the step used to sign in cannot be used again');
     // The next step after the one used at sign-in is out of the window until its time comes:
     // move the accepted step back instead of waiting.
