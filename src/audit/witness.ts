@@ -9,8 +9,8 @@
 //  - every error is a WitnessError whose message names the witness and the failure, never a
 //    credential or the SDK's text.
 import { mkdir, open, readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir } from '../lib/fsync-dir.ts';
+import { join } from 'node:path';
+import { fsyncDir, parentsOfMade } from '../lib/fsync-dir.ts';
 
 export interface WitnessedNote {
   /** checkpoint-000000000123.txt */
@@ -87,7 +87,7 @@ export function createDirWitness(dir: string): Witness {
           await fh.close();
         }
         await fsyncDir(dir);
-        if (made) for (let d = dir; d !== dirname(made); d = dirname(d)) await fsyncDir(dirname(d));
+        for (const parent of parentsOfMade(dir, made)) await fsyncDir(parent);
         return;
       } catch (err) {
         if (code(err) !== 'EEXIST') throw new WitnessError(`checkpoint ${size} could not be copied to the witness ${dir} (${code(err)})`, { cause: err });

@@ -1,7 +1,7 @@
 // Wiring of one archive (a data directory): keys, catalog, blob store and the services over
 // them. Each factory receives only what it uses; ingest never receives the archive identity.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createAccounts, type Accounts } from '../access/accounts.ts';
 import { createApiKeys, type ApiKeys } from '../access/api-keys.ts';
 import { createBreakGlass, type BreakGlassService } from '../access/break-glass.ts';
@@ -12,7 +12,7 @@ import { createSecretBox } from '../access/secret-box.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createDirWitness, type Witness } from '../audit/witness.ts';
 import { createS3Witness } from '../audit/witness-s3.ts';
-import { createFileDurableSync, fsyncDirSync } from '../lib/fsync-dir.ts';
+import { createFileDurableSync, fsyncDirSync, parentsOfMade } from '../lib/fsync-dir.ts';
 import { createBlindIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import type { WitnessChoice } from '../config/config.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
@@ -140,7 +140,7 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
     // The names in the data directory (keys, blobs, catalog, marker), and those of the directories
     // made for it (each held by its parent).
     fsyncDirSync(dir);
-    if (made) for (let d = resolve(dir); d !== dirname(resolve(made)); d = dirname(d)) fsyncDirSync(dirname(d));
+    for (const parent of parentsOfMade(dir, made)) fsyncDirSync(parent);
   } catch (e) {
     // Leave the directory as it was found (empty), so that init can simply be run again.
     for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });

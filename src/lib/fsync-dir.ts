@@ -2,6 +2,7 @@
 // durable only once the directory itself is fsync'd; a file's own fsync does not promise that.
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
@@ -31,4 +32,15 @@ export function createFileDurableSync(file: string, text: string, mode: number):
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The directories whose entries name what `mkdir(dir, { recursive: true })` made (`made`, the
+ * first directory it created): the parent of each directory from `dir` up to `made`.
+ */
+export function parentsOfMade(dir: string, made: string | undefined): string[] {
+  const out: string[] = [];
+  if (made === undefined) return out;
+  for (let d = resolve(dir); d !== dirname(resolve(made)) && d !== dirname(d); d = dirname(d)) out.push(dirname(d));
+  return out;
 }
