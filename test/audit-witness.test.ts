@@ -21,7 +21,7 @@ import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3, TEST_S3_ENV } 
 import { startTestServer } from './helpers/archive.ts';
 import { copyTestArchive, initTestArchive, openTestArchive, releaseTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { runCli } from './helpers/cli.ts';
-import { fdOf, openedBy, syscallsOf } from './helpers/strace.ts';
+import { fileEventsOf } from './helpers/strace.ts';
 
 const AWS_ENV = { ...TEST_S3_ENV };
 
@@ -141,20 +141,11 @@ describe('the directory witness on disk', () => {
     const dir = join(root, 'synced', 'deeper', 'witness');
     const script = `import { createDirWitness } from ${JSON.stringify(new URL('../src/audit/witness.ts', import.meta.url).href)};
       await createDirWitness(process.argv[1]).add(7, 'seven\\n');`;
-    const fds = new Map<string, string>(); // what each open file descriptor is
-    const events: string[] = [];
-    for (const line of syscallsOf(script, [dir], ['openat', 'fsync', 'fdatasync', 'write', 'pwrite64', 'writev', 'pwritev'])) {
-      const opened = openedBy(line);
-      if (opened) fds.set(opened.fd, opened.path);
-      const written = fdOf(line, /p?writev?(?:64)?/);
-      if (written !== undefined && fds.get(written)?.endsWith('.txt')) events.push('write file');
-      const synced = fdOf(line, /f(?:data)?sync/);
-      if (synced !== undefined) events.push(`sync ${fds.get(synced)}`);
-    }
+    const events = fileEventsOf(script, [dir]);
     const file = join(dir, 'checkpoint-000000000007.txt');
     const at = (e: string) => events.lastIndexOf(e);
-    assert.ok(at('write file') >= 0, events.join(', '));
-    assert.ok(at(`sync ${file}`) > at('write file'), `the file is synced after its bytes are written: ${events.join(', ')}`);
+    assert.ok(at(`write ${file}`) >= 0, events.join(', '));
+    assert.ok(at(`sync ${file}`) > at(`write ${file}`), `the file is synced after its bytes are written: ${events.join(', ')}`);
     assert.ok(at(`sync ${dir}`) > at(`sync ${file}`), `then the directory that holds its name: ${events.join(', ')}`);
     for (const parent of [join(root, 'synced'), join(root, 'synced', 'deeper')]) assert.ok(at(`sync ${parent}`) >= 0, `and ${parent}, which holds the name of a directory made for it: ${events.join(', ')}`);
   });

@@ -8,7 +8,7 @@ import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
 import { freePort, isListening, REPO_ROOT, runCli, startCli, tempRoot, waitForHttp, type CliResult } from './helpers/cli.ts';
 import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
-import { fdOf, openedBy, syscallsOf } from './helpers/strace.ts';
+import { fileEventsOf } from './helpers/strace.ts';
 
 const KEY_FILES = ['archive-identity.txt', 'audit-signing.pem', 'blind-index.key', 'secrets.key'];
 const KEY_LINE = /^cvk_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
@@ -75,19 +75,7 @@ describe('callvault CLI', () => {
       const made = join(root, 'durable', 'archive');
       const script = `import { initArchive } from ${JSON.stringify(new URL('../src/cli/archive.ts', import.meta.url).href)};
         await initArchive(process.argv[1]);`;
-      const fds = new Map<string, string>();
-      const events: string[] = [];
-      for (const line of syscallsOf(script, [made], ['openat', 'fsync', 'fdatasync', 'write', 'pwrite64'])) {
-        const opened = openedBy(line);
-        if (opened) {
-          fds.set(opened.fd, opened.path);
-          events.push(`open ${opened.path}`);
-        }
-        const written = fdOf(line, /p?write(?:64)?/);
-        if (written !== undefined && fds.has(written)) events.push(`write ${fds.get(written)}`);
-        const synced = fdOf(line, /f(?:data)?sync/);
-        if (synced !== undefined) events.push(`sync ${fds.get(synced)}`);
-      }
+      const events = fileEventsOf(script, [made]);
       const at = (e: string) => events.lastIndexOf(e);
       const files = [...KEY_FILES.map((f) => join(made, 'keys', f)), join(made, 'callvault.json')];
       for (const f of files) {

@@ -59,8 +59,8 @@ const health = defineRoute({
 });
 
 /** What recovery, and the reopening of a recording filed early, need: the identity among them. */
-function recoveryDeps(a: Archive) {
-  return { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity };
+function recoveryDeps(a: Archive, onError: (what: string, err: unknown) => void) {
+  return { db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, archiveIdentity: a.keys.archiveIdentity, onError };
 }
 
 export interface RouteOptions {
@@ -83,7 +83,7 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     db: a.db, recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, journal, nodeId, takeOver,
     keyActive: (keyId) => a.apiKeys.isActive(keyId), onError,
     archiveRecipient: a.keys.archiveRecipient, maxUploadBytes: config.maxUploadBytes, idleMs: config.uploadIdleSeconds * 1000,
-    journalRotateBytes: config.journalRotateBytes, reopenFiled: createReopener({ ...recoveryDeps(a), journal, nodeId }),
+    journalRotateBytes: config.journalRotateBytes, reopenFiled: createReopener({ ...recoveryDeps(a, onError), journal, nodeId }),
   });
   const playback = createPlayback({
     recordings: a.recordings, store: a.store, audit: a.audit, blindIndex: a.blindIndex, archiveIdentity: a.keys.archiveIdentity,
@@ -126,7 +126,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   // their last durable byte.
   // Background failures go to the server's log (bound late: the server is built from these routes).
   const onError = (what: string, err: unknown) => app.log.error({ err: { name: (err as Error)?.name, message: (err as Error)?.message } }, `${what} failed`);
-  const ingest = await startIngest(a, config, recoveryDeps(a), (err) => {
+  const ingest = await startIngest(a, config, recoveryDeps(a, onError), (err) => {
     // Another node adopts this node's calls: stop taking any, fail closed. Restart the node to take calls again.
     uploads.relinquish();
     onError('holding this node\'s lease', err);

@@ -40,7 +40,7 @@ export interface Filing {
 export async function fileRecording(deps: {
   db: Kysely<Database>; recordings: RecordingRepo; store: BlobStore; audit: AuditLog; now: () => number;
   /** Told when the object a filing replaced could not be deleted now (it stays queued; the purge retries and logs). */
-  onError?: (what: string, err: unknown) => void;
+  onError: (what: string, err: unknown) => void;
 }, f: Filing): Promise<void> {
   const u = f.upload;
   const flags = [...new Set(f.info ? f.flags : [...f.flags, 'audio_unreadable'])].sort();
@@ -94,6 +94,6 @@ export async function fileRecording(deps: {
     const key: string = replacedBlob;
     // Filed: a store that fails here leaves the old object queued for the purge, not the call unanswered.
     await deps.store.delete(key).then(() => deps.db.deleteFrom('pending_deletions').where('blob_key', '=', key).execute())
-      .catch((err: unknown) => deps.onError?.('deleting the object a resumed call replaced (it stays queued and is retried)', err));
+      .catch((err: unknown) => deps.onError('deleting the object a resumed call replaced (it stays queued and is retried)', err));
   }
 }

@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { fdOf, openedBy, syscallsOf } from '../../test/helpers/strace.ts';
+import { fileEventsOf } from '../../test/helpers/strace.ts';
 import { decodeRecords, encodeRecord, Journal, journalFiles, readJournal, RECORD, type JournalRecord } from './journal.ts';
 
 const dirs: string[] = [];
@@ -138,26 +138,13 @@ it('makes a new file\'s name durable (the directory fsync\'d) before anything is
     await j.rotate();
     await j.append(r());
     await j.close();`;
-  const files = new Map<string, { name: string; named: boolean }>(); // open journal files by fd
-  const dirFds = new Set<string>();
-  const writes: string[] = [];
-  for (const line of syscallsOf(script, [dir], ['openat', 'fsync', 'fdatasync', 'pwritev', 'pwritev2', 'pwrite64'])) {
-    const opened = openedBy(line);
-    if (opened) {
-      if (opened.path === dir) dirFds.add(opened.fd);
-      else dirFds.delete(opened.fd);
-      if (opened.path.startsWith(`${dir}/journal-`)) files.set(opened.fd, { name: opened.path, named: false });
-      else files.delete(opened.fd);
-      continue;
-    }
-    const synced = fdOf(line, /f(?:data)?sync/);
-    if (synced && dirFds.has(synced)) for (const f of files.values()) f.named = true;
-    const written = fdOf(line, /pwrite(?:v2?|64)/);
-    const file = written === undefined ? undefined : files.get(written);
-    if (file) {
-      writes.push(file.name);
-      assert.ok(file.named, `${file.name} was written before the directory holding its name was fsync'd`);
-    }
+  const events = fileEventsOf(script, [dir]);
+  const files = [...new Set(events.filter((e) => e.startsWith(`open ${dir}/journal-`)).map((e) => e.slice('open '.length)))];
+  const writes = files.filter((f) => events.includes(`write ${f}`));
+  for (const f of writes) {
+    const opened = events.indexOf(`open ${f}`);
+    const named = events.indexOf(`sync ${dir}`, opened);
+    assert.ok(named > opened && named < events.indexOf(`write ${f}`), `${f} was written before the directory holding its name was fsync'd`);
   }
-  assert.equal(new Set(writes).size, 2, 'both files (the first and the rotated one) were written');
+  assert.equal(writes.length, 2, 'both files (the first and the rotated one) were written');
 });

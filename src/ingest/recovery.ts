@@ -24,6 +24,8 @@ export interface RecoveryDeps {
   audit: AuditLog;
   archiveIdentity: () => string;
   now?: () => number;
+  /** Where failures that do not stop a recovery are reported (the server's log). */
+  onError: (what: string, err: unknown) => void;
 }
 
 interface Trail {
@@ -171,7 +173,7 @@ export async function recoverUploads(deps: RecoveryDeps, source: RecoverySource)
     }
     info ??= truncatedInfo(inspector);
     try {
-      await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now }, {
+      await fileRecording({ db: deps.db, recordings: deps.recordings, store: deps.store, audit: deps.audit, now, onError: deps.onError }, {
         upload: u, blobKey: writer.key, payloadSize: writer.size, plaintextSize: total, info, flags,
         action: 'ingest.recovered', actor: SYSTEM, requestId: null, source: null, details: { declaredLength: u.length },
       });

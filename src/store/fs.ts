@@ -5,8 +5,8 @@
 //  - names are random and say nothing; no directory of it is ever served over HTTP.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fsyncDir } from '../lib/fsync-dir.ts';
+import { join } from 'node:path';
+import { fsyncDir, parentsOfMade } from '../lib/fsync-dir.ts';
 import { assertBlobKey, BlobNotFoundError, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 const TMP = '.tmp';
@@ -96,10 +96,8 @@ class FsBlobWriter implements BlobWriter {
     const created = await mkdir(dir, { recursive: true, mode: 0o700 });
     await rename(this.#tmp, file);
     await fsyncDir(dir);
-    // Fan-out folders made just now must survive a crash as well, up to the root.
-    if (created !== undefined) {
-      for (let d = dirname(dir); d.length >= this.#root.length; d = dirname(d)) await fsyncDir(d);
-    }
+    // Fan-out folders made just now must survive a crash as well: the folders that name them.
+    for (const parent of parentsOfMade(dir, created)) await fsyncDir(parent);
   }
 
   async abort(): Promise<void> {

@@ -1,30 +1,41 @@
-// Runs a Node.js module under strace and returns the system calls it made, in order: how a test
-// sees from outside whether data and names were made durable before the next step.
+// Runs a Node.js module under strace and says what it did to files, in order: how a test sees
+// from outside whether data and names were made durable before the next step.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The lines of `strace -f` for the given calls while `script` (an ES module's text) runs with `args`. */
-export function syscallsOf(script: string, args: string[], calls: string[]): string[] {
+const CALLS = ['openat', 'fsync', 'fdatasync', 'write', 'writev', 'pwrite64', 'pwritev', 'pwritev2'];
+
+/**
+ * What `script` (an ES module's text, run with `args`) did to files and directories, in order:
+ * `open PATH`, `write PATH` and `sync PATH` (fsync or fdatasync), each path as it was opened.
+ */
+export function fileEventsOf(script: string, args: string[]): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'cv-strace-'));
+  let lines: string[];
   try {
     const out = join(dir, 'trace');
-    const run = spawnSync('strace', ['-f', '-qq', '-e', `trace=${calls.join(',')}`, '-o', out, process.execPath, '--input-type=module', '-e', script, ...args], { encoding: 'utf8' });
+    const run = spawnSync('strace', ['-f', '-qq', '-e', `trace=${CALLS.join(',')}`, '-o', out, process.execPath, '--input-type=module', '-e', script, ...args], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`the traced script failed (${run.status}): ${run.stderr}`);
-    return readFileSync(out, 'utf8').split('\n');
+    lines = readFileSync(out, 'utf8').split('\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** `openat(AT_FDCWD, "path", flags...) = fd` as { path, flags, fd }. */
-export function openedBy(line: string): { path: string; flags: string; fd: string } | undefined {
-  const m = /openat\(AT_FDCWD, "([^"]+)", ([^),]+)[^)]*\) = (\d+)/.exec(line);
-  return m ? { path: m[1]!, flags: m[2]!, fd: m[3]! } : undefined;
-}
-
-/** The file descriptor of a call named by `pattern` (e.g. /f(?:data)?sync/) at the start of a line. */
-export function fdOf(line: string, pattern: RegExp): string | undefined {
-  return new RegExp(`^\\d+\\s+(?:${pattern.source})\\((\\d+)`).exec(line)?.[1];
+  const paths = new Map<string, string>(); // what each open file descriptor is
+  const events: string[] = [];
+  for (const line of lines) {
+    const opened = /openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)/.exec(line);
+    if (opened) {
+      paths.set(opened[2]!, opened[1]!);
+      events.push(`open ${opened[1]}`);
+      continue;
+    }
+    const call = /^\d+\s+(\w+)\((\d+)/.exec(line);
+    const path = call && paths.get(call[2]!);
+    if (!path) continue;
+    if (/^p?writev?(?:64|v2)?$/.test(call[1]!)) events.push(`write ${path}`);
+    else if (/^f(?:data)?sync$/.test(call[1]!)) events.push(`sync ${path}`);
+  }
+  return events;
 }
