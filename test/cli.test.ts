@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
-import { freePort, isListening, REPO_ROOT, runCli, startCli, tempRoot, waitForHttp, type CliResult } from './helpers/cli.ts';
+import { type CliResult, freePort, isListening, REPO_ROOT, runCli, startCli, startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
 import { fileEventsOf } from './helpers/strace.ts';
 
@@ -228,8 +228,8 @@ describe('callvault CLI', () => {
     });
 
     it('serves /healthz on 127.0.0.1:PORT and stops cleanly on SIGTERM (exit 0, port closed)', async () => {
-      const port = await freePort();
-      const p = startCli(['serve', '--data', data, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      const p = await startServing(['serve', '--data', data], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      const { port } = p;
       try {
         const res = await waitForHttp(`http://127.0.0.1:${port}/healthz`);
         assert.deepEqual(await res.json(), { status: 'ok' });
@@ -255,9 +255,8 @@ describe('callvault CLI', () => {
       const created = await runCli(['apikey', 'create', '--data', data, '--scope', 'ingest', '--name', 'stalled']);
       assert.equal(created.code, 0, show(created));
       const key = lastLine(created.stdout);
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
-      const p = startCli(['serve', '--data', data, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      const p = await startServing(['serve', '--data', data], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      const { url } = p;
       const meta = metaHeader({ startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a' });
       let patchReq: ReturnType<typeof request> | undefined;
       try {
@@ -289,8 +288,7 @@ describe('callvault CLI', () => {
       const init = await runCli(['init', '--data', dir]);
       assert.equal(init.code, 0, show(init));
       await chmod(dir, 0o755);
-      const port = await freePort();
-      const r = await runCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`]);
+      const r = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0']);
       assert.equal(r.code, 1, show(r));
       assert.match(r.stderr, /chmod 700/);
     });

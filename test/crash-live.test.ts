@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
-import { BIN, freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { BIN, startServing, tempRoot } from './helpers/cli.ts';
 import { metaHeader } from './helpers/tus.ts';
 
 const CALLS = 100;
@@ -45,10 +45,8 @@ describe(`SIGKILL while ${CALLS} calls stream`, () => {
     key = (await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } })).token;
     await setup.close();
 
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const server = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
-    await waitForHttp(`${url}/healthz`);
+    const server = await startServing(['serve', '--data', dir], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+    const { url } = server;
     const agent = new Agent({ keepAlive: true, maxSockets: CALLS + 10 });
     const auth = { authorization: `Bearer ${key}` };
 
@@ -145,13 +143,11 @@ describe('HEAD during a slow flush, then SIGKILL', () => {
       const setup = await openTestArchive(dir);
       const key = (await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } })).token;
       await setup.close();
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
       const slowDisk = new URL('./helpers/slow-disk.ts', import.meta.url).pathname;
-      const server = startCli(['--import', slowDisk, BIN, 'serve', '--data', dir, '--listen', `127.0.0.1:${port}`], {
+      const server = await startServing(['--import', slowDisk, BIN, 'serve', '--data', dir], {
         command: process.execPath, env: { CALLVAULT_LOG_LEVEL: 'warn', CALLVAULT_TEST_SLOW_WRITEV_MS: '300' },
       });
-      await waitForHttp(`${url}/healthz`);
+      const { url, port } = server;
       const agent = new Agent({ keepAlive: false });
       const auth = { authorization: `Bearer ${key}` };
       const created = await send(agent, `${url}/api/v1/uploads`, 'POST', { ...auth, 'upload-defer-length': '1', 'upload-metadata': META });

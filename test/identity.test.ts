@@ -227,6 +227,7 @@ describe('second factors, step-up and sessions', () => {
     assert.equal(invited.status, 201);
     const { user, enrollUrl } = (await invited.json()) as { user: { id: string; status: string }; enrollUrl: string };
     assert.equal(user.status, 'invited');
+    assert.equal(new URL(enrollUrl).origin, s.url, 'the link names the port the server listens on (it was asked for port 0)');
     assert.equal((await send(s, adminCreds, 'POST', '/api/v1/users', { username: 'ingrid', roles: ['auditor'] })).status, 409);
     const p = await enrollWithToken(s, 'ingrid', new URL(enrollUrl).hash.replace('#token=', ''));
     const reset = await send(s, adminCreds, 'POST', `/api/v1/users/${user.id}/reset-second-factor`);

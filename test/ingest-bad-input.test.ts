@@ -12,7 +12,7 @@ import type { Archive } from '../src/cli/archive.ts';
 import { initTestArchive, openTestArchive, releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
 import { makeWav, sineWaveS16 } from '../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer, decryptedAudio, reopenServer } from './helpers/archive.ts';
-import { freePort, startCli, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { metaHeader, OCTETS, recordingIdOf, tusCreate, tusHead, tusHeaders, tusPatch, tusUpload } from './helpers/tus.ts';
 
 const META = { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'unit-a' };
@@ -720,9 +720,8 @@ describe('a crash during an upload', () => {
       const { token: key } = await setup.apiKeys.create({ name: 'pbx', scope: 'ingest', actor: { type: 'operator', id: 'test' } });
       await setup.close();
 
-      const port = await freePort();
-      const child = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
-      const url = `http://127.0.0.1:${port}`;
+      const child = await startServing(['serve', '--data', dir], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      const { url } = child;
       const wav = monoWav(10);
       const half = (wav.length >> 1) + 1234; // not on a chunk boundary
       let id: string;

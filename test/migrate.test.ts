@@ -16,7 +16,7 @@ import { openCatalog } from '../src/catalog/db.ts';
 import { openArchive } from '../src/cli/archive.ts';
 import { signIn, type TestServer } from './helpers/archive.ts';
 import { initTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
-import { freePort, runCli, startCli, waitForHttp, type CliResult } from './helpers/cli.ts';
+import { type CliResult, runCli, startCli, startServing, waitForHttp } from './helpers/cli.ts';
 import { buildArchive, copyOf, dropTargets, serveWith, targetDatabase, type Pristine } from './helpers/migration.ts';
 
 /** Child processes start slowly on a busy machine. */
@@ -143,10 +143,9 @@ describe('callvault migrate', () => {
 
   it('refuses while a server is serving the archive, and refuses a target that is not empty', async () => {
     const dir = await copyOf(pristine, root, 'served');
-    const port = await freePort();
-    const server = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+    const server = await startServing(['serve', '--data', dir], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000);
+      await waitForHttp(`${server.url}/healthz`, 30_000);
       const r = await runCli(['migrate', '--data', dir, '--to-database-url', await targetDatabase()], SLOW);
       assert.equal(r.code, 1, show(r));
       assert.match(r.stderr, /in use by callvault serve|callvault connection\(s\) are open to the source/);

@@ -12,7 +12,7 @@ import { initArchive, openArchive, type Archive } from '../src/cli/archive.ts';
 import { makeRawG711 } from '../src/ingest/g711.ts';
 import { startTestS3, type TestS3, TEST_S3_ENV, testBucketUrl } from '../src/store/test-s3-server.ts';
 import { decryptedAudio } from './helpers/archive.ts';
-import { freePort, startCli, tempRoot, waitForHttp, type CliProcess } from './helpers/cli.ts';
+import { type CliProcess, startServing, tempRoot } from './helpers/cli.ts';
 import { createTestDatabase, dropTestDatabase } from './helpers/catalog.ts';
 import { metaHeader, recordingIdOf, tusCreate, tusHead, tusPatch } from './helpers/tus.ts';
 
@@ -45,10 +45,8 @@ describe('several nodes over one catalog and one store', () => {
   async function startNode(name: string): Promise<Node> {
     const dir = join(root, name);
     await cp(join(root, 'origin'), dir, { recursive: true }); // each node its own data directory, the same keys
-    const port = await freePort();
-    const proc = startCli(['serve', '--data', dir, '--listen', `127.0.0.1:${port}`, '--node-id', name], { env });
-    const node = { name, url: `http://127.0.0.1:${port}`, proc };
-    await waitForHttp(`${node.url}/healthz`, 20_000);
+    const proc = await startServing(['serve', '--data', dir, '--node-id', name], { env });
+    const node = { name, url: proc.url, proc };
     nodes.push(node);
     return node;
   }

@@ -159,7 +159,8 @@ describe('search, waveform, history, keys and settings', () => {
   it('shows the settings to administrators only, without secrets', async () => {
     const res = await send(s, admin, 'GET', '/api/v1/settings');
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { sessions: { idleMinutes: number }; breakGlassMinutes: number };
+    const body = (await res.json()) as { publicUrl: string; sessions: { idleMinutes: number }; breakGlassMinutes: number };
+    assert.equal(body.publicUrl, s.url, 'the address listened on, with the port bound (it was asked for port 0)');
     assert.equal(body.sessions.idleMinutes, 15);
     assert.equal(body.breakGlassMinutes, 60);
     assert.equal((await send(s, auditor, 'GET', '/api/v1/settings')).status, 403);

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, runCli, startCli, tempRoot, type CliProcess } from './helpers/cli.ts';
+import { runCli, type Serving, startServing, tempRoot } from './helpers/cli.ts';
 import { releaseTestArchive } from './helpers/catalog.ts';
 
 function get(url: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -17,7 +17,7 @@ function get(url: string): Promise<{ status: number; headers: Record<string, unk
 }
 
 describe('TLS', () => {
-  let server: CliProcess;
+  let server: Serving;
   let port: number;
   let data: string;
   before(async () => {
@@ -28,9 +28,9 @@ describe('TLS', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
       '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' });
     assert.equal((await runCli(['init', '--data', data])).code, 0);
-    port = await freePort();
-    server = startCli(['serve', '--data', data, '--listen', `127.0.0.1:${port}`, '--tls-cert', cert, '--tls-key', key]);
-    await server.waitFor(/listening on https:\/\//);
+    server = await startServing(['serve', '--data', data, '--tls-cert', cert, '--tls-key', key]);
+    assert.match(server.url, /^https:\/\//);
+    port = server.port;
   });
   after(async () => {
     server.child.kill('SIGTERM');

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { AlertRules } from '../audit/alerts.ts';
 import type { Config } from '../config/config.ts';
-import { baseUrl, describeWitness, witnessOf } from '../config/config.ts';
+import { describeWitness, witnessOf } from '../config/config.ts';
 import { HttpError } from '../http/errors.ts';
 import { defineRoute, type RouteDef } from '../http/routes.ts';
 import { ApiKeyInputError, type ApiKeys } from './api-keys.ts';
@@ -22,7 +22,7 @@ const createBody = z.strictObject({
 });
 const keyParams = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, 'not a key id') });
 
-export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules: AlertRules }): RouteDef[] {
+export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; publicUrl: () => string; alertRules: AlertRules }): RouteDef[] {
   const { apiKeys } = deps;
   return [
     defineRoute({
@@ -68,7 +68,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; alertRules
       handler: async () => {
         const c = deps.config;
         return {
-          publicUrl: baseUrl(c), tls: Boolean(c.tlsCert), listen: `${c.listen.host}:${c.listen.port}`,
+          publicUrl: deps.publicUrl(), tls: Boolean(c.tlsCert), listen: `${c.listen.host}:${c.listen.port}`,
           sessions: { idleMinutes: SESSION_IDLE_MS / 60_000, absoluteHours: SESSION_ABSOLUTE_MS / 3_600_000, stepUpMinutes: STEP_UP_MS / 60_000 },
           lockout: { account: ACCOUNT_RULE, address: ADDRESS_RULE },
           breakGlassMinutes: BREAK_GLASS_MINUTES,

@@ -85,8 +85,14 @@ const view = (k: Key): PasskeyView => ({
   lastUsedAt: k.last_used_at === null ? null : new Date(k.last_used_at).toISOString(),
 });
 
-export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; sessions: Sessions; rpId: string; origin: string; rpName?: string; now?: () => number }): Passkeys {
-  const { db, audit, sessions, rpId, origin } = deps;
+/**
+ * `publicUrl` is the server's public base URL, read at each ceremony (it may be known only once
+ * the server listens): passkeys are bound to its origin and its host name (the RP ID).
+ */
+export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; sessions: Sessions; publicUrl: () => string; rpName?: string; now?: () => number }): Passkeys {
+  const { db, audit, sessions } = deps;
+  const origin = () => new URL(deps.publicUrl()).origin;
+  const rpId = () => new URL(deps.publicUrl()).hostname;
   const rpName = deps.rpName ?? 'callvault';
   const now = deps.now ?? Date.now;
 
@@ -114,7 +120,7 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
   async function check(key: Key, response: AuthenticationResponseJSON, challenge: string): Promise<{ ok: true; counter: number } | { ok: false; reason: string }> {
     try {
       const v = await verifyAuthenticationResponse({
-        response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpId, requireUserVerification: true,
+        response, expectedChallenge: challenge, expectedOrigin: origin(), expectedRPID: rpId(), requireUserVerification: true,
         // Counter 0 here: the library would refuse a stale counter before checking the signature.
         credential: { id: key.id, publicKey: new Uint8Array(key.public_key), counter: 0, transports: parseJsonList(key.transports) },
       });
@@ -129,7 +135,7 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
 
   async function requestOptions(purpose: Purpose, p: UserPrincipal | null, allow: Key[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const options = await generateAuthenticationOptions({
-      rpID: rpId, challenge: new Uint8Array(randomBytes(32)), timeout: CHALLENGE_TTL_MS, userVerification: 'required',
+      rpID: rpId(), challenge: new Uint8Array(randomBytes(32)), timeout: CHALLENGE_TTL_MS, userVerification: 'required',
       allowCredentials: p ? allow.map((k) => ({ id: k.id, transports: parseJsonList(k.transports) })) : undefined,
     });
     await remember(options.challenge, purpose, p?.userId ?? null);
@@ -147,7 +153,7 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
       const mine = await keysOf(p.userId);
       if (mine.length >= MAX_PASSKEYS) throw new AccountError(409, `a person can have at most ${MAX_PASSKEYS} passkeys; remove one first`);
       const options = await generateRegistrationOptions({
-        rpName, rpID: rpId, userName: p.username, userDisplayName: p.username, userID: userHandleOf(p.userId),
+        rpName, rpID: rpId(), userName: p.username, userDisplayName: p.username, userID: userHandleOf(p.userId),
         challenge: new Uint8Array(randomBytes(32)), timeout: CHALLENGE_TTL_MS, attestationType: 'none',
         excludeCredentials: mine.map((k) => ({ id: k.id, transports: parseJsonList(k.transports) })),
         authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' }, supportedAlgorithmIDs: ALGORITHMS,
@@ -167,7 +173,7 @@ export function createPasskeys(deps: { db: Kysely<Database>; audit: AuditLog; se
       if (!challenge) return refuse('challenge unknown, used or expired', 400, 'the registration challenge is unknown, used or expired; ask for new options');
       let verified;
       try {
-        verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpId, requireUserPresence: true, requireUserVerification: true, supportedAlgorithmIDs: ALGORITHMS });
+        verified = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin(), expectedRPID: rpId(), requireUserPresence: true, requireUserVerification: true, supportedAlgorithmIDs: ALGORITHMS });
       } catch (err) {
         return refuse(why(err), 400, `the passkey was not accepted (${why(err)})`);
       }

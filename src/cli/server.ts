@@ -32,10 +32,18 @@ import { openWitness, type Archive } from './archive.ts';
 import { startIngest, type IngestRuntime } from './ingest-wiring.ts';
 import { describeOldCopy, oldCopyIn } from './old-copy.ts';
 
-export class ListenError extends Error {}
+export class ListenError extends Error {
+  /** The system's error code (EADDRINUSE, EACCES...), where there was one. */
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
 
 /** Where a person opens their one-time enrollment link (the token travels in the fragment). */
-export const enrollUrl = (c: Config, token: string) => `${baseUrl(c)}/enroll#token=${token}`;
+export const enrollUrlAt = (base: string, token: string) => `${base}/enroll#token=${token}`;
+export const enrollUrl = (c: Config, token: string) => enrollUrlAt(baseUrl(c), token);
 
 export interface Running {
   app: FastifyInstance;
@@ -48,6 +56,8 @@ export interface Running {
   uploads: UploadService;
   purge: Purge;
   retention: Retention;
+  /** The public base URL: the configured one, or the address listened on (with the port bound, when asked for port 0). */
+  url: string;
   /** Stops taking requests, lets those in flight finish, drops unfinished uploads. */
   close(): Promise<void>;
 }
@@ -94,15 +104,13 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     db: a.db, recordings: a.recordings, purge: opts.purge, audit: a.audit, grantedIds: a.breakGlass.grantedIds, grantOf: a.breakGlass.grantOf, onErased: (id) => uploads.forget(id), onError,
   });
   const limiter = createRateLimiter({ limit: 20, windowMs: 60_000 });
-  // WebAuthn binds passkeys to the public origin and its host name (the RP ID).
-  const publicOrigin = new URL(baseUrl(config));
-  const passkeys = createPasskeys({ db: a.db, audit: a.audit, sessions: a.sessions, rpId: publicOrigin.hostname, origin: publicOrigin.origin });
+  const passkeys = createPasskeys({ db: a.db, audit: a.audit, sessions: a.sessions, publicUrl: base });
   const routes = [
     health, ...pageRoutes(),
     ...accountRoutes({ accounts: a.accounts, sessions: a.sessions, audit: a.audit, limiter }),
     ...passkeyRoutes({ passkeys, sessions: a.sessions, limiter }),
-    ...adminRoutes({ apiKeys: a.apiKeys, config, alertRules: opts.alertRules ?? DEFAULT_RULES }),
-    ...userRoutes({ users: a.users, breakGlass: a.breakGlass, enrollUrl: (token) => enrollUrl(config, token) }),
+    ...adminRoutes({ apiKeys: a.apiKeys, config, publicUrl: base, alertRules: opts.alertRules ?? DEFAULT_RULES }),
+    ...userRoutes({ users: a.users, breakGlass: a.breakGlass, enrollUrl: (token) => enrollUrlAt(base(), token) }),
     ...uploadRoutes(uploads), ...recordingRoutes(playback, a.breakGlass, erasure),
     ...(config.oidc ? oidcRoutes({ oidc: createOidc({ db: a.db, audit: a.audit, sessions: a.sessions, config: config.oidc, redirectUri: () => `${base()}/api/v1/sso/callback` }) }) : []),
     ...auditRoutes({
@@ -153,10 +161,11 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await ingest.close().catch(() => undefined); // nothing was taken: its journal and lease are let go
     await witness.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
-    throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`);
+    throw new ListenError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${why}`, code);
   }
   const old = oldCopyIn(a.dir, a);
   if (old) {
@@ -209,7 +218,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, Math.max(250, ingest.leaseMs / 2));
   adopter?.unref();
   return {
-    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge, retention,
+    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge, retention, url: listeningAt ?? baseUrl(config),
     async close() {
       clearInterval(sweeper);
       clearInterval(purger);

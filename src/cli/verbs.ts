@@ -101,7 +101,7 @@ async function serveUntilSignal(a: Archive, c: Config): Promise<number> {
 
 async function serveLockedUntilSignal(a: Archive, c: Config): Promise<number> {
   const running = await startServer(a, c);
-  out(`callvault is listening on ${baseUrl(c)} (API under /api/v1, liveness at /healthz). Stop with Ctrl-C.`);
+  out(`callvault is listening on ${running.url} (API under /api/v1, liveness at /healthz). Stop with Ctrl-C.`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { totpCode } from '../../src/access/totp.ts';
 import { initTestArchive, openTestArchive, releaseTestArchive } from './catalog.ts';
-import { startServer } from '../../src/cli/server.ts';
+import { ListenError, startServer } from '../../src/cli/server.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Person, TestServer } from './archive.ts';
 
@@ -48,12 +48,23 @@ export async function startAppServer(env: Record<string, string> = {}): Promise<
   const dir = join(rootDir, 'data');
   await initTestArchive(dir);
   const archive = await openTestArchive(dir);
-  const port = await freePort();
-  const appUrl = `http://localhost:${port}`;
-  const config = loadConfig({ data: dir, listen: `127.0.0.1:${port}`, 'public-url': appUrl }, env);
   const logs: string[] = [];
   const logStream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
-  const running = await startServer(archive, config, logStream, env);
+  // The public URL names the port, so it is chosen first; should another process take it before
+  // the server listens, the server lets everything go and starts again on another.
+  let port = 0;
+  let appUrl = '';
+  let running: Awaited<ReturnType<typeof startServer>> | undefined;
+  for (let attempt = 1; !running; attempt++) {
+    port = await freePort();
+    appUrl = `http://localhost:${port}`;
+    const config = loadConfig({ data: dir, listen: `127.0.0.1:${port}`, 'public-url': appUrl }, env);
+    try {
+      running = await startServer(archive, config, logStream, env);
+    } catch (err) {
+      if (!(err instanceof ListenError && err.code === 'EADDRINUSE') || attempt === 5) throw err;
+    }
+  }
   return {
     url: `http://127.0.0.1:${port}`, appUrl, dir, archive, running, logs,
     async close() {

@@ -117,7 +117,31 @@ export async function runCli(args: string[], opts: CliOptions & { command?: stri
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export interface Serving extends CliProcess {
+  /** Where it listens, as it printed it (http://127.0.0.1:PORT, or https://). */
+  url: string;
+  port: number;
+}
+
+/**
+ * Starts `callvault serve ...args --listen 127.0.0.1:0` (or another command line that ends in
+ * serve's arguments, with `command`) and resolves once it listens, with the port the system
+ * gave it. No port is chosen beforehand, so none can be taken by another process in between.
+ */
+export async function startServing(args: string[], opts: CliOptions & { command?: string; timeoutMs?: number } = {}): Promise<Serving> {
+  const p = startCli([...args, '--listen', '127.0.0.1:0'], opts);
+  const listening = /callvault is listening on (https?:\/\/127\.0\.0\.1:(\d+)) /;
+  try {
+    await p.waitFor(listening, opts.timeoutMs ?? 30_000);
+  } catch (err) {
+    p.child.kill('SIGKILL');
+    throw err;
+  }
+  const m = listening.exec(p.stdout())!;
+  return { ...p, url: m[1]!, port: Number(m[2]) };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (another process may take it before it is used). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
