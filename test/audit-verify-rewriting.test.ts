@@ -18,7 +18,7 @@ import { readTimeline } from '../src/audit/timeline.ts';
 import { signedAuditLog, type SignedAuditLog } from './helpers/audit-log.ts';
 import { TEST_CATALOG } from './helpers/catalog.ts';
 
-const MODES = [['in one pass', { workers: 1 }], ['across two worker threads', { workers: 2, chunk: 64 }]] as const;
+const MODES = [['in one pass', { workers: 0 }], ['across two worker threads', { workers: 2, chunk: 64, thisThread: false }]] as const;
 
 describe('audit verify against an entry the catalog is made to rewrite', () => {
   let log: SignedAuditLog;

@@ -6,8 +6,10 @@ import { hashChunk, type ChunkTask } from './verify-chunk.ts';
 
 const port = parentPort!;
 const db = await openCatalogReader((workerData as { location: OpenCatalogOptions }).location);
+// Chunks are sent ahead (the next waits while one is re-hashed): taken one after the other.
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (task: ChunkTask) => {
-  hashChunk(db, task).then(
+  queue = queue.then(() => hashChunk(db, task)).then(
     (result) => port.postMessage({ result }),
     (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );

@@ -11,7 +11,7 @@ import { CheckpointError, verifyCheckpoint, type Checkpoint } from './checkpoint
 import { GapError, PAGE, rehashedPage } from './entry.ts';
 import { MerkleTree, rootOfFrontier, TreeBuilder } from './merkle.ts';
 import { catalogInclusionProof, entryLeaf } from './proofs.ts';
-import type { ChunkResult, ChunkTask } from './verify-chunk.ts';
+import { hashChunk, type ChunkResult, type ChunkTask } from './verify-chunk.ts';
 import { sizeOfWitnessName, WitnessError, witnessFrom, type WitnessDeps } from './witness.ts';
 
 export interface VerifyReport {
@@ -20,8 +20,10 @@ export interface VerifyReport {
   witnessed: number;
   latest: { size: number; where: 'catalog' | 'witness' } | null;
   problems: string[];
-  /** Threads that re-hashed the log: 1 for one pass, else the worker threads. */
+  /** Threads that re-hashed the log: 1 for one pass; in chunks, this one (if it took any) and the workers. */
   threads: number;
+  /** Chunks the log was re-hashed in: 0 for one pass. */
+  chunks: number;
 }
 
 export interface Signed {
@@ -63,6 +65,7 @@ export async function loadTree(db: Kysely<Database>, problems: string[]): Promis
 export interface Rebuilt {
   entries: number;
   threads: number;
+  chunks: number;
   /** The rebuilt root at each checkpointed size the log reaches. */
   roots: Map<number, Buffer>;
   /** The sequence number of the last entry at each of those sizes. */
@@ -83,29 +86,75 @@ async function inOnePass(db: Kysely<Database>, sizes: number[], problems: string
       next++;
     }
   });
-  return { entries: tree.size, threads: 1, roots, seqAt };
+  return { entries: tree.size, threads: 1, chunks: 0, roots, seqAt };
 }
 
+const DEFAULT_CHUNK = 32_768;
+/** Chunks a worker holds at once: the next is there when it finishes one, even while this thread is busy with its own. */
+const AHEAD = 2;
+
 export interface ParallelOptions {
-  /** Worker threads (default: the cores this process may use, at most 8); below 2, one pass. */
+  /** Worker threads besides this one (default: the cores this process may use but one, 1 to 7); 0 for one pass. */
   workers?: number;
-  /** Leaves per chunk, a power of two (default 65,536); logs under two chunks take one pass. */
+  /** Leaves per chunk, a power of two (default 32,768); logs under two chunks take one pass. */
   chunk?: number;
+  /** Whether this thread re-hashes chunks as well as handing them out (default true). */
+  thisThread?: boolean;
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', import.meta.url);
 
 /**
- * The same rebuild spread over worker threads, each on its own read-only connection, chunk by
- * aligned chunk (verify-chunk.ts). Only for a log whose sequence numbers run 1..n without a gap
- * (anything else takes the one pass, which names the gaps); null whenever it cannot be used or
- * the log changed shape meanwhile, and the one pass decides.
+ * Worker threads for the parallel rebuild, started as soon as the log looks large enough for
+ * them: a thread takes 0.3 s or more to start (most of it loading modules), while this one
+ * reads the checkpoints and the witness and then re-hashes chunks itself.
  */
-async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptions }, sizes: number[], problems: string[]): Promise<Rebuilt | null> {
+interface VerifyWorkers {
+  workers: Worker[];
+  /** Workers that have started and asked for work, in the order they did. */
+  ready: Worker[];
+  /** The first start-up error, if any. */
+  failed: Error | null;
+  onReady: (w: Worker) => void;
+  close(): Promise<void>;
+}
+
+async function startWorkers(deps: { db: Kysely<Database>; parallel?: ParallelOptions }): Promise<VerifyWorkers | null> {
   const location = catalogLocation(deps.db);
-  const chunk = deps.parallel?.chunk ?? 65_536;
-  const want = deps.parallel?.workers ?? Math.min(8, availableParallelism());
-  if (!location || want < 2 || !Number.isSafeInteger(Math.log2(chunk))) return null;
+  const chunk = deps.parallel?.chunk ?? DEFAULT_CHUNK;
+  const want = deps.parallel?.workers ?? Math.max(1, Math.min(7, availableParallelism() - 1));
+  if (!location || want < 1 || !Number.isSafeInteger(Math.log2(chunk))) return null;
+  const top = await deps.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('hi')).executeTakeFirst();
+  const hi = Number(top?.hi ?? 0);
+  if (hi < 2 * chunk) return null;
+  const pool: VerifyWorkers = {
+    workers: Array.from({ length: Math.min(want, Math.ceil(hi / chunk)) }, () => new Worker(WORKER_URL, { workerData: { location } })),
+    ready: [],
+    failed: null,
+    onReady: () => undefined,
+    async close() {
+      await Promise.all(pool.workers.map((w) => w.terminate()));
+    },
+  };
+  for (const w of pool.workers) {
+    // Until the rebuild hands out work, a start-up message only counts the worker in.
+    w.once('message', () => {
+      pool.ready.push(w);
+      pool.onReady(w);
+    });
+    w.once('error', (err) => { pool.failed ??= err; });
+  }
+  return pool;
+}
+
+/**
+ * The same rebuild spread over threads, chunk by aligned chunk (verify-chunk.ts): this one and
+ * the workers, each worker on its own read-only connection. Only for a log whose sequence
+ * numbers run 1..n without a gap (anything else takes the one pass, which names the gaps); null
+ * whenever it cannot be used or the log changed shape meanwhile, and the one pass decides.
+ */
+async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptions }, pool: VerifyWorkers, sizes: number[], problems: string[]): Promise<Rebuilt | null> {
+  const chunk = deps.parallel?.chunk ?? DEFAULT_CHUNK;
   const shape = await deps.db.selectFrom('audit_events')
     .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.min('seq').as('lo'), eb.fn.max('seq').as('hi')]).executeTakeFirstOrThrow();
   const n = Number(shape.n);
@@ -123,28 +172,62 @@ async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptio
   }
   const wanted = new Set(sizes);
   const results = new Map<number, ChunkResult>();
-  const workers = Array.from({ length: Math.min(want, tasks.length) }, () => new Worker(WORKER_URL, { workerData: { location } }));
+  const hashedBy = new Set<Worker | 'this thread'>();
+  const held = new Map<Worker, number>(pool.workers.map((w) => [w, 0]));
+  let next = 0;
+  let outstanding = 0; // chunks handed out and not yet back
+  let stop = false;
+  let own: Promise<void> = Promise.resolve();
   try {
-    let next = 0;
-    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-      const feed = () => {
-        const task = tasks[next++];
-        if (task) w.postMessage(task);
-        else resolve();
+    await new Promise<void>((resolve, reject) => {
+      const maybeDone = () => {
+        if (next >= tasks.length && outstanding === 0) resolve();
       };
-      w.on('message', (m: { ready?: true; result?: ChunkResult; error?: string }) => {
-        if (m.error !== undefined) return reject(new Error(m.error));
-        if (m.result) results.set(m.result.lo, m.result);
-        feed();
-      });
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new Error(`a verification worker stopped (${code})`)));
-    })));
+      const feed = (w: Worker) => {
+        while (!stop && held.get(w)! < AHEAD && next < tasks.length) {
+          held.set(w, held.get(w)! + 1);
+          outstanding++;
+          w.postMessage(tasks[next++]);
+        }
+        maybeDone();
+      };
+      for (const w of pool.workers) {
+        w.on('message', (m: { ready?: true; result?: ChunkResult; error?: string }) => {
+          if (m.error !== undefined) return reject(new Error(m.error));
+          if (!m.result) return;
+          results.set(m.result.lo, m.result);
+          hashedBy.add(w);
+          held.set(w, held.get(w)! - 1);
+          outstanding--;
+          feed(w);
+        });
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`a verification worker stopped (${code})`)));
+      }
+      if (pool.failed) reject(pool.failed);
+      // Workers started already get work now; the others as they start.
+      pool.onReady = feed;
+      for (const w of pool.ready) feed(w);
+      if (deps.parallel?.thisThread === false) return maybeDone();
+      own = (async () => {
+        while (!stop && next < tasks.length) {
+          const task = tasks[next++]!;
+          outstanding++;
+          results.set(task.lo, await hashChunk(deps.db, task));
+          hashedBy.add('this thread');
+          outstanding--;
+          // A chunk read from SQLite never leaves the microtask queue: the workers are heard here.
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      own.then(maybeDone, reject);
+    });
   } catch {
+    stop = true;
+    await own.catch(() => undefined);
     return null;
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
   }
+  if (results.size !== tasks.length) return null;
 
   // Chunk roots in order form the upper tree; each checkpointed size inside a chunk adds that chunk's frontier.
   const upper = new TreeBuilder();
@@ -162,13 +245,22 @@ async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptio
       if (size === task.lo + chunk) upper.append(local[0]!);
     }
   }
-  return { entries: n, threads: workers.length, roots, seqAt };
+  return { entries: n, threads: hashedBy.size, chunks: tasks.length, roots, seqAt };
 }
 
 /** How long the latest checkpoint may take to reach the witness (it is copied right after it is signed). */
 const WITNESS_GRACE_MS = 5 * 60_000;
 
 export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string; parallel?: ParallelOptions; now?: () => number } & WitnessDeps): Promise<VerifyReport> {
+  const pool = await startWorkers(deps);
+  try {
+    return await verifyWith(deps, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function verifyWith(deps: { db: Kysely<Database>; vkey: string; parallel?: ParallelOptions; now?: () => number } & WitnessDeps, pool: VerifyWorkers | null): Promise<VerifyReport> {
   const problems: string[] = [];
   const signed: Signed[] = [];
   const readCheckpoints = (above: number) => deps.db.selectFrom('audit_checkpoints').selectAll().where('size', '>', above).orderBy('size').execute();
@@ -235,9 +327,9 @@ export async function verifyAuditLog(deps: { db: Kysely<Database>; vkey: string;
   const uncatalogued = [...inWitness].filter((size) => size <= maxCatalog && !inCatalog.has(size)).sort((a, b) => a - b);
   if (uncatalogued.length > 0) problems.push(`the catalog lacks checkpoint(s) the witness holds (sizes ${listSizes(uncatalogued)}): removed from the catalog`);
   const sizes = [...new Set(signed.map((s) => s.size))].sort((a, b) => a - b);
-  const rebuilt = (await inParallel(deps, sizes, problems)) ?? (await inOnePass(deps.db, sizes, problems));
+  const rebuilt = (pool && (await inParallel(deps, pool, sizes, problems))) ?? (await inOnePass(deps.db, sizes, problems));
   const latest = compareWithCheckpoints(signed, maxCatalog, rebuilt, problems);
-  return { entries: rebuilt.entries, checkpoints: stored.length, witnessed, latest, problems, threads: rebuilt.threads };
+  return { entries: rebuilt.entries, checkpoints: stored.length, witnessed, latest, problems, threads: rebuilt.threads, chunks: rebuilt.chunks };
 }
 
 /** Sizes for a message: the first few, and how many more. */
@@ -250,7 +342,7 @@ function listSizes(sizes: readonly number[]): string {
  * catalog's latest (a rollback). Linear in the checkpoints: a log signed every minute for
  * five years holds millions of them.
  */
-export function compareWithCheckpoints(signed: readonly Signed[], maxCatalog: number, rebuilt: Omit<Rebuilt, 'threads'>, problems: string[]): VerifyReport['latest'] {
+export function compareWithCheckpoints(signed: readonly Signed[], maxCatalog: number, rebuilt: Omit<Rebuilt, 'threads' | 'chunks'>, problems: string[]): VerifyReport['latest'] {
   const { entries, roots, seqAt } = rebuilt;
   const bySize = new Map<number, Signed[]>();
   let maxWitness = 0;

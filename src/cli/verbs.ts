@@ -271,7 +271,7 @@ export async function audit(args: string[]): Promise<number> {
       const witness = await openWitness(witnessOf(c));
       try {
         const report = await verifyAuditLog({ db: a.db, vkey: auditVerifierKey(origin, a.keys.auditSigningKey()), witness });
-        out(`audit log: ${report.entries} entries (re-hashed ${report.threads === 1 ? 'in one pass' : `by ${report.threads} worker threads`}); ${report.checkpoints} checkpoints in the catalog, ${report.witnessed} in the witness ${witness.describe()}`);
+        out(`audit log: ${report.entries} entries (re-hashed ${report.chunks === 0 ? 'in one pass' : `in ${report.chunks} chunks by ${report.threads} thread(s)`}); ${report.checkpoints} checkpoints in the catalog, ${report.witnessed} in the witness ${witness.describe()}`);
         if (report.problems.length === 0) {
           out(report.latest ? `verified: every entry matches its hash and every checkpoint up to size ${report.latest.size}` : 'verified: every entry matches its hash (no checkpoint yet)');
           return 0;

@@ -44,3 +44,14 @@ export async function signedAuditLog(rows: readonly EntryColumns[], prepare?: (d
     },
   };
 }
+
+/** In one pass, or in chunks by at most the threads asked for (a worker may start too late to get one). */
+export function assertRehashedAsAsked(r: VerifyReport, parallel: ParallelOptions): void {
+  if (parallel.workers === 0) {
+    assert.deepEqual([r.chunks, r.threads], [0, 1], 'one pass');
+    return;
+  }
+  assert.equal(r.chunks, Math.ceil(r.entries / (parallel.chunk ?? 32_768)), 'chunked');
+  const most = parallel.workers! + (parallel.thisThread === false ? 0 : 1);
+  assert.ok(r.threads >= 1 && r.threads <= most, `${r.threads} threads re-hashed it, at most ${most} could`);
+}
