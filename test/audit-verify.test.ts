@@ -11,12 +11,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../src/audit/checkpointer.ts';
 import { signCheckpoint } from '../src/audit/checkpoint.ts';
-import { entryLeafHash } from '../src/audit/entry.ts';
+import { entryLeafHash, PAGE } from '../src/audit/entry.ts';
 import { verifyAuditLog, type ParallelOptions, type VerifyReport } from '../src/audit/verify.ts';
-import type { Catalog } from '../src/catalog/db.ts';
+import { sqliteDriverOf, type Catalog } from '../src/catalog/db.ts';
 import { allow } from '../src/catalog/migrations/guards.ts';
-import { copyTestArchive, initTestArchive, openTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
-import { assertRehashedAsAsked } from './helpers/audit-log.ts';
+import { copyTestArchive, initTestArchive, openTestArchive, releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
+import { assertRehashedAsAsked, signedAuditLog, type SignedAuditLog } from './helpers/audit-log.ts';
 import { runCli } from './helpers/cli.ts';
 
 const ENTRIES = 3000;
@@ -198,5 +198,55 @@ for (const [mode, parallel] of MODES) describe(`audit verify ${mode}`, () => {
     const { verifyInclusion } = await import('../src/audit/merkle.ts');
     const p = JSON.parse(proof.stdout) as { index: number; size: number; leafHash: string; rootHash: string; proof: string[] };
     assert.ok(verifyInclusion(Buffer.from(p.leafHash, 'hex'), p.index, p.size, p.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(p.rootHash, 'hex')));
+  });
+});
+
+// A server verifies its own log on request (POST /api/v1/audit/verify): meanwhile its thread must
+// go on answering. SQLite's driver is synchronous, so a page read never leaves the microtask
+// queue: the one pass gives the event loop a turn after each page.
+if (TEST_CATALOG === 'sqlite') describe('audit verify beside a server', () => {
+  let log: SignedAuditLog;
+  before(async () => {
+    const rows = Array.from({ length: 3 * PAGE + 1 }, (_, i) => ({
+      at: 1_795_000_000_000 + i, actor_type: 'user' as const, actor_id: `u${i % 17}`, action: 'recording.played', object_type: 'recording',
+      object_id: (i % 97).toString(16).padStart(32, '0'), care_unit: 'unit-a', patient_pseudonym: null, outcome: 'success' as const, request_id: null, source: null,
+      details: JSON.stringify({ start: i }),
+    }));
+    log = await signedAuditLog(rows);
+  });
+  after(() => log.close());
+
+  it('lets the event loop turn between the pages of one pass', async () => {
+    // The event loop's turns, counted; each page read notes the turn it was read in.
+    let turn = 0;
+    let done = false;
+    const tick = () => {
+      turn++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const driver = sqliteDriverOf(log.db)!;
+    const prepare = driver.prepare;
+    const pageTurns: number[] = [];
+    driver.prepare = function (this: typeof driver, source: string) {
+      const statement = prepare.call(this, source);
+      if (!/from "audit_events"/.test(source)) return statement;
+      const all = statement.all.bind(statement) as (...params: unknown[]) => unknown[];
+      statement.all = ((...params: unknown[]) => {
+        pageTurns.push(turn);
+        return all(...params);
+      }) as typeof statement.all;
+      return statement;
+    } as typeof driver.prepare;
+    try {
+      const r = await log.verify({ workers: 0 });
+      assert.deepEqual(r.problems, []);
+      assert.equal(r.entries, 3 * PAGE + 1);
+    } finally {
+      done = true;
+      driver.prepare = prepare;
+    }
+    assert.equal(pageTurns.length, 4, `pages read: ${pageTurns.length}`);
+    assert.equal(new Set(pageTurns).size, pageTurns.length, `pages were read in turns ${pageTurns.join(', ')}: the event loop waited for more than one`);
   });
 });

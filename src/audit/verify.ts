@@ -48,6 +48,8 @@ async function streamEntries(db: Kysely<Database>, problems: string[], sink: (le
       last = r.seq;
     }
     if (rows.length < PAGE) return;
+    // Pages read from SQLite never leave the microtask queue: a server running this answers meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

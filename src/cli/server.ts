@@ -115,7 +115,8 @@ export function allRoutes(a: Archive, config: Config, ingest: Pick<IngestRuntime
     ...(config.oidc ? oidcRoutes({ oidc: createOidc({ db: a.db, audit: a.audit, sessions: a.sessions, config: config.oidc, redirectUri: () => `${base()}/api/v1/sso/callback` }) }) : []),
     ...auditRoutes({
       db: a.db, audit: a.audit, blindIndex: a.blindIndex,
-      verify: () => verifyAuditLog({ db: a.db, vkey: auditVerifierKey(logOrigin(a.keys.archiveRecipient), a.keys.auditSigningKey()), witness: opts.witness }),
+      // The server's own thread only hands out chunks: it goes on answering (live calls above all).
+      verify: () => verifyAuditLog({ db: a.db, vkey: auditVerifierKey(logOrigin(a.keys.archiveRecipient), a.keys.auditSigningKey()), witness: opts.witness, parallel: { thisThread: false } }),
     }),
   ];
   return { routes, uploads };

@@ -28,7 +28,11 @@ export async function signedAuditLog(rows: readonly EntryColumns[], prepare?: (d
   await initTestArchive(dir);
   const a = await openTestArchive(dir);
   const origin = logOrigin(a.keys.archiveRecipient);
-  for (const row of rows) await a.db.insertInto('audit_events').values({ ...row, leaf_hash: entryLeafHash(row) }).execute();
+  await a.db.transaction().execute(async (trx) => {
+    for (let k = 0; k < rows.length; k += 200) {
+      await trx.insertInto('audit_events').values(rows.slice(k, k + 200).map((row) => ({ ...row, leaf_hash: entryLeafHash(row) }))).execute();
+    }
+  });
   await allow(a.db as Kysely<unknown>, 'audit_events', 'UPDATE');
   await prepare?.(a.db);
   const cps = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin, witnessDir });
