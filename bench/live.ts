@@ -109,6 +109,19 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
+/**
+ * A process's main thread as the scheduler saw it (Linux /proc/PID/task/PID/schedstat): ns on a
+ * core, ns runnable but waiting for one. null where there is no schedstat.
+ */
+function mainThreadSched(pid: number | undefined): { onCpu: number; waiting: number } | null {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return Number.isFinite(onCpu) && Number.isFinite(waiting) ? { onCpu: onCpu!, waiting: waiting! } : null;
+  } catch {
+    return null;
+  }
+}
+
 function collect(child: ChildProcess): { out: () => string; err: () => string } {
   let out = '';
   let err = '';
@@ -317,10 +330,10 @@ async function runStep(target: Target, n: number): Promise<Step> {
     // A small young generation: more, shorter scavenges, so fewer acks wait behind a GC pause.
     const gen = spawnLimited([NODE, '--max-semi-space-size=1', 'bench/live-generator.ts', '--config', cfgFile, '--out', outFile]);
     const genFiles = await (async () => { await sleep(200); return openFileLimit(gen.pid); })();
-    const cpu = { start: Number.NaN, end: Number.NaN, startAt: 0, endAt: 0 };
+    const cpu = { start: Number.NaN, end: Number.NaN, startAt: 0, endAt: 0, schedStart: null as ReturnType<typeof mainThreadSched>, schedEnd: null as ReturnType<typeof mainThreadSched> };
     createInterface({ input: gen.stdout! }).on('line', (line) => {
-      if (line === 'WINDOW START') Object.assign(cpu, { start: cpuSeconds(server!.child.pid), startAt: performance.now() });
-      if (line === 'WINDOW END') Object.assign(cpu, { end: cpuSeconds(server!.child.pid), endAt: performance.now() });
+      if (line === 'WINDOW START') Object.assign(cpu, { start: cpuSeconds(server!.child.pid), startAt: performance.now(), schedStart: mainThreadSched(server!.child.pid) });
+      if (line === 'WINDOW END') Object.assign(cpu, { end: cpuSeconds(server!.child.pid), endAt: performance.now(), schedEnd: mainThreadSched(server!.child.pid) });
     });
     let genErr = '';
     createInterface({ input: gen.stderr! }).on('line', (line) => {
@@ -333,6 +346,12 @@ async function runStep(target: Target, n: number): Promise<Step> {
     if (code !== 0 || !existsSync(outFile)) throw new Error(`the load generator failed (exit ${code}): ${genErr.slice(-2000)}`);
     const report = JSON.parse(readFileSync(outFile, 'utf8')) as GeneratorReport;
     const serverCpu = ((cpu.end - cpu.start) / ((cpu.endAt - cpu.startAt) / 1000)) * 100;
+    // The server's event loop: how much of each second it ran, and how much it was ready to run
+    // but waited for a core (the tail of the latency when the cores are shared).
+    const sched = cpu.schedStart && cpu.schedEnd ? {
+      onCpu: (cpu.schedEnd.onCpu - cpu.schedStart.onCpu) / 1e6 / ((cpu.endAt - cpu.startAt) / 1000),
+      waiting: (cpu.schedEnd.waiting - cpu.schedStart.waiting) / 1e6 / ((cpu.endAt - cpu.startAt) / 1000),
+    } : null;
     await stopChild(server.child);
 
     const s = report.summary;
@@ -354,6 +373,7 @@ async function runStep(target: Target, n: number): Promise<Step> {
       ` | completed ${s.completed}/${n}, errors ${errorKinds.length ? errorKinds.map(([k, c]) => `${k} ${c}`).join(', ') : 'none'}` +
       (verified ? `, verified ${verified.checked} (${verified.how}): ${verified.ok ? 'ok' : 'FAILED'}` : ''));
     console.log(`      server CPU ${pct(serverCpu)}, generator CPU ${pct(report.self.cpuPercent)} (event-loop delay p99 ${f2(report.self.loopDelayP99Ms)} ms, rss ${report.self.rssMb.toFixed(0)} MB); ${limits}; audio: ${s.content}`);
+    if (sched) console.log(`      server's main thread: on a core ${sched.onCpu.toFixed(0)} ms a second, ready but waiting for one ${sched.waiting.toFixed(0)} ms a second`);
     if (report.self.cpuPercent > 90 || report.self.loopDelayP99Ms > MAX_P99 / 2) {
       console.log('      note: the generator was near saturation here; its latency figures include its own queueing');
     }
