@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, freePort, isListening, REPO_ROOT, runCli, startCli, startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { type CliResult, isListening, listensNow, REPO_ROOT, runCli, startCli, startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
 import { fileEventsOf } from './helpers/strace.ts';
 
@@ -206,15 +206,14 @@ describe('callvault CLI', () => {
 
   describe('serve', () => {
     it('refuses 0.0.0.0 without TLS: non-zero exit, a message about TLS and loopback, no port opened', async () => {
-      const port = await freePort();
-      // The same port each time, so that the probe below watches the port the server would take.
-      for (const listen of [`0.0.0.0:${port}`, `[::]:${port}`]) {
+      for (const listen of ['0.0.0.0:8750', '[::]:8750']) {
         const p = startCli(['serve', '--data', data, '--listen', listen]);
         let everListening = false;
         let exited = false;
         void p.exited.then(() => { exited = true; });
+        // The process's own sockets are watched, whatever port: another process may listen on 8750.
         while (!exited) {
-          if ((await isListening(port, '127.0.0.1')) || (await isListening(port, '::1'))) everListening = true;
+          if (listensNow(p.child.pid!)) everListening = true;
           await new Promise((r) => setTimeout(r, 20));
         }
         const r = await p.exited;
@@ -223,7 +222,7 @@ describe('callvault CLI', () => {
         assert.match(r.stderr, /TLS/, listen);
         assert.match(r.stderr, /loopback/, listen);
         assert.doesNotMatch(r.stdout, /listening/i, listen);
-        assert.equal(everListening, false, `something listened on port ${port}`);
+        assert.equal(everListening, false, `${listen}: the process listened`);
       }
     });
 
@@ -231,6 +230,7 @@ describe('callvault CLI', () => {
       const p = await startServing(['serve', '--data', data], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
       const { port } = p;
       try {
+        assert.ok(listensNow(p.child.pid!), 'a serving process is seen listening (the probe of the test above)');
         const res = await waitForHttp(`http://127.0.0.1:${port}/healthz`);
         assert.deepEqual(await res.json(), { status: 'ok' });
         assert.equal(res.headers.get('server'), null);

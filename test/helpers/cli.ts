@@ -1,5 +1,6 @@
 // The real `callvault` command, run as a child process with the Node.js that runs the tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -141,17 +142,30 @@ export async function startServing(args: string[], opts: CliOptions & { command?
   return { ...p, url: m[1]!, port: Number(m[2]) };
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (another process may take it before it is used). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * Whether process `pid` holds a listening TCP socket, on any address and port (Linux: its
+ * socket descriptors against the LISTEN rows of its /proc/PID/net/tcp and tcp6). False once it
+ * has exited.
+ */
+export function listensNow(pid: number): boolean {
+  const sockets = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) sockets.add(m[1]!);
+      } catch { /* closed meanwhile */ }
+    }
+    for (const table of ['tcp', 'tcp6']) {
+      for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[3] === '0A' && sockets.has(cols[9]!)) return true; // 0A: LISTEN; column 10: the socket's inode
+      }
+    }
+  } catch {
+    return false; // gone
+  }
+  return false;
 }
 
 /** True if something accepts TCP connections on host:port right now. */
