@@ -2,7 +2,6 @@
 // the start had taken is let go (the archive can be served again at once); port 0 takes a port
 // the system chooses, and the server reports it.
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,21 +10,12 @@ import { ListenError, startServer } from '../src/cli/server.ts';
 import { loadConfig } from '../src/config/config.ts';
 import type { Archive } from '../src/cli/archive.ts';
 import { initTestArchive, openTestArchive, releaseTestArchive } from './helpers/catalog.ts';
-import { tempRoot } from './helpers/cli.ts';
+import { openedBy, tempRoot } from './helpers/cli.ts';
 
 const quiet = () => new Writable({ write(_c, _e, cb) { cb(); } });
 
 /** Paths this process holds open under `dir`. */
-function openUnder(dir: string): string[] {
-  const held: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(join('/proc/self/fd', fd));
-      if (target.startsWith(`${dir}/`)) held.push(target);
-    } catch { /* closed meanwhile */ }
-  }
-  return held;
-}
+const openUnder = (dir: string) => openedBy(process.pid).filter((target) => target.startsWith(`${dir}/`));
 
 describe('listening', () => {
   let dir: string;

@@ -91,7 +91,7 @@ async function inOnePass(db: Kysely<Database>, sizes: number[], problems: string
   return { entries: tree.size, threads: 1, chunks: 0, roots, seqAt };
 }
 
-const DEFAULT_CHUNK = 32_768;
+export const DEFAULT_CHUNK = 32_768;
 /** Chunks a worker holds at once: the next is there when it finishes one, even while this thread is busy with its own. */
 const AHEAD = 2;
 
@@ -112,6 +112,8 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './verify-worker.ts
  * reads the checkpoints and the witness and then re-hashes chunks itself.
  */
 interface VerifyWorkers {
+  /** Leaves per chunk. */
+  chunk: number;
   workers: Worker[];
   /** Workers that have started and asked for work, in the order they did. */
   ready: Worker[];
@@ -130,6 +132,7 @@ async function startWorkers(deps: { db: Kysely<Database>; parallel?: ParallelOpt
   const hi = Number(top?.hi ?? 0);
   if (hi < 2 * chunk) return null;
   const pool: VerifyWorkers = {
+    chunk,
     workers: Array.from({ length: Math.min(want, Math.ceil(hi / chunk)) }, () => new Worker(WORKER_URL, { workerData: { location } })),
     ready: [],
     failed: null,
@@ -156,7 +159,7 @@ async function startWorkers(deps: { db: Kysely<Database>; parallel?: ParallelOpt
  * whenever it cannot be used or the log changed shape meanwhile, and the one pass decides.
  */
 async function inParallel(deps: { db: Kysely<Database>; parallel?: ParallelOptions }, pool: VerifyWorkers, sizes: number[], problems: string[]): Promise<Rebuilt | null> {
-  const chunk = deps.parallel?.chunk ?? DEFAULT_CHUNK;
+  const { chunk } = pool;
   const shape = await deps.db.selectFrom('audit_events')
     .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.min('seq').as('lo'), eb.fn.max('seq').as('hi')]).executeTakeFirstOrThrow();
   const n = Number(shape.n);

@@ -8,9 +8,9 @@
 //    as it is;
 //  - every error is a WitnessError whose message names the witness and the failure, never a
 //    credential or the SDK's text.
-import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, parentsOfMade } from '../lib/fsync-dir.ts';
+import { createFileDurable, fsyncNames } from '../lib/fsync-dir.ts';
 
 export interface WitnessedNote {
   /** checkpoint-000000000123.txt */
@@ -79,15 +79,8 @@ export function createDirWitness(dir: string): Witness {
         // Durable before the add returns: the bytes, the name, and the names of directories made
         // for it (each held by its parent). An empty file left by a power cut would be a false
         // alarm at every verify, and a conflict when the checkpoint is copied again.
-        const fh = await open(path, 'wx', 0o400);
-        try {
-          await fh.writeFile(note);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await fsyncDir(dir);
-        for (const parent of parentsOfMade(dir, made)) await fsyncDir(parent);
+        await createFileDurable(path, note, 0o400);
+        await fsyncNames(dir, made);
         return;
       } catch (err) {
         if (code(err) !== 'EEXIST') throw new WitnessError(`checkpoint ${size} could not be copied to the witness ${dir} (${code(err)})`, { cause: err });

@@ -12,7 +12,7 @@ import { createSecretBox } from '../access/secret-box.ts';
 import { createAuditLog, type AuditLog } from '../audit/log.ts';
 import { createDirWitness, type Witness } from '../audit/witness.ts';
 import { createS3Witness } from '../audit/witness-s3.ts';
-import { createFileDurableSync, fsyncDirSync, parentsOfMade } from '../lib/fsync-dir.ts';
+import { createFileDurableSync, fsyncNamesSync } from '../lib/fsync-dir.ts';
 import { createBlindIndex, type BlindIndex } from '../catalog/blind-index.ts';
 import type { WitnessChoice } from '../config/config.ts';
 import { CatalogError, describeDatabaseUrl, openCatalog, type Catalog } from '../catalog/db.ts';
@@ -139,8 +139,7 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
     createFileDurableSync(p.marker, `${JSON.stringify(marker, null, 2)}\n`, 0o600);
     // The names in the data directory (keys, blobs, catalog, marker), and those of the directories
     // made for it (each held by its parent).
-    fsyncDirSync(dir);
-    for (const parent of parentsOfMade(dir, made)) fsyncDirSync(parent);
+    fsyncNamesSync(dir, made);
   } catch (e) {
     // Leave the directory as it was found (empty), so that init can simply be run again.
     for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });

@@ -145,8 +145,9 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   });
   const { journal, recovery } = ingest;
   let listeningAt: string | undefined; // the base URL with the port actually bound (when asked for port 0)
+  const publicBase = () => listeningAt ?? baseUrl(config);
   const purge = createPurge({ db: a.db, store: a.store, onError });
-  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: () => listeningAt ?? baseUrl(config), alertRules: rulesFromEnv(env), witness, purge });
+  const { routes, uploads } = allRoutes(a, config, ingest, { onError, base: publicBase, alertRules: rulesFromEnv(env), witness, purge });
   const checkpointer = createCheckpointer({ db: a.db, signingKey: a.keys.auditSigningKey(), origin: logOrigin(a.keys.archiveRecipient), witness });
 
   const app = buildServer({ config, routes, audit: a.audit, authenticate: createAuthenticate(a), logStream });
@@ -162,7 +163,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
     await app.close().catch(() => undefined);
-    await ingest.close().catch(() => undefined); // nothing was taken: its journal and lease are let go
+    // Nothing was taken: its journal and lease are let go.
+    await ingest.close().catch((e: unknown) => onError('closing the ingest journal after the failed start', e));
     await witness.close();
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (err as Error).message;
@@ -219,7 +221,7 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   }, Math.max(250, ingest.leaseMs / 2));
   adopter?.unref();
   return {
-    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge, retention, url: listeningAt ?? baseUrl(config),
+    app, routes, uploads, recovery, journal, ingest, checkpointer, alerts, purge, retention, url: publicBase(),
     async close() {
       clearInterval(sweeper);
       clearInterval(purger);

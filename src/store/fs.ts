@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, parentsOfMade } from '../lib/fsync-dir.ts';
+import { fsyncDir, fsyncNames } from '../lib/fsync-dir.ts';
 import { assertBlobKey, BlobNotFoundError, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 const TMP = '.tmp';
@@ -95,9 +95,8 @@ class FsBlobWriter implements BlobWriter {
     const { dir, file } = pathOf(this.#root, this.key);
     const created = await mkdir(dir, { recursive: true, mode: 0o700 });
     await rename(this.#tmp, file);
-    await fsyncDir(dir);
-    // Fan-out folders made just now must survive a crash as well: the folders that name them.
-    for (const parent of parentsOfMade(dir, created)) await fsyncDir(parent);
+    // The new name, and the fan-out folders made just now (the folders that name them).
+    await fsyncNames(dir, created);
   }
 
   async abort(): Promise<void> {

@@ -28,6 +28,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const logs: string[] = [];
   const logStream = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
   const running = await startServer(archive, config, logStream, env);
+  // Where to connect: the address listened on (running.url is the public URL where one is set).
   const addr = running.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('server has no address');
   return {
@@ -56,10 +57,8 @@ export interface ServedArchive {
 /** Serves an open archive on a free loopback port, logging into `logs` (or nowhere); close() stops it and closes the archive. */
 export async function serveOnLoopback(dir: string, archive: Archive, logs?: string[]): Promise<ServedArchive> {
   const running = await startServer(archive, loadConfig({ data: dir, listen: '127.0.0.1:0' }, {}), new Writable({ write(c, _e, cb) { logs?.push(String(c)); cb(); } }), {});
-  const addr = running.app.server.address();
-  if (!addr || typeof addr === 'string') throw new Error('server has no address');
   return {
-    archive, running, url: `http://127.0.0.1:${addr.port}`,
+    archive, running, url: running.url,
     async close() {
       await running.close();
       await archive.close();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { auditVerifierKey, createCheckpointer, logOrigin } from '../../src/audit/checkpointer.ts';
 import { entryLeafHash, type EntryColumns } from '../../src/audit/entry.ts';
-import { verifyAuditLog, type ParallelOptions, type VerifyReport } from '../../src/audit/verify.ts';
+import { DEFAULT_CHUNK, verifyAuditLog, type ParallelOptions, type VerifyReport } from '../../src/audit/verify.ts';
 import type { Catalog } from '../../src/catalog/db.ts';
 import { allow } from '../../src/catalog/migrations/guards.ts';
 import { initTestArchive, openTestArchive, releaseTestArchivesUnder } from './catalog.ts';
@@ -55,7 +55,7 @@ export function assertRehashedAsAsked(r: VerifyReport, parallel: ParallelOptions
     assert.deepEqual([r.chunks, r.threads], [0, 1], 'one pass');
     return;
   }
-  assert.equal(r.chunks, Math.ceil(r.entries / (parallel.chunk ?? 32_768)), 'chunked');
+  assert.equal(r.chunks, Math.ceil(r.entries / (parallel.chunk ?? DEFAULT_CHUNK)), 'chunked');
   const most = parallel.workers! + (parallel.thisThread === false ? 0 : 1);
   assert.ok(r.threads >= 1 && r.threads <= most, `${r.threads} threads re-hashed it, at most ${most} could`);
 }

@@ -148,14 +148,8 @@ export async function startServing(args: string[], opts: CliOptions & { command?
  * has exited.
  */
 export function listensNow(pid: number): boolean {
-  const sockets = new Set<string>();
   try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) sockets.add(m[1]!);
-      } catch { /* closed meanwhile */ }
-    }
+    const sockets = new Set(openedBy(pid).flatMap((target) => /^socket:\[(\d+)\]$/.exec(target)?.slice(1) ?? []));
     for (const table of ['tcp', 'tcp6']) {
       for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
         const cols = line.trim().split(/\s+/);
@@ -166,6 +160,17 @@ export function listensNow(pid: number): boolean {
     return false; // gone
   }
   return false;
+}
+
+/** What process `pid`'s file descriptors point to (Linux /proc: paths, `socket:[INODE]`...). */
+export function openedBy(pid: number): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      targets.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch { /* closed meanwhile */ }
+  }
+  return targets;
 }
 
 /** True if something accepts TCP connections on host:port right now. */
