@@ -162,8 +162,8 @@ export async function startServer(a: Archive, config: Config, logStream?: NodeJS
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
-    await app.close().catch(() => undefined);
-    // Nothing was taken: its journal and lease are let go.
+    // Nothing was taken: the server, its ingest journal and lease are let go (a failure to is logged; the listen error stands).
+    await app.close().catch((e: unknown) => onError('closing the server after the failed start', e));
     await ingest.close().catch((e: unknown) => onError('closing the ingest journal after the failed start', e));
     await witness.close();
     const code = (err as NodeJS.ErrnoException).code;
