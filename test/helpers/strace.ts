@@ -23,12 +23,30 @@ export function fileEventsOf(script: string, args: string[]): string[] {
     rmSync(dir, { recursive: true, force: true });
   }
   const paths = new Map<string, string>(); // what each open file descriptor is
+  const opening = new Map<string, string>(); // thread -> the path of its openat that another thread's call split
   const events: string[] = [];
+  const opened = (fd: string, path: string) => {
+    paths.set(fd, path);
+    events.push(`open ${path}`);
+  };
   for (const line of lines) {
-    const opened = /openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)/.exec(line);
-    if (opened) {
-      paths.set(opened[2]!, opened[1]!);
-      events.push(`open ${opened[1]}`);
+    const whole = /openat\(AT_FDCWD, "([^"]+)", [^)]*\)\s+=\s+(\d+)/.exec(line);
+    if (whole) {
+      opened(whole[2]!, whole[1]!);
+      continue;
+    }
+    // A call interrupted in the trace by another thread's: "openat(... <unfinished ...>", later
+    // "<... openat resumed>) = FD" on the same thread.
+    const begun = /^(\d+)\s+openat\(AT_FDCWD, "([^"]+)".*<unfinished \.\.\.>$/.exec(line);
+    if (begun) {
+      opening.set(begun[1]!, begun[2]!);
+      continue;
+    }
+    const resumed = /^(\d+)\s+<\.\.\. openat resumed>.*\)\s+=\s+(\d+)/.exec(line);
+    if (resumed) {
+      const path = opening.get(resumed[1]!);
+      opening.delete(resumed[1]!);
+      if (path !== undefined) opened(resumed[2]!, path);
       continue;
     }
     const call = /^\d+\s+(\w+)\((\d+)/.exec(line);
