@@ -239,11 +239,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
           }
         }
-        // Raw-body routes check the content type before any body parser can look at it.
-        const type = req.headers['content-type'];
-        if (def.rawBody && type !== undefined && type.split(';')[0]!.trim().toLowerCase() !== def.rawBody.contentType) {
+        // Raw-body routes check the content type before any body parser can look at it. Any other
+        // route reads JSON only: a body of a raw type (which no parser reads) is refused, never taken
+        // for an empty one (a search with no filters, say).
+        const type = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+        if (def.rawBody && type !== undefined && type !== def.rawBody.contentType) {
           throw new HttpError(415, `Content-Type must be ${def.rawBody.contentType}`);
         }
+        if (!def.rawBody && type !== undefined && rawTypes.has(type)) throw new HttpError(415, 'Content-Type must be application/json');
         principals.set(req, principal);
       },
       handler: async (req, reply) => {
