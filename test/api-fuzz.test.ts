@@ -15,7 +15,7 @@ import { xorshift32 } from '../src/lib/xorshift.ts';
 import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
 import { enrollPerson, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
-import { recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { metaHeader, OCTETS, recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 type Who = 'anonymous' | 'ingest' | 'administrator' | 'supervisor' | 'agent' | 'auditor' | 'privacy';
 const CASES_PER_ROUTE = 8;
@@ -154,7 +154,7 @@ describe('bad input on every route', () => {
 
   interface Case { method: string; path: string; headers: Record<string, string>; body?: string }
   /** Sends a case as `who`; a 5xx, no answer, or a refusal without its reason goes into `failures`. */
-  async function send(who: Who, c: Case, failures: string[]): Promise<{ status: number; text: string }> {
+  async function send(who: Who, c: Case, failures: string[]): Promise<{ status: number; text: string; location?: string | null }> {
     const where = `${who} ${c.method} ${c.path.slice(0, 160)} ${JSON.stringify(c.headers).slice(0, 200)} body ${JSON.stringify(c.body?.slice(0, 120))}`;
     let res: Response;
     try {
@@ -177,7 +177,7 @@ describe('bad input on every route', () => {
       }
       if (typeof reason !== 'string' || reason.length === 0) failures.push(`${where}: ${res.status} without a reason: ${text.slice(0, 200)}`);
     }
-    return { status: res.status, text };
+    return { status: res.status, text, location: res.headers.get('location') };
   }
 
   it('each field of a well-formed request, spoiled one at a time, is refused with its reason or accepted, never a 5xx', async () => {
@@ -210,6 +210,30 @@ describe('bad input on every route', () => {
     }
     assert.deepEqual(failures.slice(0, 20), [], `${failures.length} bad answers of ${sent}`);
     assert.ok(sent > 1000, `only ${sent} spoiled requests`);
+  });
+
+  it('each Upload-Metadata field of a well-formed live call, spoiled one at a time, is refused with its reason or taken, never a 5xx', async () => {
+    const failures: string[] = [];
+    const meta: Record<string, string> = { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Unit A', callId: 'c-2', agentId: 'agent-2',
+      caller: '0701234567', callee: '+46812345678', patientId: '19121212-1212', codec: 'pcmu', sampleRate: '8000', channels: '1' };
+    const second = Buffer.alloc(8000, 0x55);
+    const call = async (m: Record<string, string>): Promise<number> => {
+      const created = await send('ingest', { method: 'POST', path: '/api/v1/uploads', headers: { 'tus-resumable': '1.0.0', 'upload-defer-length': '1', 'upload-metadata': metaHeader(m) } }, failures);
+      if (created.status !== 201) return created.status;
+      // Taken: a second of audio, then hang-up.
+      const id = created.location!.split('/').pop()!;
+      const patch = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', headers: { ...creds.get('ingest'), 'tus-resumable': '1.0.0', 'upload-offset': '0', 'upload-length': String(second.length), 'content-type': OCTETS }, body: second });
+      if (patch.status >= 500) failures.push(`PATCH after ${JSON.stringify(m).slice(0, 200)}: ${patch.status} ${await patch.text()}`);
+      return created.status;
+    };
+    assert.equal(await call(meta), 201, 'the well-formed call');
+    const statuses: number[] = [];
+    for (const key of [...Object.keys(meta), 'unknownKey']) {
+      statuses.push(...await Promise.all(SPOILERS.filter((v): v is string => typeof v === 'string').map((v) => call({ ...meta, [key]: v }))));
+    }
+    assert.deepEqual(failures.slice(0, 20), [], `${failures.length} bad answers of ${statuses.length}`);
+    // Both ways were taken: calls refused, and calls whose spoiled field was still acceptable (a free-text call id, say).
+    assert.ok(statuses.filter((st) => st === 400).length > 100 && statuses.filter((st) => st === 201).length > 10, JSON.stringify(statuses));
   });
 
   it('no route answers any principal with a 5xx, and each refusal says why', async () => {
