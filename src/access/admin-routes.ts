@@ -69,6 +69,7 @@ export function adminRoutes(deps: { apiKeys: ApiKeys; config: Config; publicUrl:
         const c = deps.config;
         return {
           publicUrl: deps.publicUrl(), tls: Boolean(c.tlsCert), listen: `${c.listen.host}:${c.listen.port}`,
+          trustedProxies: c.trustedProxies.length > 0 ? c.trustedProxies : null,
           sessions: { idleMinutes: SESSION_IDLE_MS / 60_000, absoluteHours: SESSION_ABSOLUTE_MS / 3_600_000, stepUpMinutes: STEP_UP_MS / 60_000 },
           lockout: { account: ACCOUNT_RULE, address: ADDRESS_RULE },
           breakGlassMinutes: BREAK_GLASS_MINUTES,

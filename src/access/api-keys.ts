@@ -2,13 +2,14 @@
 // (256 random bits) is stored only as its SHA-256 (enough for a random secret; no password
 // hashing needed). Shown once, at creation.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { AuditLog } from '../audit/log.ts';
 import type { Actor } from '../audit/events.ts';
 import type { Database } from '../catalog/schema.ts';
 import { API_KEY_SCOPES, type ApiKeyScope } from './policy.ts';
 import { sha256Hex } from '../lib/hash.ts';
+import { blockListOf as blockListOfRanges, CidrError, inRanges } from '../lib/net.ts';
 
 const VERIFY_CACHE_MS = 1000;
 const TOKEN = /^cvk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -25,24 +26,12 @@ export interface VerifiedKey {
   ratePerS: number;
 }
 
-/** Parses "10.0.0.0/8", "192.0.2.7" or "2001:db8::/32" into a [address, prefix, family] triple. */
-export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address, bits] = text.trim().split('/');
-  const v = isIP(address ?? '');
-  if (!v) throw new ApiKeyInputError(`"${text.slice(0, 50)}" is not an IP address or CIDR range`);
-  const max = v === 4 ? 32 : 128;
-  const prefix = bits === undefined ? max : Number(bits);
-  if (!/^\d{1,3}$/.test(bits ?? String(max)) || prefix > max) throw new ApiKeyInputError(`"${text.slice(0, 50)}" has an invalid prefix length`);
-  return { address: address!, prefix, family: v === 4 ? 'ipv4' : 'ipv6' };
-}
-
 function blockListOf(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const { address, prefix, family } = parseCidr(c);
-    list.addSubnet(address, prefix, family);
+  try {
+    return blockListOfRanges(cidrs);
+  } catch (e) {
+    throw e instanceof CidrError ? new ApiKeyInputError(e.message) : e;
   }
-  return list;
 }
 
 export interface ApiKeys {
@@ -68,7 +57,7 @@ export function createApiKeys(db: Kysely<Database>, audit: AuditLog, now: () => 
     const list = row.allowed_cidrs ? blockListOf(JSON.parse(row.allowed_cidrs) as string[]) : null;
     return {
       keyId: row.id, scope: row.scope as ApiKeyScope, ratePerS: row.rate_per_s ?? DEFAULT_KEY_RATE,
-      allows: (address) => list === null || list.check(address.replace(/^::ffff:/, ''), isIP(address.replace(/^::ffff:/, '')) === 6 ? 'ipv6' : 'ipv4'),
+      allows: (address) => list === null || inRanges(list, address),
     };
   }
 

@@ -62,3 +62,12 @@ it('takes retention periods, for every unit and per unit, and names what is wron
   refused({ CALLVAULT_RETENTION_BY_UNIT: 'Syd=30,Syd=60' }, /Syd is given twice/);
   refused({ CALLVAULT_RETENTION_BY_UNIT: 'Sy/d=30' }, /care unit "Sy\/d" must be/);
 });
+
+it('takes the trusted proxies as addresses and ranges, none by default, and refuses nonsense or a range of every address', () => {
+  assert.deepEqual(loadConfig({ data: '/a' }, {}).trustedProxies, []);
+  assert.deepEqual(loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: '' }).trustedProxies, [], 'empty is unset');
+  assert.deepEqual(loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: ' 10.0.0.5, 10.0.1.0/24,fd00::/8 ' }).trustedProxies, ['10.0.0.5', '10.0.1.0/24', 'fd00::/8']);
+  for (const bad of ['lb.internal', '10.0.0.0/33', '10.0.0.5/', '0.0.0.0/0', '::/0']) {
+    assert.throws(() => loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: bad }), (e: Error) => e instanceof ConfigError && /CALLVAULT_TRUSTED_PROXIES/.test(e.message), bad);
+  }
+});

@@ -2,7 +2,7 @@
 // There are no secret defaults: keys live in the data directory, created by `callvault init`.
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { isLoopback } from '../lib/net.ts';
+import { CidrError, isLoopback, parseCidr } from '../lib/net.ts';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
 import { CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
@@ -153,6 +153,21 @@ const retentionByUnitSchema = z.string().transform((value, ctx) => {
   return out;
 });
 
+// Load balancers and reverse proxies whose X-Forwarded-For is believed. Trusting every address
+// (a /0 range) would let any client name its own address, so it is refused.
+const trustedProxiesSchema = z.string().transform((text, ctx) => {
+  const ranges = text.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of ranges) {
+    try {
+      if (parseCidr(r).prefix === 0) throw new CidrError(`"${r}" trusts every address, so any client could name its own`);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `CALLVAULT_TRUSTED_PROXIES (addresses or CIDR ranges, comma-separated): ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  }
+  return ranges;
+});
+
 export const configSchema = z.object({
   dataDir: z.string({ error: 'the data directory is required: --data DIR or CALLVAULT_DATA' }).min(1)
     .transform((p) => (isAbsolute(p) ? p : resolve(p))),
@@ -164,6 +179,8 @@ export const configSchema = z.object({
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
   publicUrl: z.url().optional(),
+  /** The load balancers or proxies in front: requests from them are taken to come from the address X-Forwarded-For names. */
+  trustedProxies: trustedProxiesSchema.default([]),
   /** Where signed audit checkpoints are copied: outside the data directory (default the directory DATA-witness). */
   auditWitness: witnessSchema.optional(),
   maxUploadBytes: z.coerce.number().int().positive().max(2 ** 40).default(2 * 1024 ** 3),
@@ -227,6 +244,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     tlsCert: flags['tls-cert'] ?? env.CALLVAULT_TLS_CERT,
     tlsKey: flags['tls-key'] ?? env.CALLVAULT_TLS_KEY,
     publicUrl: flags['public-url'] ?? env.CALLVAULT_PUBLIC_URL,
+    trustedProxies: env.CALLVAULT_TRUSTED_PROXIES || undefined,
     auditWitness: flags.witness ?? (env.CALLVAULT_AUDIT_WITNESS || undefined),
     maxUploadBytes: env.CALLVAULT_MAX_UPLOAD_BYTES,
     uploadIdleSeconds: env.CALLVAULT_UPLOAD_IDLE_SECONDS,

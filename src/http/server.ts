@@ -83,7 +83,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     bodyLimit: 64 * 1024,
     exposeHeadRoutes: false,
     return503OnClosing: true,
-    trustProxy: false,
+    // X-Forwarded-For is believed only from the proxies configured (none by default): the client's
+    // address is then the nearest one it names that is not itself a trusted proxy.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     // A socket silent for two minutes is closed (a stalled upload stays resumable); a request
     // as a whole has no time limit, since a live call streams for as long as it lasts.
     connectionTimeout: 120_000,
@@ -91,6 +93,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     requestTimeout: 0,
   }) as unknown as FastifyInstance;
 
+  const publicOrigin = config.publicUrl ? new URL(config.publicUrl).origin : undefined;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     try {
@@ -205,8 +208,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       url: def.url,
       config: { policy: def.policy, headers: def.headers, tag: def.tag },
       onRequest: async (req) => {
+        // A browser's request must come from this site: its Origin names the host it was sent to,
+        // or the public URL (a proxy in front may send its own Host).
         const origin = req.headers.origin;
-        if (origin !== undefined && req.headers.host !== undefined && origin !== 'null') {
+        if (origin !== undefined && req.headers.host !== undefined && origin !== 'null' && origin !== publicOrigin) {
           let host = '';
           try { host = new URL(origin).host; } catch { /* compared below */ }
           if (host !== req.headers.host) throw new HttpError(403, 'cross-origin requests are refused');

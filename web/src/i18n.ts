@@ -409,6 +409,7 @@ const STRINGS = {
   'settings.key.publicUrl': { en: 'Public address', sv: 'Publik adress' },
   'settings.key.tls': { en: 'TLS', sv: 'TLS' },
   'settings.key.listen': { en: 'Listens on', sv: 'Lyssnar på' },
+  'settings.key.trustedProxies': { en: 'Proxies whose X-Forwarded-For is believed', sv: 'Proxyservrar vars X-Forwarded-For godtas' },
   'settings.key.sessions': { en: 'Sessions', sv: 'Sessioner' },
   'settings.key.idleMinutes': { en: 'End after idle (minutes)', sv: 'Avslutas efter inaktivitet (minuter)' },
   'settings.key.absoluteHours': { en: 'End after at most (hours)', sv: 'Avslutas senast efter (timmar)' },
