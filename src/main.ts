@@ -53,7 +53,8 @@ unless --database-url postgres://... (or CALLVAULT_DATABASE_URL) names a Postgre
 The recordings are in DATA/blobs unless --blob-url s3://... (or CALLVAULT_BLOB_URL) names
 an S3-compatible bucket (credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). Signed audit
 checkpoints are copied to DATA-witness unless --witness DIR or --witness s3://... (or
-CALLVAULT_AUDIT_WITNESS) names another directory or a bucket.`;
+CALLVAULT_AUDIT_WITNESS) names another directory or a bucket. Behind a load balancer, set
+CALLVAULT_TRUSTED_PROXIES to its addresses so that X-Forwarded-For names the client.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...args] = argv;
