@@ -54,6 +54,16 @@ describe('behind a trusted proxy (CALLVAULT_TRUSTED_PROXIES=127.0.0.1)', () => {
     assert.equal(await knock(s, '198.51.100.9, 127.0.0.1'), '198.51.100.9', 'a trusted hop is passed over');
   });
 
+  it('writes the address one way however the proxy writes it (a port, brackets, IPv6 spellings), and refuses a request that names no address', async () => {
+    // (Addresses not heard before: a knock is audited once a minute per address.)
+    assert.equal(await knock(s, '198.51.100.11:53124'), '198.51.100.11');
+    assert.equal(await knock(s, '[2001:DB8:0::7]:443'), '2001:db8::7');
+    assert.equal(await knock(s, '::ffff:198.51.100.10'), '198.51.100.10');
+    const res = await fetch(`${s.url}/api/v1/recordings`, { headers: { 'x-forwarded-for': 'unknown' } });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, /X-Forwarded-For/);
+  });
+
   it('lets a key bound to a range be used from that range through the proxy, and refuses it from elsewhere', async () => {
     const key = await boundKey(s);
     assert.equal((await createCall(s, key, '198.51.100.20')).status, 201);
@@ -67,6 +77,10 @@ describe('behind a trusted proxy (CALLVAULT_TRUSTED_PROXIES=127.0.0.1)', () => {
     for (let i = 0; i < 21; i++) statuses.push((await enrollmentAttempt(s, '198.51.100.30')).status);
     assert.equal(statuses.at(-1), 429, `statuses: ${statuses.join(' ')}`);
     assert.equal((await enrollmentAttempt(s, '198.51.100.31')).status, 404, 'another client is still heard');
+    // One client, however its address is spelt.
+    const spelt = ['2001:db8::31', '2001:DB8:0:0::31', '[2001:db8::0031]:1234'];
+    for (let i = 0; i < 20; i++) assert.equal((await enrollmentAttempt(s, spelt[i % 3]!)).status, 404);
+    assert.equal((await enrollmentAttempt(s, '2001:0db8::31')).status, 429);
   });
 
   it('accepts a browser request whose Origin is the public URL though the proxy sends its own Host, and still refuses another origin', async () => {

@@ -67,7 +67,8 @@ it('takes the trusted proxies as addresses and ranges, none by default, and refu
   assert.deepEqual(loadConfig({ data: '/a' }, {}).trustedProxies, []);
   assert.deepEqual(loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: '' }).trustedProxies, [], 'empty is unset');
   assert.deepEqual(loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: ' 10.0.0.5, 10.0.1.0/24,fd00::/8 ' }).trustedProxies, ['10.0.0.5', '10.0.1.0/24', 'fd00::/8']);
-  for (const bad of ['lb.internal', '10.0.0.0/33', '10.0.0.5/', '0.0.0.0/0', '::/0']) {
+  assert.deepEqual(loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: '10.0.0.0/8,::ffff:10.0.0.0/104,2001:db8::/32' }).trustedProxies, ['10.0.0.0/8', '::ffff:10.0.0.0/104', '2001:db8::/32']);
+  for (const bad of ['lb.internal', '10.0.0.0/33', '10.0.0.5/', '10.0.0.0/8/9', '0.0.0.0/0', '::/0', '0.0.0.0/1,128.0.0.0/1', '::/1', '::ffff:0.0.0.0/96', '::ffff:0.0.0.0/100', '::/8']) {
     assert.throws(() => loadConfig({ data: '/a' }, { CALLVAULT_TRUSTED_PROXIES: bad }), (e: Error) => e instanceof ConfigError && /CALLVAULT_TRUSTED_PROXIES/.test(e.message), bad);
   }
 });

@@ -2,7 +2,7 @@
 // There are no secret defaults: keys live in the data directory, created by `callvault init`.
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { CidrError, isLoopback, parseCidr } from '../lib/net.ts';
+import { CidrError, ipv4PrefixOf, isLoopback, parseCidr } from '../lib/net.ts';
 import { z } from 'zod';
 import { ROLES, type Role } from '../access/policy.ts';
 import { CARE_UNIT, CARE_UNIT_RULE } from '../catalog/names.ts';
@@ -153,13 +153,16 @@ const retentionByUnitSchema = z.string().transform((value, ctx) => {
   return out;
 });
 
-// Load balancers and reverse proxies whose X-Forwarded-For is believed. Trusting every address
-// (a /0 range) would let any client name its own address, so it is refused.
+// Load balancers and reverse proxies whose X-Forwarded-For is believed. A range wider than /8
+// (of IPv4 or IPv6 addresses, an IPv6 range that takes in every IPv4-mapped address counted as
+// the whole of IPv4) is refused: the clients in it could name their own address.
 const trustedProxiesSchema = z.string().transform((text, ctx) => {
   const ranges = text.split(',').map((r) => r.trim()).filter(Boolean);
   for (const r of ranges) {
     try {
-      if (parseCidr(r).prefix === 0) throw new CidrError(`"${r}" trusts every address, so any client could name its own`);
+      const range = parseCidr(r);
+      const v4 = ipv4PrefixOf(range);
+      if (range.prefix < 8 || (v4 !== null && v4 < 8)) throw new CidrError(`"${r}" is wider than /8: clients in it could name their own address`);
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: `CALLVAULT_TRUSTED_PROXIES (addresses or CIDR ranges, comma-separated): ${(e as Error).message}` });
       return z.NEVER;

@@ -6,6 +6,7 @@ import type { ApiKeys } from '../access/api-keys.ts';
 import type { Principal } from '../access/policy.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { HttpError } from './errors.ts';
+import { sourceOf } from './source.ts';
 
 export const SESSION_COOKIE = '__Host-callvault';
 
@@ -44,11 +45,11 @@ export function createAuthenticate(deps: { sessions: Sessions; apiKeys: ApiKeys;
       const m = /^Bearer +(\S+)$/i.exec(auth);
       const key = m ? await deps.apiKeys.verify(m[1]!) : null;
       if (!key) {
-        await deps.audit.record({ action: 'apikey.denied', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: req.ip });
+        await deps.audit.record({ action: 'apikey.denied', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: sourceOf(req) });
         throw new HttpError(401, 'the API key is unknown, malformed or revoked', { 'www-authenticate': 'Bearer' });
       }
-      if (!key.allows(req.ip)) {
-        await deps.audit.record({ action: 'apikey.denied', actor: { type: 'api_key', id: key.keyId }, outcome: 'denied', requestId: req.id, source: req.ip, details: { reason: 'source address not allowed for this key' } });
+      if (!key.allows(sourceOf(req))) {
+        await deps.audit.record({ action: 'apikey.denied', actor: { type: 'api_key', id: key.keyId }, outcome: 'denied', requestId: req.id, source: sourceOf(req), details: { reason: 'source address not allowed for this key' } });
         throw new HttpError(403, 'this API key may not be used from this address');
       }
       const wait = limit(key.keyId, key.ratePerS);
@@ -60,7 +61,7 @@ export function createAuthenticate(deps: { sessions: Sessions; apiKeys: ApiKeys;
       const s = await deps.sessions.resolve(cookie);
       if (s.ok) return s.principal;
       // A tampered, stale or revoked cookie gets no session, and leaves a trace.
-      await deps.audit.record({ action: 'auth.session_rejected', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: req.ip, details: { reason: s.reason } });
+      await deps.audit.record({ action: 'auth.session_rejected', actor: { type: 'anonymous', id: null }, outcome: 'denied', requestId: req.id, source: sourceOf(req), details: { reason: s.reason } });
     }
     return { kind: 'anonymous' };
   };

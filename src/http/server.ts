@@ -11,6 +11,7 @@ import type { Authenticate } from './authenticate.ts';
 import { HttpError } from './errors.ts';
 import { createEventSampler } from './rate-limit.ts';
 import type { RouteDef } from './routes.ts';
+import { namesAnAddress, sourceOf } from './source.ts';
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -133,7 +134,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const auditRejectedInput = async (req: FastifyRequest, status: number): Promise<void> => {
     const tag = (req.routeOptions.config as { tag?: string } | undefined)?.tag;
     if (tag !== 'access' || (status !== 400 && status !== 413 && status !== 415)) return;
-    await deps.audit.record({ action: 'auth.bad_request', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+    await deps.audit.record({ action: 'auth.bad_request', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: sourceOf(req),
       details: { route: req.routeOptions.url ?? null, status } }).catch((e: unknown) => req.log.error({ err: { name: (e as Error).name } }, 'audit of a rejected request failed'));
   };
 
@@ -150,17 +151,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err.code === 'step_up_required') {
       const principal = principals.get(req) ?? { kind: 'anonymous' };
       const policy = (req.routeOptions.config as { policy?: { permission?: string } } | undefined)?.policy;
-      await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+      await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: sourceOf(req),
         details: { route: routeOf(req), method: req.method, permission: policy?.permission ?? null, reason: 'step_up_required' } });
     } else if ((err.status === 403 || err.status === 409) && principals.has(req) && (req.routeOptions.config as { tag?: string } | undefined)?.tag === 'users') {
       // A change to people refused past the policy (one's own roles, the last administrator...): who tried what.
       const id = (req.params as { id?: string } | undefined)?.id;
-      await deps.audit.record({ action: 'access.denied', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+      await deps.audit.record({ action: 'access.denied', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: sourceOf(req),
         ...(id ? { object: { type: 'user' as const, id } } : {}), details: { route: routeOf(req), method: req.method, status: err.status, reason: err.message } });
     } else if (err.code === 'rate_limited') {
-      const count = sampler.take(`throttled\n${req.ip}\n${req.method} ${routeOf(req)}`);
+      const count = sampler.take(`throttled\n${sourceOf(req)}\n${req.method} ${routeOf(req)}`);
       if (count > 0) {
-        await deps.audit.record({ action: 'auth.throttled', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: req.ip,
+        await deps.audit.record({ action: 'auth.throttled', actor: actorOf(principals.get(req) ?? { kind: 'anonymous' }), outcome: 'denied', requestId: req.id, source: sourceOf(req),
           details: { route: routeOf(req), method: req.method, count } });
       }
     }
@@ -208,6 +209,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       url: def.url,
       config: { policy: def.policy, headers: def.headers, tag: def.tag },
       onRequest: async (req) => {
+        if (!namesAnAddress(req)) throw new HttpError(400, 'X-Forwarded-For, from a trusted proxy, names no client address');
         // A browser's request must come from this site: its Origin names the host it was sent to,
         // or the public URL (a proxy in front may send its own Host).
         const origin = req.headers.origin;
@@ -223,16 +225,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           if (principal.kind === 'anonymous') {
             // Knocking on a recording's door without credentials leaves a trace too: the route
             // pattern and the address, never the URL (its query may hold a phone number).
-            const count = def.tag === 'recordings' ? sampler.take(`anonymous\n${req.ip}\n${def.method} ${def.url}`) : 0;
+            const count = def.tag === 'recordings' ? sampler.take(`anonymous\n${sourceOf(req)}\n${def.method} ${def.url}`) : 0;
             if (count > 0) {
-              await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+              await deps.audit.record({ action: 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: sourceOf(req),
                 details: { route: def.url, method: req.method, permission, reason: 'unauthenticated', count } });
             }
             throw new HttpError(401, 'sign in first, or send an API key as Authorization: Bearer');
           }
           // Every refusal by the policy, and every state change without the CSRF token, is audited.
           const deny = (reason: string) => deps.audit.record({
-            action: def.tag === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: req.ip,
+            action: def.tag === 'recordings' ? 'recording.denied' : 'access.denied', actor: actorOf(principal), outcome: 'denied', requestId: req.id, source: sourceOf(req),
             details: { route: def.url, method: req.method, permission, reason },
           });
           if (!can(principal, permission)) {
@@ -244,6 +246,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             throw new HttpError(403, 'missing or wrong X-CSRF-Token header');
           }
         }
+        principals.set(req, principal);
         // Raw-body routes check the content type before any body parser can look at it. Any other
         // route reads JSON only: a body of a raw type (which no parser reads) is refused, never taken
         // for an empty one (a search with no filters, say).
@@ -251,8 +254,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         if (def.rawBody && type !== undefined && type !== def.rawBody.contentType) {
           throw new HttpError(415, `Content-Type must be ${def.rawBody.contentType}`);
         }
-        if (!def.rawBody && type !== undefined && rawTypes.has(type)) throw new HttpError(415, 'Content-Type must be application/json');
-        principals.set(req, principal);
+        const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+        if (!def.rawBody && hasBody && type !== undefined && rawTypes.has(type)) throw new HttpError(415, 'Content-Type must be application/json');
       },
       handler: async (req, reply) => {
         const result = await def.handler({
@@ -262,7 +265,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           query: parse(def.query, req.query, 'query'),
           body: parse(def.body, def.rawBody ? undefined : req.body, 'body'),
           requestId: req.id,
-          source: req.ip,
+          source: sourceOf(req),
         });
         // A handler that sent a stream returns the reply, whose promise settles when the answer
         // ends; cut short (its stream failed), it is no more sent than ended: nothing more to say.
