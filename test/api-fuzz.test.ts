@@ -14,8 +14,8 @@ import { generateIdentity } from '../src/seal/index.ts';
 import { xorshift32 } from '../src/lib/xorshift.ts';
 import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
-import { enrollPerson, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
-import { metaHeader, OCTETS, recordingIdOf, tusUpload } from './helpers/tus.ts';
+import { enrollPerson, ingestKey, lastAuditSeq, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { metaHeader, recordingIdOf, tusPatch, tusUpload } from './helpers/tus.ts';
 
 type Who = 'anonymous' | 'ingest' | 'administrator' | 'supervisor' | 'agent' | 'auditor' | 'privacy';
 const CASES_PER_ROUTE = 8;
@@ -49,10 +49,11 @@ describe('bad input on every route', () => {
   let recording: string;
   const creds = new Map<Who, Record<string, string>>();
   const seen = new Map<number, number>();
+  let ingestToken = '';
 
   before(async () => {
     s = await startTestServer();
-    const key = await ingestKey(s);
+    const key = ingestToken = await ingestKey(s);
     const wav = makeWav({ codec: 'pcmu', sampleRate: 8000, channels: 1, samples: new Uint8Array(16000).fill(0x55) });
     recording = recordingIdOf(await tusUpload(s.url, key, wav, { startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Unit A', agentId: 'agent-2', caller: '0701234567' }));
     const people: Array<[Who, Parameters<typeof enrollPerson>[2]]> = [
@@ -154,7 +155,7 @@ describe('bad input on every route', () => {
     const head = await fetch(`${s.url}/api/v1/uploads/0123456789abcdef0123456789abcdef`, { method: 'HEAD', headers: { ...creds.get('ingest'), 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream' } });
     assert.equal(head.status, 404);
     // The refusal of a signed-in person's body is audited under their name.
-    const before = Number((await s.archive.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst())?.seq ?? 0);
+    const before = await lastAuditSeq(s.archive);
     const res = await fetch(`${s.url}/api/v1/passkeys/registration`, { method: 'POST', headers: { ...creds.get('supervisor'), 'content-type': 'application/offset+octet-stream' }, body: 'x' });
     assert.equal(res.status, 415);
     const event = await s.archive.db.selectFrom('audit_events').select(['action', 'actor_type', 'actor_id']).where('seq', '>', before).where('action', '=', 'auth.bad_request').executeTakeFirst();
@@ -231,7 +232,7 @@ describe('bad input on every route', () => {
       if (created.status !== 201) return created.status;
       // Taken: a second of audio, then hang-up.
       const id = created.location!.split('/').pop()!;
-      const patch = await fetch(`${s.url}/api/v1/uploads/${id}`, { method: 'PATCH', headers: { ...creds.get('ingest'), 'tus-resumable': '1.0.0', 'upload-offset': '0', 'upload-length': String(second.length), 'content-type': OCTETS }, body: second });
+      const patch = await tusPatch(s.url, ingestToken, id, 0, second, { 'upload-length': String(second.length) });
       if (patch.status >= 500) failures.push(`PATCH after ${JSON.stringify(m).slice(0, 200)}: ${patch.status} ${await patch.text()}`);
       return created.status;
     };

@@ -7,7 +7,7 @@ import { hashPassword } from '../src/access/passwords.ts';
 import { hotp, totpCode } from '../src/access/totp.ts';
 import { AccountError } from '../src/access/accounts.ts';
 import { newId } from '../src/catalog/ids.ts';
-import { enrollAdmin, enrollPerson, enrollWithToken, postJson, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
+import { enrollAdmin, enrollPerson, enrollWithToken, lastAuditSeq, postJson, signIn, startTestServer, type SessionCreds, sendAs as send, type TestServer } from './helpers/archive.ts';
 
 const auditCount = async (s: TestServer, action: string, outcome?: 'success' | 'denied' | 'failure') => {
   let q = s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', action);
@@ -209,7 +209,7 @@ describe('second factors, step-up and sessions', () => {
       assert.equal(res.status, 400, JSON.stringify(body));
       assert.ok(((await res.json()) as { error: string }).error.length > 5);
     }
-    const mark = (await s.archive.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirstOrThrow()).m ?? 0;
+    const mark = await lastAuditSeq(s.archive);
     const malformed = await fetch(`${s.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
     assert.equal(malformed.status, 400);
     const oversized = await postJson(s, '/api/v1/session', { username: 'u'.repeat(65), password: 'x', totpCode: '123456' });

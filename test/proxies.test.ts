@@ -6,15 +6,14 @@
 // (CALLVAULT_TRUSTED_PROXIES), never by default.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from './helpers/archive.ts';
+import { lastAuditSeq, startTestServer, type TestServer } from './helpers/archive.ts';
 import { tusHeaders, metaHeader } from './helpers/tus.ts';
 
 const META = metaHeader({ startedAt: '2026-11-25T08:00:00Z', direction: 'inbound', careUnit: 'Unit A', codec: 'pcmu', sampleRate: '8000', channels: '1' });
 
 /** The source addresses of the audit events `request` made (it runs alone). */
 async function auditedSources(s: TestServer, request: () => Promise<Response>): Promise<{ res: Response; sources: Array<string | null> }> {
-  const top = async () => Number((await s.archive.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst())?.seq ?? 0);
-  const before = await top();
+  const before = await lastAuditSeq(s.archive);
   const res = await request();
   await res.arrayBuffer();
   const rows = await s.archive.db.selectFrom('audit_events').select('source').where('seq', '>', before).orderBy('seq').execute();

@@ -5,19 +5,24 @@
 import type { FastifyRequest } from 'fastify';
 import { canonicalAddress } from '../lib/net.ts';
 
-const sources = new WeakMap<FastifyRequest, string>();
+// The address each request is taken to come from, written one way once (null: none).
+const named = new WeakMap<FastifyRequest, string | null>();
+
+function namedAddress(req: FastifyRequest): string | null {
+  let a = named.get(req);
+  if (a === undefined) {
+    a = canonicalAddress(req.ip ?? '');
+    named.set(req, a);
+  }
+  return a;
+}
 
 /** Whether the address the request is taken to come from is an address (a trusted proxy may have named anything). */
 export function namesAnAddress(req: FastifyRequest): boolean {
-  return canonicalAddress(req.ip ?? '') !== null;
+  return namedAddress(req) !== null;
 }
 
 /** The request's source address; the connection's where a trusted proxy named no address (such a request is refused). */
 export function sourceOf(req: FastifyRequest): string {
-  let s = sources.get(req);
-  if (s === undefined) {
-    s = canonicalAddress(req.ip ?? '') ?? canonicalAddress(req.socket?.remoteAddress ?? '') ?? 'unknown';
-    sources.set(req, s);
-  }
-  return s;
+  return namedAddress(req) ?? canonicalAddress(req.socket?.remoteAddress ?? '') ?? 'unknown';
 }

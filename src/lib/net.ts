@@ -33,9 +33,7 @@ export function ipv4PrefixOf(r: { address: string; prefix: number; family: 'ipv4
   const range = new BlockList();
   range.addSubnet(r.address, r.prefix, 'ipv6');
   if (r.prefix <= 96) return range.check('::ffff:0.0.0.0', 'ipv6') ? 0 : null;
-  const mapped = new BlockList();
-  mapped.addSubnet('::ffff:0.0.0.0', 96, 'ipv6');
-  return mapped.check(r.address, 'ipv6') ? r.prefix - 96 : null;
+  return isIP(canonicalAddress(r.address) ?? '') === 4 ? r.prefix - 96 : null;
 }
 
 /**
@@ -71,9 +69,8 @@ export function blockListOf(cidrs: readonly string[]): BlockList {
   return list;
 }
 
-/** Whether an address (IPv4, IPv6, or IPv4 mapped into IPv6) is in the ranges; anything else is not. */
+/** Whether an address, however it is written (canonicalAddress), is in the ranges; what is no address is not. */
 export function inRanges(list: BlockList, address: string): boolean {
-  const a = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
-  const v = isIP(a);
-  return v !== 0 && list.check(a, v === 6 ? 'ipv6' : 'ipv4');
+  const a = canonicalAddress(address);
+  return a !== null && list.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4');
 }

@@ -124,6 +124,11 @@ export async function signIn(s: TestServer, p: Person): Promise<SessionCreds> {
   return { cookie: setCookie.split(';')[0]!, csrf: csrfToken };
 }
 
+/** The sequence number of the newest audit event (0 for an empty log): events after it are what came next. */
+export async function lastAuditSeq(a: Archive): Promise<number> {
+  return Number((await a.db.selectFrom('audit_events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst())?.seq ?? 0);
+}
+
 export function postJson(s: TestServer, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(s.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 }
