@@ -14,4 +14,7 @@ export class HttpError extends Error {
   }
 }
 
+/** Reason phrases of the statuses Node.js has none for (it would send "unknown"). */
+export const REASON_PHRASES: Readonly<Record<number, string>> = { 460: 'Checksum Mismatch' }; // tus 1.0, checksum extension
+
 export const notFound = () => new HttpError(404, 'not found');

@@ -8,7 +8,7 @@ import { actorOf, can, type Principal } from '../access/policy.ts';
 import { AuditUnavailableError, type AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticate } from './authenticate.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, REASON_PHRASES } from './errors.ts';
 import { createEventSampler } from './rate-limit.ts';
 import type { RouteDef } from './routes.ts';
 import { namesAnAddress, sourceOf } from './source.ts';
@@ -173,6 +173,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // A refusal that cannot be audited is answered as the audit log being down (503).
     const err = thrown instanceof HttpError ? await auditRefusal(req, thrown).then(() => thrown, (e: unknown) => e as Error & { statusCode?: number; code?: string }) : thrown;
     if (err instanceof HttpError) {
+      const phrase = REASON_PHRASES[err.status];
+      if (phrase) reply.raw.statusMessage = phrase;
       reply.headers(err.headers).code(err.status).type('application/json').send(err.code ? { error: err.message, code: err.code } : { error: err.message });
       return;
     }
