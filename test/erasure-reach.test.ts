@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { makeRawG711 } from '../src/ingest/g711.ts';
+import { createRetention } from '../src/jobs/retention.ts';
 import { enrollPerson, ingestKey, reopenServer, signIn, startTestServer, sendAs as send, type Person, type ServedArchive, type SessionCreds, type TestServer } from './helpers/archive.ts';
 import { openTestArchive, releaseTestArchive, TEST_CATALOG } from './helpers/catalog.ts';
 import { metaHeader, recordingIdOf, tusCreate, tusHead, tusPatch, tusUpload } from './helpers/tus.ts';
@@ -22,6 +23,28 @@ async function inCatalogFiles(dir: string, needle: Buffer): Promise<string[]> {
     if ((await readFile(join(dir, name))).includes(needle)) found.push(name);
   }
   return found;
+}
+
+/** Times the recordings table was vacuumed (PostgreSQL). */
+async function vacuums(s: TestServer): Promise<number> {
+  if (TEST_CATALOG !== 'postgres') return 0;
+  return Number((await sql<{ n: string }>`SELECT vacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'recordings'`.execute(s.archive.db)).rows[0]?.n ?? 0);
+}
+
+/**
+ * The catalog was compacted after an erasure: on SQLite no byte of `bytes` (the wrapped key, a
+ * sealed number...) is left in its files; PostgreSQL vacuumed the recordings table once more
+ * than the `vacuumsBefore` it had.
+ */
+async function assertCompacted(s: TestServer, bytes: ReadonlyArray<readonly [string, Uint8Array]>, vacuumsBefore: number): Promise<void> {
+  if (TEST_CATALOG === 'sqlite') {
+    // What secure_delete and the checkpoint after an erasure are for.
+    for (const [what, b] of bytes) assert.deepEqual(await inCatalogFiles(s.dir, Buffer.from(b)), [], `the ${what} is gone from the catalog files`);
+    return;
+  }
+  // PostgreSQL keeps old row versions until VACUUM: the purge vacuums the tables an erasure touched.
+  for (let i = 0; i < 50 && (await vacuums(s)) <= vacuumsBefore; i++) await sleep(100);
+  assert.ok((await vacuums(s)) > vacuumsBefore, 'recordings was vacuumed after the erasure');
 }
 
 /** A live call of 2 pieces, shut down and filed as interrupted; returns its id (resumable). */
@@ -51,24 +74,14 @@ describe('erasure reaches every copy', () => {
     const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0701112233', patientId: '19811218-9876' }));
     const before = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     assert.ok(before.patient_index && before.caller_sealed && before.caller_index);
+    const vacuumsBefore = await vacuums(s);
     const res = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, true);
     const row = await s.archive.db.selectFrom('recordings').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     assert.equal(row.patient_index, null, 'the patient\'s blind index went with the erasure');
     await s.running.purge.idle();
-    if (TEST_CATALOG === 'sqlite') {
-      // What secure_delete and the checkpoint after an erasure are for: the header (the wrapped
-      // file key), the sealed number and the blind indexes are nowhere in the files any more.
-      for (const [what, bytes] of [['header', before.header], ['sealed caller', before.caller_sealed], ['caller index', before.caller_index], ['patient index', before.patient_index]] as const) {
-        assert.deepEqual(await inCatalogFiles(s.dir, Buffer.from(bytes)), [], `the ${what} is gone from the catalog files`);
-      }
-    } else {
-      // PostgreSQL keeps old row versions until VACUUM: the purge vacuums the tables an erasure touched.
-      const vacuumed = async () => (await sql<{ at: Date | null }>`SELECT last_vacuum AS at FROM pg_stat_user_tables WHERE relname = 'recordings'`.execute(s.archive.db)).rows[0]?.at;
-      for (let i = 0; i < 50 && !(await vacuumed()); i++) await sleep(100);
-      assert.ok(await vacuumed(), 'recordings was vacuumed after the erasure');
-    }
+    await assertCompacted(s, [['header', before.header], ['sealed caller', before.caller_sealed], ['caller index', before.caller_index], ['patient index', before.patient_index]], vacuumsBefore);
   });
 
   it('what people wrote about the call (a break-glass reason, a review note) goes with it; the grant and its review stay', async () => {
@@ -119,7 +132,9 @@ describe('erasure reaches every copy', () => {
 
   it('a store that fails to delete: the erasure answers at once, the object stays queued, and goes once the store is back', async () => {
     const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0702223344' }));
-    const { blob_key } = await s.archive.db.selectFrom('recordings').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow();
+    const before = await s.archive.db.selectFrom('recordings').select(['blob_key', 'header']).where('id', '=', id).executeTakeFirstOrThrow();
+    const { blob_key } = before;
+    const vacuumsBefore = await vacuums(s);
     // Fault injection around the real store (an outage cannot be had on demand): while `away`,
     // a delete hangs for a minute and then fails, as a store that does not answer.
     let away = true;
@@ -140,6 +155,10 @@ describe('erasure reaches every copy', () => {
       assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, false, 'the answer says the audio is not deleted yet');
       const row = await s.archive.db.selectFrom('recordings').select(['header', 'erased_at']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.ok(row.erased_at !== null && row.header.length === 0, 'the key is gone at once');
+      // The object is still stored: the key must already be gone from the catalog's files too,
+      // or the two together would still open the call.
+      await s.running.purge.idle();
+      await assertCompacted(s, [['header', before.header]], vacuumsBefore);
       const queued = await s.archive.db.selectFrom('pending_deletions').selectAll().where('recording_id', '=', id).execute();
       assert.deepEqual(queued.map((q) => q.blob_key), [blob_key]);
       assert.ok(await store.size(blob_key), 'the object is still there');
@@ -159,6 +178,82 @@ describe('erasure reaches every copy', () => {
     } finally {
       away = false;
       store.delete = realDelete;
+    }
+  });
+});
+
+describe('erasure: objects the store refuses to delete', () => {
+  let s: TestServer;
+  let key: string;
+  let c: SessionCreds;
+  before(async () => {
+    s = await startTestServer();
+    key = await ingestKey(s);
+    c = await signIn(s, await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] }));
+  });
+  after(() => s.close());
+
+  it('retention with the store away: the keys of what it erased leave the catalog\'s files at once', async () => {
+    const id = recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: '0702223399' }));
+    const before = await s.archive.db.selectFrom('recordings').select(['header', 'caller_sealed']).where('id', '=', id).executeTakeFirstOrThrow();
+    const vacuumsBefore = await vacuums(s);
+    const store = s.archive.store;
+    const realDelete = store.delete.bind(store);
+    store.delete = async () => {
+      throw new Error('connect ECONNREFUSED (injected)');
+    };
+    try {
+      // The call started on 25 November: past a one-day period.
+      const job = createRetention({ db: s.archive.db, audit: s.archive.audit, purge: s.running.purge, rules: { days: 1, byUnit: {} } });
+      let report = await job.run();
+      while (report.elsewhere) report = await job.run(); // the server's own run at start, on PostgreSQL
+      assert.equal(report.erased['*'], 1, JSON.stringify(report));
+      assert.equal(await s.running.purge.pending(), 1, 'the object stays queued while the store is away');
+      await s.running.purge.idle();
+      await assertCompacted(s, [['header', before.header], ['sealed caller', before.caller_sealed!]], vacuumsBefore);
+    } finally {
+      store.delete = realDelete;
+      await s.running.purge.run();
+    }
+  });
+
+  it('objects the store keeps refusing (a lock on them, a policy) do not hold up those queued behind them', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(recordingIdOf(await tusUpload(s.url, key, audio.subarray(0, 16_000), { ...RAW, caller: `070222330${i}` })));
+    const keys = (await s.archive.db.selectFrom('recordings').select('blob_key').where('id', 'in', ids).execute()).map((r) => r.blob_key).sort();
+    // The first three in the queue's order are refused for good; the store is away for all at first.
+    const refused = new Set(keys.slice(0, 3));
+    let away = true;
+    const store = s.archive.store;
+    const realDelete = store.delete.bind(store);
+    store.delete = async (k) => {
+      if (away) throw new Error('connect ECONNREFUSED (injected)');
+      if (refused.has(k)) throw new Error('AccessDenied (injected: an object lock)');
+      return realDelete(k);
+    };
+    try {
+      for (const id of ids) {
+        const res = await send(s, c, 'POST', `/api/v1/recordings/${id}/erase`, { basis: 'data_subject_request' });
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as { audioDeleted: boolean }).audioDeleted, false);
+      }
+      await s.running.purge.idle();
+      away = false;
+      // Two runs, as the server makes every minute: the refused ones are tried, and passed over.
+      await s.running.purge.run();
+      await s.running.purge.run();
+      const queued = (await s.archive.db.selectFrom('pending_deletions').select('blob_key').where('recording_id', 'in', ids).execute()).map((r) => r.blob_key).sort();
+      assert.deepEqual(queued, [...refused].sort(), 'only the refused objects are still queued');
+      for (const k of keys) {
+        const stored = await store.size(k).then(() => true, () => false);
+        assert.equal(stored, refused.has(k), `object ${k} ${refused.has(k) ? 'stays' : 'is gone'}`);
+      }
+      const attempts = await s.archive.db.selectFrom('pending_deletions').select(['attempts', 'last_error']).where('blob_key', 'in', [...refused]).execute();
+      assert.ok(attempts.every((a) => a.attempts >= 2 && /AccessDenied/.test(a.last_error ?? '')), JSON.stringify(attempts));
+    } finally {
+      store.delete = realDelete;
+      refused.clear();
+      await s.running.purge.run();
     }
   });
 });

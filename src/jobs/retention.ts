@@ -161,10 +161,14 @@ export function createRetention(deps: {
       action: 'retention.run', actor, outcome: 'success',
       details: { periods: Object.fromEntries(rules.map((r) => [label(r), r.days])), ...report },
     });
-    if (Object.values(report.erased).some((n) => n > 0) && !stopping) {
-      // The objects go now (a run already under way may have listed the queue before them).
-      await deps.purge.idle();
-      await deps.purge.run();
+    if (Object.values(report.erased).some((n) => n > 0)) {
+      // The keys are gone from the rows: out of the catalog's files too, whatever the store does.
+      deps.purge.erased();
+      if (!stopping) {
+        // The objects go now (a run already under way may have listed the queue before them).
+        await deps.purge.idle();
+        await deps.purge.run();
+      }
     }
     return report;
   }
