@@ -4,6 +4,7 @@
 // filed, held, signed in and audited since is carried over; the resumed run finishes, the
 // archive switches, and its audit log verifies.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -19,7 +20,7 @@ import { describeLocation, parseBlobUrl, type S3Location } from '../src/store/s3
 import { testBucketUrl } from '../src/store/test-s3-server.ts';
 import { enrollPerson, reopenServer, sendAs, signIn, type ServedArchive, type TestServer } from './helpers/archive.ts';
 import { catalogEnv, databaseUrlOf, openTestArchive } from './helpers/catalog.ts';
-import { runCli } from './helpers/cli.ts';
+import { BIN, cleanEnv, runCli } from './helpers/cli.ts';
 import { copyOf, migrationFixture, serveWith, targetDatabase } from './helpers/migration.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
 
@@ -227,6 +228,40 @@ describe('a migration resumed after the archive was used in between', () => {
       assert.equal((await db.selectFrom('recordings').select('header').where('id', '=', ids[1]!).executeTakeFirstOrThrow()).header.length, 0);
     });
   });
+
+  for (const withCatalog of [false, true]) {
+    it(`a process that ignores the move's lock erases recordings while ${withCatalog ? 'catalog and objects' : 'the objects'} are copied: nothing is switched; run again, the move finishes and their objects are not in the target`, async () => {
+      const dir = await copyOf(fx.pristine, fx.root, `changed-meanwhile-${withCatalog}`);
+      const location = parseBlobUrl(bucketUrl(`changed-meanwhile-${withCatalog}`));
+      const database = withCatalog ? await targetDatabase() : undefined;
+      const a = await openTestArchive(dir);
+      const keys = (await a.db.selectFrom('recordings').select('blob_key').execute()).map((r) => r.blob_key);
+      await a.close();
+      assert.equal(keys.length, 3);
+      let retention: ReturnType<typeof spawnSync> | undefined;
+      // Once every object is copied, retention runs from the command line in another process (the
+      // calls started in November: past a one-day period), as an operator's cron job would.
+      const meanwhile: MigrationProgress = { ...quiet, blobs(p) {
+        if (retention || p.objects < p.totalObjects) return;
+        retention = spawnSync(process.execPath, [BIN, 'retention', '--data', dir], { env: cleanEnv({ ...catalogEnv(dir), CALLVAULT_RETENTION_DAYS: '1' }), encoding: 'utf8' });
+      } };
+      await assert.rejects(run(dir, { database, location }, meanwhile), /changed while it was being moved/);
+      assert.equal(retention?.status, 0, String(retention?.stderr));
+      assert.match(String(retention?.stdout), /3 recordings erased/);
+      assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).blobs, 'fs', 'nothing was switched');
+
+      const done = await run(dir, { database, location }, quiet);
+      assert.equal(done.resumed, true);
+      assert.equal(JSON.parse(await readFile(join(dir, 'callvault.json'), 'utf8')).blobs, 's3');
+      for (const k of keys) assert.equal(await withBucket(location, (b) => absent(b, k)), true, `the object ${k} of an erased recording is not in the target store`);
+      if (database) {
+        await withTarget(database, async (db) => {
+          const rows = await db.selectFrom('recordings').select(['erased_at', 'header']).execute();
+          assert.ok(rows.length === 3 && rows.every((r) => r.erased_at !== null && r.header.length === 0), 'the copy holds the tombstones, no key');
+        });
+      }
+    });
+  }
 
   it('only the objects move: a recording erased between the runs has its object deleted from the target store, and the move finishes', async () => {
     const dir = await copyOf(fx.pristine, fx.root, 'objects');

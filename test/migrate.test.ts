@@ -14,6 +14,7 @@ import { auditVerifierKey, logOrigin } from '../src/audit/checkpointer.ts';
 import { verifyAuditLog } from '../src/audit/verify.ts';
 import { openCatalog } from '../src/catalog/db.ts';
 import { openArchive } from '../src/cli/archive.ts';
+import { lockDataDir } from '../src/cli/lock.ts';
 import { signIn, type TestServer } from './helpers/archive.ts';
 import { initTestArchive, releaseTestArchivesUnder } from './helpers/catalog.ts';
 import { type CliResult, runCli, startCli, startServing, waitForHttp } from './helpers/cli.ts';
@@ -139,6 +140,24 @@ describe('callvault migrate', () => {
     assert.match(r.stderr, /already holds this archive.*nothing was written/);
     assert.equal(await enrollments(), 0, 'old rows were copied into the live catalog');
     assert.equal(existsSync(join(dir, 'migration.json')), false, 'a refused target leaves no unfinished migration behind');
+  });
+
+  it('while a move runs, the other commands refuse the archive instead of changing what is being copied', async () => {
+    const dir = await copyOf(pristine, root, 'moving');
+    const move = lockDataDir(dir, 'migrate'); // as callvault migrate holds it, for the whole move
+    try {
+      const env = { CALLVAULT_RETENTION_DAYS: '1' };
+      for (const args of [['retention'], ['user', 'list'], ['apikey', 'list'], ['audit', 'extract', '--phone', '0701234560'], ['serve', '--listen', '127.0.0.1:0']]) {
+        const r = await runCli([...args, '--data', dir], { env });
+        assert.equal(r.code, 1, show(r));
+        assert.match(r.stderr, /is being moved by callvault migrate \(process \d+ on .+, since .+\): run this again once the move is over/, show(r));
+      }
+    } finally {
+      move.release();
+    }
+    const r = await runCli(['retention', '--data', dir], { env: { CALLVAULT_RETENTION_DAYS: '1' } });
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /3 recordings erased/);
   });
 
   it('refuses while a server is serving the archive, and refuses a target that is not empty', async () => {

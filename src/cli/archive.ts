@@ -23,6 +23,8 @@ import type { BlobStore } from '../store/blob-store.ts';
 import { createFsBlobStore } from '../store/fs.ts';
 import { createS3BlobStore } from '../store/s3.ts';
 import { describeLocation, parseBlobUrl } from '../store/s3-url.ts';
+import { ArchiveError } from './archive-error.ts';
+import { migrationUnderWay } from './lock.ts';
 
 export interface Archive {
   dir: string;
@@ -44,7 +46,7 @@ export interface Archive {
   close(): Promise<void>;
 }
 
-export class ArchiveError extends Error {}
+export { ArchiveError };
 
 const paths = (dir: string) => ({
   keys: join(dir, 'keys'),
@@ -173,6 +175,10 @@ export async function openArchive(dir: string, choice: CatalogChoice = {}): Prom
   if ((statSync(dir).mode & 0o077) !== 0) {
     throw new ArchiveError(`${dir} is readable by other users; fix it with: chmod 700 ${dir}`);
   }
+  // What another process wrote meanwhile would be left behind in the old copy, or erased in it
+  // alone (migrate also checks, at its end, that nothing was).
+  const mover = migrationUnderWay(dir);
+  if (mover) throw new ArchiveError(`${dir} is being moved by ${mover}: run this again once the move is over`);
   const { catalog, blobs } = marked(dir);
   if (catalog === 'postgres' && !choice.databaseUrl) {
     throw new ArchiveError(`${dir} keeps its catalog in PostgreSQL; give its database with --database-url or CALLVAULT_DATABASE_URL`);

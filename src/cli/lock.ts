@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ArchiveError } from './archive.ts';
+import { ArchiveError } from './archive-error.ts';
 
 export interface DataDirLock {
   release(): void;
@@ -87,6 +87,19 @@ function oldUnreadable(file: string): boolean {
   }
 }
 
+const describeHolder = (h: Holder) => `callvault ${h.verb} (process ${h.pid} on ${h.host}, since ${h.since})`;
+
+/**
+ * Who is moving the archive in `dir` (callvault migrate holds its lock), unless it is this
+ * process or a process of this host that no longer runs; null when nobody is.
+ */
+export function migrationUnderWay(dir: string): string | null {
+  const h = readHolder(lockFileOf(dir));
+  if (!h || h.verb !== 'migrate') return null;
+  if (h.host === hostname() && (h.pid === process.pid || !alive(h.pid))) return null;
+  return describeHolder(h);
+}
+
 /** Takes the data directory's lock for `verb`, or throws naming who holds it and what to do. */
 export function lockDataDir(dir: string, verb: string): DataDirLock {
   const file = lockFileOf(dir);
@@ -106,7 +119,7 @@ export function lockDataDir(dir: string, verb: string): DataDirLock {
     const holder = parseHolder(seen);
     const stale = holder === null ? oldUnreadable(file) : holder.host === me.host && !alive(holder.pid);
     if (!stale || attempt > 0) {
-      const who = holder ? `callvault ${holder.verb} (process ${holder.pid} on ${holder.host}, since ${holder.since})` : 'another callvault process';
+      const who = holder ? describeHolder(holder) : 'another callvault process';
       throw new ArchiveError(`${dir} is in use by ${who}; stop it first. If no callvault process is running, remove ${file}`);
     }
     removeStale(file, seen);

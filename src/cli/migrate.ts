@@ -134,6 +134,9 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
   const { source, toCatalog, toStore } = req;
   if (!toCatalog && !toStore) throw new ArchiveError('nothing to migrate to: give --to-database-url, --to-blob-url or both');
   await refuseCallsInFlight(source.db);
+  // Every change to an archive is audited: a log that grew while the copy ran means another
+  // process (one that ignored the lock) changed the archive, and the copy may miss it.
+  const auditAtStart = await count(source.db, 'audit_events');
   const targets = { catalog: toCatalog?.name, blobs: toStore?.name };
   const unfinished = unfinishedMigration(source.dir, targets);
   // From now on the archive's catalog is the target's, if it moves.
@@ -183,6 +186,12 @@ export async function migrateArchive(req: MigrationRequest): Promise<MigrationRe
     result.catalog = await copyCatalog(source.db, toCatalog.db, { batchRows: req.batchRows, resuming, reconciled, onProgress: (p) => req.progress.table(p) });
   }
   const auditEntries = await count(source.db, 'audit_events');
+  if (auditEntries !== auditAtStart) {
+    // Left as an unfinished migration: the next run brings the copy up to date (erasures first).
+    throw new ArchiveError(`the archive changed while it was being moved (${auditEntries - auditAtStart} audit events were written meanwhile, ` +
+      'by a callvault process that did not wait for the move): nothing was switched; stop that process and run callvault migrate again, ' +
+      'which brings the copy up to date');
+  }
   await createAuditLog(next).record({
     action: 'archive.migrated', actor: req.actor, outcome: 'success',
     details: {
