@@ -111,6 +111,13 @@ describe('search and play in the browser', () => {
     assert.match(details, /\+46701234567|070/, 'the caller number is shown');
     assert.match(details, /Akuten/);
     assert.match(details, /stereo/);
+    // Opening a call is not listening to it: no byte of its audio is asked for before it is
+    // played, so the patient's log extract does not say someone listened.
+    await page.getByRole('slider', { name: /Waveform/ }).waitFor();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(audioResponses, [], 'no audio fetched before Play');
+    const actions = (await s.archive.db.selectFrom('audit_events').select('action').where('object_id', '=', calls.stereo).execute()).map((e) => e.action);
+    assert.ok(actions.includes('recording.viewed') && !actions.includes('recording.played'), actions.join(' '));
   });
 
   it('plays, seeks by clicking the waveform, streams with Range (206), and takes speed and leg', async () => {
@@ -122,7 +129,6 @@ describe('search and play in the browser', () => {
     await throttle(64 * 1024);
     await page.reload();
     await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
-    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
     const canvas = page.getByRole('slider', { name: /Waveform/ });
     await canvas.waitFor();
     // Seek by clicking the waveform at three quarters, then play: the browser asks for the audio
@@ -169,6 +175,41 @@ describe('search and play in the browser', () => {
     assert.deepEqual(downloaded.map((d) => d.object_id), [calls.stereo]);
   });
 
+  it('seeks with keys as fast as they repeat: each press steps on from where the one before went', async () => {
+    // The 40 s stereo call, played before: each seek waits for its bytes, as over any network.
+    const audio = () => page.evaluate(() => {
+      const a = (globalThis as unknown as InPage).document.querySelector('audio')!;
+      return { at: a.currentTime, seeking: (a as unknown as { seeking: boolean }).seeking };
+    });
+    const settled = () => page.waitForFunction(() => !((globalThis as unknown as InPage).document.querySelector('audio') as unknown as { seeking: boolean }).seeking);
+    const canvas = page.getByRole('slider', { name: /Waveform/ });
+    await canvas.focus();
+    await page.keyboard.press('Home');
+    await settled();
+    assert.ok((await audio()).at < 0.5);
+    // Key repeat: six presses of the right arrow, 30 ms apart, are six steps of 5 s.
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('ArrowRight');
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await settled();
+    assert.ok(Math.abs((await audio()).at - 30) < 0.5, `at ${(await audio()).at} s, not 30`);
+    // Two keys at once (one task, so no seek can end between them): 30 s and 5 s on from 0.
+    await page.keyboard.press('Home');
+    await settled();
+    await canvas.evaluate((c) => {
+      const g = globalThis as unknown as { KeyboardEvent: new (type: string, init: { key: string; bubbles: boolean }) => unknown };
+      const target = c as unknown as { dispatchEvent(e: unknown): boolean };
+      for (const key of ['PageUp', 'ArrowRight']) target.dispatchEvent(new g.KeyboardEvent('keydown', { key, bubbles: true }));
+    });
+    await settled();
+    assert.ok(Math.abs((await audio()).at - 35) < 0.5, `at ${(await audio()).at} s, not 35`);
+    // The slider says where the call is once the seek has landed.
+    await page.waitForFunction(() => (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } })
+      .document.querySelector('canvas[role="slider"]')?.getAttribute('aria-valuenow') === '35', undefined, { timeout: 5000 }).catch(() => undefined);
+    assert.equal(await canvas.getAttribute('aria-valuenow'), '35');
+  });
+
   it('plays the mono WAV too, and its history lists the plays', async () => {
     await page.goto(`${s.appUrl}/recordings/${calls.mono}`);
     await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
@@ -183,14 +224,14 @@ describe('search and play in the browser', () => {
   });
 
   it('after an idle timeout, the audio\'s 401 brings the person back to the sign-in page, on the same call', async () => {
-    // Over a slow link the call is not all fetched; the session then times out, and a seek to
-    // two thirds in asks for audio the browser does not have: the server answers 401.
+    // The session times out before the call is played; a play from 20 s in then asks for audio
+    // the browser does not have (over a slow link it could not have it all): the server answers 401.
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: 64 * 1024, uploadThroughput: -1 });
     await page.reload();
     await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
-    await page.waitForFunction(() => (globalThis as unknown as InPage).document.querySelector('audio')!.readyState >= 1);
+    await page.getByRole('slider', { name: /Waveform/ }).waitFor();
     await s.archive.db.updateTable('sessions').set({ last_seen_at: Date.now() - 16 * 60_000 }).execute();
     await page.evaluate(() => {
       const a = (globalThis as unknown as InPage).document.querySelector('audio')!;

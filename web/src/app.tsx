@@ -18,7 +18,7 @@ import { Extract } from './pages/Extract';
 import { Keys } from './pages/Keys';
 import { Recording } from './pages/Recording';
 import { Reviews } from './pages/Reviews';
-import { Search } from './pages/Search';
+import { forgetSearch, Search } from './pages/Search';
 import { Settings } from './pages/Settings';
 import { SignIn } from './pages/SignIn';
 import { Users } from './pages/Users';
@@ -103,6 +103,8 @@ export function App() {
   const setLang = (l: Lang) => { saveLang(l); setLangState(l); };
   const signOut = async () => {
     try { await api('DELETE', '/api/v1/session'); } catch { /* signed out either way */ }
+    // Nothing of this person's work is left for whoever uses this tab next.
+    forgetSearch();
     accept(null);
     navigate('/', { replace: true });
   };

@@ -3,11 +3,17 @@ import type { Lang } from './i18n';
 
 const locale = (lang: Lang) => (lang === 'sv' ? 'sv-SE' : 'en-GB');
 
+// One formatter per language: making one is what costs (toLocaleString makes one each call,
+// a fifth of a millisecond here: 2,000 rows of results took 0.4 s of dates alone).
+const dateTimeFormats = new Map<Lang, Intl.DateTimeFormat>();
+
 export function dateTime(lang: Lang, iso: string | null | undefined): string {
   if (!iso) return '';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(locale(lang), { dateStyle: 'medium', timeStyle: 'medium' });
+  let f = dateTimeFormats.get(lang);
+  if (!f) dateTimeFormats.set(lang, f = new Intl.DateTimeFormat(locale(lang), { dateStyle: 'medium', timeStyle: 'medium' }));
+  return f.format(d);
 }
 
 /** 83 000 ms → "1:23"; an hour or more → "1:02:03". */

@@ -128,6 +128,7 @@ const STRINGS = {
   'search.shown': { en: '{n} shown', sv: '{n} visas' },
   'search.none': { en: 'No calls match these filters.', sv: 'Inga samtal matchar filtren.' },
   'search.older': { en: 'Older calls', sv: 'Äldre samtal' },
+  'search.end': { en: 'No older calls.', sv: 'Inga äldre samtal.' },
   'direction.inbound': { en: 'Inbound', sv: 'Inkommande' },
   'direction.outbound': { en: 'Outbound', sv: 'Utgående' },
   'flag.truncated_by_crash': { en: 'Cut short by a crash', sv: 'Avbrutet av krasch' },

@@ -1,6 +1,8 @@
 // Playback: an <audio> element streaming /audio (the browser asks with HTTP Range, so seeking
 // does not download the whole call), the waveform, speed, and for stereo calls the choice of
 // leg through the Web Audio API: source → channel splitter → a gain per leg → speakers.
+// Nothing of the audio is fetched before the person plays or seeks it: every read of the audio
+// is audited as listening (`recording.played`), and opening a call's page is not listening to it.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get } from '../api';
 import { useT } from '../context';
@@ -70,7 +72,7 @@ export function Player(props: { id: string; channels: number }) {
     <section class="player card" aria-labelledby="player-heading">
       <h2 id="player-heading">{t('player.title')}</h2>
       {peaks ? <Waveform peaks={peaks} audio={audioRef.current} position={position} labels={labels} /> : null}
-      <audio ref={audioRef} controls preload="metadata" src={`/api/v1/recordings/${props.id}/audio`} aria-label={t('player.audio')}
+      <audio ref={audioRef} controls preload="none" src={`/api/v1/recordings/${props.id}/audio`} aria-label={t('player.audio')}
         onTimeUpdate={(e) => setPosition(e.currentTarget.currentTime)} onSeeked={(e) => setPosition(e.currentTarget.currentTime)} onPlay={onPlay} onError={onError} onLoadStart={() => setFailed(false)}
         onLoadedMetadata={(e) => { e.currentTarget.playbackRate = Number(speed); }} />
       {failed ? <p class="error" role="alert"><strong class="tag">!</strong> {t('player.failed')}</p> : null}
