@@ -12,4 +12,6 @@ const { existsSync } = await import('node:fs');
 const source = new URL('../src/main.ts', import.meta.url);
 const entry = existsSync(source) ? source : new URL('../dist/src/main.js', import.meta.url);
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A failure of standard output, met before main returned, has set 1 already.
+process.exitCode = Math.max(Number(process.exitCode ?? 0), code);

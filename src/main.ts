@@ -1,6 +1,6 @@
 // Composition root of the `callvault` command.
 import { ArchiveError } from './cli/archive.ts';
-import { err, out, UsageError } from './cli/output.ts';
+import { err, out, UsageError, watchStdout } from './cli/output.ts';
 import * as verbs from './cli/verbs.ts';
 import { ConfigError } from './config/config.ts';
 import { ApiKeyInputError } from './access/api-keys.ts';
@@ -57,6 +57,7 @@ CALLVAULT_AUDIT_WITNESS) names another directory or a bucket. Behind a load bala
 CALLVAULT_TRUSTED_PROXIES to its addresses so that X-Forwarded-For names the client.`;
 
 export async function main(argv: string[]): Promise<number> {
+  watchStdout();
   const [verb, ...args] = argv;
   try {
     switch (verb) {
@@ -88,6 +89,10 @@ export async function main(argv: string[]): Promise<number> {
       err(`callvault: ${e.message}`);
       return 1;
     }
-    throw e;
+    // Anything else is a fault of callvault's or of what it stands on (a damaged file, a server
+    // that answers nonsense): said in one line; where it happened, on request.
+    if (process.env.CALLVAULT_DEBUG) throw e;
+    err(`callvault: ${(e as Error)?.message ?? String(e)}\n(set CALLVAULT_DEBUG=1 to see where this happened)`);
+    return 1;
   }
 }

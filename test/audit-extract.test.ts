@@ -1,5 +1,7 @@
 // A patient's log extract: every access to their calls, and nobody else's; itself audited.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,7 +10,8 @@ import { accessEvents } from '../src/audit/extract.ts';
 import { dialectOf } from '../src/catalog/dialect.ts';
 import { makeWav } from '../src/ingest/wav.ts';
 import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
-import { runCli } from './helpers/cli.ts';
+import { catalogEnv } from './helpers/catalog.ts';
+import { BIN, cleanEnv, runCli } from './helpers/cli.ts';
 import { metaHeader, recordingIdOf, tusUpload } from './helpers/tus.ts';
 
 describe('patient log extract', () => {
@@ -109,6 +112,25 @@ describe('patient log extract', () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
     assert.equal(await produced(), before);
+  });
+
+  it('an extract that standard output cannot take (a full disk): exit 1 with the reason, and the log says it was not produced', async () => {
+    const produced = (outcome: 'success' | 'failure') => s.archive.db.selectFrom('audit_events').select('seq')
+      .where('action', '=', 'audit.extract_produced').where('outcome', '=', outcome).execute().then((r) => r.length);
+    const [ok, failed] = [await produced('success'), await produced('failure')];
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'audit', 'extract', '--data', s.dir, '--phone', '0701112233'],
+        { stdio: ['ignore', full, 'pipe'], env: cleanEnv(catalogEnv(s.dir)), encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /^callvault: cannot write the extract to standard output: ENOSPC/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    } finally {
+      closeSync(full);
+    }
+    // Written first, as every read's event; then its failure.
+    assert.equal(await produced('success'), ok + 1);
+    assert.equal(await produced('failure'), failed + 1);
   });
 });
 

@@ -1,12 +1,14 @@
 // The `callvault` command as an operator runs it: a real child process (node bin/callvault.js)
 // over real data directories in temporary folders.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { metaHeader, tusCreate } from './helpers/tus.ts';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, isListening, listensNow, REPO_ROOT, runCli, startCli, startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
+import { BIN, type CliResult, isListening, listensNow, REPO_ROOT, runCli, startCli, startServing, tempRoot, waitForHttp } from './helpers/cli.ts';
 import { releaseTestArchivesUnder, TEST_CATALOG } from './helpers/catalog.ts';
 import { fileEventsOf } from './helpers/strace.ts';
 
@@ -324,6 +326,22 @@ describe('callvault CLI', () => {
       const help = await runCli(['--help']);
       assert.equal(help.code, 0, show(help));
       assert.match(help.stdout, /Usage: callvault/);
+    });
+
+    it('standard output that cannot be written (a full disk; a reader gone from the pipe): exit 1, said once, no stack trace', async () => {
+      const full = openSync('/dev/full', 'w');
+      try {
+        const r = spawnSync(process.execPath, [BIN, 'openapi'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(r.stderr, 'callvault: cannot write to standard output: ENOSPC\n');
+      } finally {
+        closeSync(full);
+      }
+      // A reader that leaves without reading (the document, 80 kB and more, is more than a pipe
+      // holds, so a write fails): the command ends quietly with 1.
+      const piped = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" openapi | true; exit \${PIPESTATUS[0]}`], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(piped.status, 1, piped.stderr);
+      assert.equal(piped.stderr, '');
     });
 
     it('export of an unknown recording id: exit 1, no file written', async () => {

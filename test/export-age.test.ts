@@ -3,13 +3,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { makeWav } from '../src/ingest/wav.ts';
 import { ingestKey, startTestServer, type TestServer } from './helpers/archive.ts';
 import { recordingIdOf, tusUpload } from './helpers/tus.ts';
-import { runCli } from './helpers/cli.ts';
+import { catalogEnv, TEST_CATALOG } from './helpers/catalog.ts';
+import { BIN, runCli } from './helpers/cli.ts';
 
 const AGE = '/usr/bin/age';
 
@@ -69,6 +71,56 @@ describe('export as a standard age file', () => {
     } finally {
       await a.close();
     }
+  });
+
+  const exportsLogged = async (outcome: 'success' | 'failure') => {
+    const { openTestArchive } = await import('./helpers/catalog.ts');
+    const a = await openTestArchive(s.dir);
+    try {
+      return (await a.db.selectFrom('audit_events').select('seq').where('action', '=', 'recording.exported').where('outcome', '=', outcome).execute()).length;
+    } finally {
+      await a.close();
+    }
+  };
+
+  it('an --out that cannot be made (no such folder, a file there already, a folder): a clear message, and no export in the log', async () => {
+    const before = await exportsLogged('success');
+    const taken = join(s.dir, '..', 'taken.age');
+    writeFileSync(taken, 'not an export');
+    for (const [out, why] of [[join(s.dir, '..', 'nowhere', 'x.age'), /its directory does not exist/], [taken, /it exists already/], [join(s.dir, '..'), /it exists already|it is a directory/]] as const) {
+      const res = await runCli(['export', '--data', s.dir, ids[1]!, '--out', out]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /^callvault: cannot write /);
+      assert.match(res.stderr, why);
+      assert.doesNotMatch(res.stderr, /\n\s+at /);
+    }
+    assert.equal(readFileSync(taken, 'utf8'), 'not an export', 'the file there is left as it was');
+    assert.equal(await exportsLogged('success'), before, 'no export was audited as made');
+  });
+
+  it('a file that cannot take the whole export (a file size limit, as a full disk): exit 1, the part written removed, and the log says it failed', async () => {
+    const out = join(s.dir, '..', 'limited.age');
+    const before = await exportsLogged('failure');
+    if (TEST_CATALOG === 'sqlite') {
+      // The catalog's own writes must go through: its write-ahead log emptied, its file under the limit.
+      const { openTestArchive } = await import('./helpers/catalog.ts');
+      const a = await openTestArchive(s.dir);
+      try {
+        await sql`pragma wal_checkpoint(truncate)`.execute(a.db);
+      } finally {
+        await a.close();
+      }
+      assert.ok(statSync(join(s.dir, 'catalog.sqlite')).size < 400 * 1024, 'the catalog is under the limit');
+    }
+    // 500 KiB at most in any file this process writes; a write past it fails (EFBIG) instead of
+    // killing the process (SIGXFSZ ignored), as a write to a full disk fails.
+    const res = await runCli(['-c', `trap '' XFSZ; ulimit -f 500; exec "${process.execPath}" "${BIN}" export --data "${s.dir}" ${ids[4]} --out "${out}"`],
+      { command: 'bash', env: catalogEnv(s.dir) });
+    assert.equal(res.code, 1, `${res.stdout}\n${res.stderr}`);
+    assert.match(res.stderr, /^callvault: cannot write .*limited\.age: EFBIG; the part written was removed/);
+    assert.doesNotMatch(res.stdout, /Wrote/);
+    assert.equal(existsSync(out), false, 'no part of the export is left');
+    assert.equal(await exportsLogged('failure'), before + 1);
   });
 
   it('a recording whose object is missing from the blob store: a clear message, nothing written, no stack trace', async () => {

@@ -1,5 +1,5 @@
 // The CLI verbs. Each one parses its own flags, opens what it needs and closes it again.
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { rm, type FileHandle } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../audit/events.ts';
@@ -13,12 +13,13 @@ import { baseUrl, loadConfig, witnessOf, type Config } from '../config/config.ts
 import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
+import { NewFileError, openNewFile, writeAll, writeFailure } from '../lib/new-file.ts';
 import { createPurge } from '../jobs/purge.ts';
 import { createRetention, retentionOf, retentionRules } from '../jobs/retention.ts';
 import { seedCatalog } from '../catalog/seed.ts';
 import { initArchive, isFreeForArchive, openArchive, openWitness, type Archive } from './archive.ts';
 import { lockDataDir } from './lock.ts';
-import { err, out, UsageError } from './output.ts';
+import { err, out, UsageError, writeOut } from './output.ts';
 import { describeRoutes, enrollUrl, startServer } from './server.ts';
 
 const COMMON = {
@@ -343,25 +344,36 @@ export async function auditExtract(args: string[]): Promise<number> {
     let fh: FileHandle | null = null;
     if (file !== null) {
       try {
-        fh = await open(file, 'wx', 0o600);
+        fh = await openNewFile(file);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        err(`callvault: cannot write ${file}: ${code === 'EEXIST' ? 'it exists already (an extract never replaces a file)' : code === 'ENOENT' ? 'its directory does not exist' : (e as Error).message}`);
+        if (!(e instanceof NewFileError)) throw e;
+        err(`callvault: ${e.message}`);
         return 1;
       }
     }
     try {
       const entries = await patientExtract(a.db, patient, { showUsers: true });
-      await a.audit.record({ action: 'audit.extract_produced', actor: operator(), outcome: 'success', patientPseudonym: pseudonym, details: { entries: entries.length, format } });
+      const event = { action: 'audit.extract_produced', actor: operator(), patientPseudonym: pseudonym } as const;
+      await a.audit.record({ ...event, outcome: 'success', details: { entries: entries.length, format } });
       const producedAt = new Date().toISOString();
       const text = format === 'json' ? `${JSON.stringify({ producedAt, subject, entries }, null, 2)}\n` : extractHtml(entries, { producedAt, subject });
+      try {
+        if (fh !== null) {
+          await writeAll(fh, Buffer.from(text));
+          await fh.sync();
+        } else {
+          await writeOut(text);
+        }
+      } catch (e) {
+        // The log says the extract was not produced after all.
+        await a.audit.record({ ...event, outcome: 'failure', details: { entries: entries.length, format, error: writeFailure(e) } });
+        err(`callvault: cannot write ${file ?? 'the extract to standard output'}: ${writeFailure(e)}${file ? '; the part written was removed' : ''}`);
+        return 1;
+      }
       if (fh !== null) {
-        await fh.writeFile(text);
         await fh.close();
         fh = null;
         out(`Wrote a log extract of ${entries.length} entries to ${file}.`);
-      } else {
-        process.stdout.write(text);
       }
       return 0;
     } finally {
@@ -373,3 +385,4 @@ export async function auditExtract(args: string[]): Promise<number> {
     }
   });
 }
+

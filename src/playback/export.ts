@@ -1,6 +1,8 @@
 // Export: the catalog's header and the store's payload, concatenated, are a standard age file
-// that the stock `age -d -i IDENTITY` tool decrypts. The export is audited before it is written.
-import { open } from 'node:fs/promises';
+// that the stock `age -d -i IDENTITY` tool decrypts. The export is audited before it is written,
+// and written whole or not at all.
+import { rm } from 'node:fs/promises';
+import { NewFileError, openNewFile, writeAll, writeFailure } from '../lib/new-file.ts';
 import type { Actor } from '../audit/events.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { RecordingRepo } from '../catalog/recordings.ts';
@@ -21,20 +23,37 @@ export async function exportRecording(
     throw e;
   });
   if (payloadSize !== r.payload_size) throw new ExportError(`recording ${id}: stored payload is ${payloadSize} bytes, the catalog expects ${r.payload_size}`);
-  await deps.audit.record({ action: 'recording.exported', actor, outcome: 'success', object: { type: 'recording', id }, careUnit: r.care_unit,
-    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)), details: { format: 'age' } });
-  const fh = await open(outFile, 'wx', 0o600);
+  // The file is made first: an export that cannot be written is refused before it is audited.
+  const fh = await openNewFile(outFile).catch((e: unknown) => {
+    throw e instanceof NewFileError ? new ExportError(e.message) : e;
+  });
+  const event = { action: 'recording.exported', actor, object: { type: 'recording', id }, careUnit: r.care_unit,
+    patientPseudonym: pseudonymOfIndex(outsidePartyIndex(r)) } as const;
+  let whole = false;
   let written = 0;
   try {
-    await fh.write(r.header);
-    written += r.header.length;
-    for await (const piece of deps.store.stream(r.blob_key)) {
-      await fh.write(piece);
-      written += piece.length;
+    // Audited before the first byte of the recording is written.
+    await deps.audit.record({ ...event, outcome: 'success', details: { format: 'age' } });
+    try {
+      await writeAll(fh, r.header);
+      written += r.header.length;
+      for await (const piece of deps.store.stream(r.blob_key)) {
+        await writeAll(fh, piece);
+        written += piece.length;
+      }
+      await fh.sync();
+      const { size } = await fh.stat();
+      if (size !== written) throw new NewFileError(`${size} bytes are in the file, ${written} were written`);
+    } catch (e) {
+      // The log says the export did not happen after all.
+      await deps.audit.record({ ...event, outcome: 'failure', details: { format: 'age', error: writeFailure(e) } });
+      throw new ExportError(`cannot write ${outFile}: ${writeFailure(e)}; the part written was removed`);
     }
-    await fh.sync();
+    whole = true;
   } finally {
     await fh.close();
+    // Nothing is left that could pass for the export.
+    if (!whole) await rm(outFile, { force: true });
   }
   return written;
 }
