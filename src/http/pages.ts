@@ -2,8 +2,10 @@
 // and served from memory. Nothing else is served from disk, ever: index.html, the files the
 // build put in assets/ (names fixed at start), and index.html again for the app's own
 // client-side paths (below), so that a reload or a shared link of /recordings/ID opens the app.
-// Any other path is the API's 404.
+// Any other path is the API's 404, but for a browser asking for a page outside the API: it gets
+// index.html as the 404, and the app shows its own "Page not found" in the person's language.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { defineRoute, type RouteDef } from './routes.ts';
 
 const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self'; " +
@@ -47,9 +49,38 @@ function page(url: string, body: Buffer, summary: string): RouteDef {
   });
 }
 
+function indexPage(dir: URL | null): Buffer {
+  return dir ? readFileSync(new URL('index.html', dir)) : NOT_BUILT;
+}
+
+/** Whether an Accept header names HTML, as a browser's request for a page does (any type alone is an API client's default). */
+function acceptsHtml(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    return type === 'text/html' && !params.some((p) => /^q=0(\.0{0,3})?$/.test(p));
+  });
+}
+
+/**
+ * The answer to a request no route takes, when it is a browser asking for a page outside the API
+ * (a mistyped or stale address, a slash too many): index.html with status 404, under the pages'
+ * CSP, so the app shows its own "Page not found" in the person's language rather than raw JSON.
+ * Read at start, like the pages. Returns false, sending nothing, for any other request: the API's
+ * clients get its JSON 404, whatever they accept.
+ */
+export function appNotFound(): (req: FastifyRequest, reply: FastifyReply) => boolean {
+  const index = indexPage(buildDir());
+  return (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if (req.method !== 'GET' || path === '/api' || path.startsWith('/api/') || !acceptsHtml(req.headers.accept)) return false;
+    reply.code(404).headers({ 'content-type': 'text/html; charset=utf-8', 'content-security-policy': PAGE_CSP }).send(index);
+    return true;
+  };
+}
+
 export function pageRoutes(): RouteDef[] {
   const dir = buildDir();
-  const index = dir ? readFileSync(new URL('index.html', dir)) : NOT_BUILT;
+  const index = indexPage(dir);
   const routes = APP_PATHS.map((url) => page(url, index, url === '/' ? 'The browser app' : `The browser app (${url})`));
   if (!dir) return routes;
   const assetsDir = new URL('assets/', dir);

@@ -9,6 +9,7 @@ import { AuditUnavailableError, type AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/config.ts';
 import type { Authenticate } from './authenticate.ts';
 import { HttpError, REASON_PHRASES } from './errors.ts';
+import { appNotFound } from './pages.ts';
 import { createEventSampler } from './rate-limit.ts';
 import type { RouteDef } from './routes.ts';
 import { namesAnAddress, sourceOf } from './source.ts';
@@ -124,7 +125,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     else req.log.info(line, 'request');
   });
 
-  app.setNotFoundHandler((_req, reply) => {
+  const appPage = appNotFound();
+  app.setNotFoundHandler((req, reply) => {
+    if (appPage(req, reply)) return;
     reply.code(404).type('application/json').send({ error: 'not found' });
   });
 

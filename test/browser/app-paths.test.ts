@@ -1,6 +1,8 @@
 // How callvault serves its browser app (no browser needed): the built index.html for exactly
 // the app's client-side paths, the built assets from memory with their types and the strict
-// CSP, nothing inline for the CSP to refuse, and the API's 404 for every other path.
+// CSP, nothing inline for the CSP to refuse, and the API's 404 for every other path, but for a
+// browser asking for a page outside the API: it gets index.html as a 404, and the app says
+// "Page not found" in the person's language.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -71,5 +73,34 @@ describe('serving the browser app', () => {
     }
     const post = await fetch(s.url + '/account', { method: 'POST' });
     assert.equal(post.status, 404, 'only GET');
+  });
+
+  it('answers a browser asking for a page at any other address outside the API with the page itself, as a 404', async () => {
+    // What Chromium sends when it follows a link or an address typed in.
+    const accept = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+    for (const path of ['/audit/', `/recordings/${'f'.repeat(32)}/`, '/nope', '/recordings', '/admin', '/audit/x?from=1', '/index.html', '/%2e%2e/etc/passwd']) {
+      const res = await fetch(s.url + path, { headers: { accept } });
+      assert.equal(res.status, 404, path);
+      assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8', path);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'/, path);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
+      assert.equal(res.headers.get('cache-control'), 'no-store', path);
+      assert.equal(await res.text(), index, path);
+    }
+    // The API answers its clients in JSON, whatever they accept; so does a page refused outright
+    // (text/html;q=0), and any other method than GET.
+    const json = async (path: string, init: RequestInit) => {
+      const res = await fetch(s.url + path, init);
+      assert.equal(res.status, 404, path);
+      assert.match(res.headers.get('content-type') ?? '', /application\/json/, path);
+      assert.deepEqual(await res.json(), { error: 'not found' }, path);
+    };
+    for (const path of ['/api/v1/nope', '/api/v1/recordings/x/y', '/api/', '/api']) await json(path, { headers: { accept } });
+    await json('/nope', { headers: { accept: 'application/json' } });
+    await json('/nope', { headers: { accept: 'text/html;q=0, application/json' } });
+    await json('/nope', { method: 'POST', headers: { accept } });
   });
 });

@@ -102,6 +102,63 @@ describe('break-glass and the audit trail in the browser', () => {
     assert.deepEqual(await axe(page), []);
   });
 
+  it('pages older events with the filters the list was made with, and keeps the keyboard\'s focus', async () => {
+    // 250 more events of one action (the calls' upload key made the first), newer than the
+    // sign-ins: three pages of 100.
+    await Promise.all(Array.from({ length: 250 }, (_, i) => s.archive.audit.record({
+      action: 'apikey.created', actor: { type: 'operator', id: 'paging' }, outcome: 'success', object: { type: 'api_key', id: `key-${i}` },
+    })));
+    const total = (await s.archive.db.selectFrom('audit_events').select('seq').where('action', '=', 'apikey.created').execute()).length;
+    assert.ok(total > 200 && total <= 300, `${total} events`);
+    const rows = page.locator('table.events tbody tr');
+    const rowCount = (n: number) => page.waitForFunction((want) => (globalThis as unknown as InPage).document.querySelectorAll('table.events tbody tr').length === want, n, { timeout: 5000 })
+      .catch(() => undefined);
+    const focused = () => page.evaluate(() => {
+      const el = (globalThis as unknown as InPage).document.activeElement;
+      return `${el?.tagName} ${el?.textContent}`;
+    });
+    await page.getByLabel('Action').fill('apikey.created');
+    await page.getByLabel('Recording id').fill('');
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/api/v1/audit/events') && r.url().includes('apikey.created')),
+      page.getByRole('button', { name: 'Search the log' }).click(),
+    ]);
+    await rowCount(100);
+    assert.equal(await rows.count(), 100);
+
+    // The form is changed but not searched: the list shown, and its older pages, are still those
+    // of apikey.created (older sign-ins, which auth. would find, must not creep in).
+    await page.getByLabel('Action').fill('auth.');
+    const older = page.getByRole('button', { name: 'Older events' });
+    await older.focus();
+    await page.keyboard.press('Enter');
+    await rowCount(200);
+    const actions = await page.locator('table.events tbody tr td:nth-child(3) code').allInnerTexts();
+    assert.equal(actions.length, 200);
+    assert.deepEqual([...new Set(actions)], ['apikey.created']);
+    // Focus stays on the button (busy, it is not disabled: a disabled button drops the focus to <body>).
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.activeElement?.textContent === 'Older events', undefined, { timeout: 5000 }).catch(() => undefined);
+    assert.equal(await focused(), 'BUTTON Older events');
+
+    // A second Enter while the next page is on its way asks for nothing more; the last page
+    // arrives, the button goes, and focus goes to the count of the events shown.
+    const isEvents = (url: URL) => url.pathname === '/api/v1/audit/events';
+    await page.route(isEvents, async (route) => {
+      await new Promise((r) => setTimeout(r, 500));
+      await route.continue().catch(() => undefined);
+    });
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await rowCount(total);
+    await page.unroute(isEvents);
+    assert.equal(await rows.count(), total, 'the last page once');
+    assert.deepEqual([...new Set(await page.locator('table.events tbody tr td:nth-child(3) code').allInnerTexts())], ['apikey.created']);
+    assert.equal(await older.count(), 0, 'no older page');
+    await page.waitForFunction(() => (globalThis as unknown as InPage).document.activeElement?.tagName === 'H2', undefined, { timeout: 5000 }).catch(() => undefined);
+    assert.equal(await focused(), `H2 Events ${total} shown`);
+    assert.deepEqual(await axe(page), []);
+  });
+
   it('sees the alert, and closes the break-glass review with a verdict', async () => {
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();

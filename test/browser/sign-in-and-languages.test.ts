@@ -2,13 +2,15 @@
 // any app path, and the app asks the API for no data; a wrong code is refused with an announced
 // error; a newcomer enrolls from a one-time link and gets recovery codes once; the interface
 // speaks Swedish or English (from the browser's language, switchable and remembered) with
-// <html lang> to match; axe-core finds no serious or critical violations in either language.
+// <html lang> to match, a mistyped address and a refused personnummer included; a synthetic call
+// says it has no audio; axe-core finds no serious or critical violations in either language.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { base32Decode, totpCode } from '../../src/access/totp.ts';
+import { seedCatalog } from '../../src/catalog/seed.ts';
 import { enrollPerson, type Person } from '../helpers/archive.ts';
-import { assertAppBuilt, axe, launchChromium, newContext, screenshot, startAppServer, watchProblems, type AppServer, type InPage } from '../helpers/browser.ts';
+import { assertAppBuilt, axe, freshTotp, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer, type InPage } from '../helpers/browser.ts';
 import { uploadCalls } from './fixtures.ts';
 
 describe('sign-in, enrollment and languages in the browser', () => {
@@ -35,6 +37,13 @@ describe('sign-in, enrollment and languages in the browser', () => {
     return page;
   };
   const lang = (page: Page) => page.evaluate(() => (globalThis as unknown as InPage).document.documentElement.lang);
+  const signInSwedish = async (page: Page, p: Person) => {
+    await page.getByLabel('Användarnamn').fill(p.username);
+    await page.getByLabel('Lösenord', { exact: true }).fill(p.password);
+    await page.getByLabel('Kod från autentiseringsappen', { exact: true }).fill(await freshTotp(s, p));
+    await page.getByRole('button', { name: 'Logga in', exact: true }).click();
+    await page.getByRole('button', { name: 'Logga ut' }).first().waitFor();
+  };
 
   it('shows an anonymous visitor only the sign-in page, at every app path, and asks for no data', async () => {
     const page = await openPage();
@@ -175,6 +184,55 @@ describe('sign-in, enrollment and languages in the browser', () => {
     await page.context().close();
   });
 
+  it('answers a mistyped address with the app, which says in Swedish that there is no such page (a 404)', async () => {
+    const page = await openPage('sv-SE');
+    const res = await page.goto(`${s.appUrl}/nope`);
+    assert.equal(res?.status(), 404);
+    assert.match(res!.headers()['content-security-policy']!, /script-src 'self'; style-src 'self'/);
+    // Anonymous, the app shows its sign-in page there, as at any other address.
+    await page.getByRole('heading', { level: 1, name: 'Logga in' }).waitFor();
+    await signInSwedish(page, nurse);
+    await page.getByRole('heading', { level: 1, name: 'Sidan finns inte' }).waitFor();
+    // A slash too many, signed in: the same page, with the navigation to go on from.
+    for (const path of ['/audit/', `/recordings/${'a'.repeat(32)}/`]) {
+      const again = await page.goto(`${s.appUrl}${path}`);
+      assert.equal(again?.status(), 404, path);
+      await page.getByRole('heading', { level: 1, name: 'Sidan finns inte' }).waitFor();
+      assert.match(await page.locator('main').innerText(), /Det finns ingen sida på den här adressen\./, path);
+      assert.equal(await page.getByRole('navigation').getByRole('link', { name: 'Sök samtal' }).count(), 1, path);
+    }
+    assert.equal(await lang(page), 'sv');
+    assert.deepEqual(await axe(page), []);
+    await page.context().close();
+  });
+
+  it('in Swedish, a personnummer refused for its check digit or its date is named as a personnummer', async () => {
+    const auditor = await enrollPerson(s, 'revisor', { roles: ['auditor'] });
+    const page = await openPage('sv-SE');
+    await page.goto(`${s.appUrl}/audit/extract`);
+    await signInSwedish(page, auditor);
+    await page.getByRole('heading', { level: 1, name: 'Loggutdrag för patient' }).waitFor();
+    await page.getByRole('radio', { name: 'Personnummer' }).check();
+    const produce = async (value: string) => {
+      await page.getByRole('textbox', { name: 'Personnummer' }).fill(value);
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/audit/extract'),
+        page.getByRole('button', { name: 'Ta fram utdraget' }).click(),
+      ]);
+      return answer.status();
+    };
+    // 19121212-1212 is valid: a wrong last digit, and a thirteenth month.
+    for (const bad of ['19121212-1213', '19121312-1212']) {
+      assert.equal(await produce(bad), 400, bad);
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      assert.equal((await alert.innerText()).replace(/^!\s*/, ''), 'Inte ett giltigt personnummer: ÅÅÅÅMMDD-NNNN eller ÅÅMMDD-NNNN.', bad);
+    }
+    assert.equal(await produce('19121212-1212'), 200, 'the form itself works');
+    await page.getByText('Ingen åtkomst till patientens samtal finns loggad.').waitFor();
+    await page.context().close();
+  });
+
   it('speaks Swedish to a Swedish browser, switches to English and remembers it', async () => {
     const page = await openPage('sv-SE');
     await page.goto(`${s.appUrl}/`);
@@ -213,6 +271,29 @@ describe('sign-in, enrollment and languages in the browser', () => {
     assert.equal(await page.evaluate(() => (globalThis as unknown as InPage).localStorage.getItem('callvault.lang')), 'en');
     assert.equal(await lang(page), 'en');
     assert.deepEqual(watched.flat(), [], 'no page errors and no CSP violations');
+  });
+
+  // Last: the synthetic calls are in the nurse's scope, and the tests above count her calls.
+  it('shows a synthetic call (metadata only) as having no audio: no player, no download, no export', async () => {
+    await seedCatalog(s.archive.db, s.archive.blindIndex, { calls: 3, days: 30 });
+    const { id } = await s.archive.db.selectFrom('recordings').select('id').where('flags', '=', '["synthetic"]').executeTakeFirstOrThrow();
+    const page = await openPage();
+    const problems = watched.at(-1)!;
+    const asked: string[] = [];
+    page.on('request', (r) => { asked.push(new URL(r.url()).pathname); });
+    await page.goto(`${s.appUrl}/recordings/${id}`);
+    await signInWithForm(page, s, nurse);
+    await page.getByRole('heading', { level: 1, name: /^Call of / }).waitFor();
+    assert.equal(await page.getByRole('region', { name: 'Listen' }).count(), 0, 'no player');
+    assert.equal(await page.locator('main audio, main canvas').count(), 0, 'no audio element, no waveform');
+    assert.equal(await page.getByRole('button', { name: 'Download the audio' }).count(), 0, 'no download');
+    assert.equal(await page.getByRole('button', { name: 'Export as an age file' }).count(), 0, 'no export');
+    await page.getByText('This record has no audio (a synthetic call).').waitFor();
+    assert.match(await page.locator('dl.details').innerText(), /Synthetic \(no audio\)/, 'the details are shown');
+    assert.deepEqual(asked.filter((p) => /\/(audio|waveform|download|export)$/.test(p)), [], 'nothing asked of audio it does not have');
+    assert.deepEqual(await axe(page), []);
+    assert.deepEqual(problems, []);
+    await page.context().close();
   });
 });
 

@@ -33,7 +33,8 @@ const MESSAGES: Array<[RegExp, Key]> = [
   [/under legal hold/, 'error.msg.legalHold'],
   [/recipient must be an age/, 'error.msg.ageRecipient'],
   [/phone number|E\.164|Swedish national/, 'error.msg.phone'],
-  [/personnummer|the \+ separator/, 'error.msg.personnummer'],
+  // Every refusal of a personnummer: its shape, its separator, its date and its check digit.
+  [/personnummer|the \+ separator|date of birth|check digit/, 'error.msg.personnummer'],
   [/already hold emergency access/, 'error.msg.grantLive'],
   [/within your scope already/, 'error.msg.inScope'],
   [/reviewed already/, 'error.msg.reviewed'],

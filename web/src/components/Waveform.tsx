@@ -69,7 +69,9 @@ export function Waveform(props: { peaks: Peaks; audio: HTMLAudioElement | null; 
   };
   const onKey = (e: KeyboardEvent) => {
     const step: Record<string, number> = { ArrowRight: 5, ArrowUp: 5, ArrowLeft: -5, ArrowDown: -5, PageUp: 30, PageDown: -30 };
-    if (e.key in step) seekTo(props.position + step[e.key]!);
+    // From the element's own time, which a seek sets at once: `position` follows only when the
+    // seek has landed, so a key repeated faster than seeks land would step from the same place.
+    if (e.key in step) seekTo((props.audio?.currentTime ?? props.position) + step[e.key]!);
     else if (e.key === 'Home') seekTo(0);
     else if (e.key === 'End') seekTo(total);
     else return;

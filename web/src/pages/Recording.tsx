@@ -1,5 +1,6 @@
 // One recording: its details (caller and callee included), the player, download (with step-up),
-// break-glass when it is outside one's scope, and its own access history.
+// break-glass when it is outside one's scope, and its own access history. A synthetic call has
+// details only: no audio to play, download or export.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, request } from '../api';
 import { announce } from '../announce';
@@ -19,6 +20,9 @@ import type { RecordingSummary } from './Search';
 /** What the server says this person may do with this call (break-glass opens play only). */
 export type RecordingAction = 'play' | 'download' | 'export' | 'legal_hold' | 'erase' | 'history';
 interface RecordingDetail extends RecordingSummary { caller: string | null; callee: string | null; legalHold: boolean; allowed: RecordingAction[] }
+
+/** What needs the call's audio: a synthetic call (callvault seed, metadata only) has none. */
+const AUDIO_ACTIONS: readonly RecordingAction[] = ['play', 'download', 'export'];
 
 type State = { kind: 'loading' } | { kind: 'ready'; rec: RecordingDetail } | { kind: 'breakGlass' } | { kind: 'error'; message: string } | { kind: 'erased'; message: string };
 
@@ -83,6 +87,10 @@ export function Recording(props: { id: string }) {
   };
 
   const title = state.kind === 'ready' ? t('rec.titleAt', { at: dateTime(lang, state.rec.startedAt) }) : t('rec.title');
+  // The server lists a synthetic call's audio actions as allowed too, but has no audio for them:
+  // the page offers none of them (a player would only say the audio could not be loaded) and says why.
+  const noAudio = state.kind === 'ready' && state.rec.flags.includes('synthetic');
+  const allowed = state.kind === 'ready' ? state.rec.allowed.filter((a) => !(noAudio && AUDIO_ACTIONS.includes(a))) : [];
   return (
     <Page title={title} actions={<Link href="/" class="back">{t('rec.back')}</Link>}>
       {state.kind === 'loading' ? <p aria-busy="true">{t('common.loading')}</p> : null}
@@ -102,16 +110,17 @@ export function Recording(props: { id: string }) {
       {state.kind === 'ready' ? (
         <>
           <Details rec={state.rec} />
-          {state.rec.allowed.includes('play') ? <Player id={props.id} channels={state.rec.channels} /> : null}
-          {state.rec.allowed.includes('download') ? (
+          {noAudio ? <p class="notice">{t('error.msg.synthetic')}</p> : null}
+          {allowed.includes('play') ? <Player id={props.id} channels={state.rec.channels} /> : null}
+          {allowed.includes('download') ? (
             <div class="buttons">
               <button type="button" class="secondary" disabled={downloading} onClick={download}>{t('rec.download')}</button>
               <ErrorText>{downloadError}</ErrorText>
             </div>
           ) : null}
-          {state.rec.allowed.some((a) => a === 'legal_hold' || a === 'erase' || a === 'export')
-            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} allowed={state.rec.allowed} onChanged={load} onErased={(message) => setState({ kind: 'erased', message })} /> : null}
-          {state.rec.allowed.includes('history') ? <RecordingHistory id={props.id} /> : null}
+          {allowed.some((a) => a === 'legal_hold' || a === 'erase' || a === 'export')
+            ? <PrivacyActions id={props.id} legalHold={state.rec.legalHold} allowed={allowed} onChanged={load} onErased={(message) => setState({ kind: 'erased', message })} /> : null}
+          {allowed.includes('history') ? <RecordingHistory id={props.id} /> : null}
         </>
       ) : null}
     </Page>
