@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { ArchiveError, initArchive, openArchive } from '../src/cli/archive.ts';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { createTestDatabase, dropTestDatabase } from './helpers/catalog.ts';
@@ -61,6 +62,45 @@ describe('an archive keeps the catalog it was created with', () => {
     await initArchive(second, { databaseUrl: other });
     await assert.rejects(openArchive(second, { databaseUrl: url }), /belongs to another archive/);
     await assert.rejects(openArchive(first, { databaseUrl: other }), /belongs to another archive/);
+  });
+
+  it('a catalog that is not there (lost in a restore, a mistyped database) is refused, and nothing is made in its place', async () => {
+    // SQLite: the file is gone.
+    const dir = join(root, 'lost-catalog');
+    await initArchive(dir);
+    await rm(join(dir, 'catalog.sqlite'));
+    for (const args of [['user', 'list'], ['enroll-link'], ['serve', '--listen', '127.0.0.1:0']]) {
+      const r = await runCli([...args, '--data', dir], { env: NONE });
+      assert.equal(r.code, 1, show(r));
+      assert.match(r.stderr, /catalog .*catalog\.sqlite is missing; restore it from a backup/, show(r));
+    }
+    assert.ok(!(await readdir(dir)).some((n) => n.startsWith('catalog.sqlite')), 'no new, empty catalog was made');
+    // The keys, kept apart from the data, not restored with it.
+    const keyless = join(root, 'lost-keys');
+    await initArchive(keyless);
+    await rm(join(keyless, 'keys', 'archive-identity.txt'));
+    const k = await runCli(['user', 'list', '--data', keyless], { env: NONE });
+    assert.equal(k.code, 1, show(k));
+    assert.match(k.stderr, /^callvault: the archive's keys in .*keys cannot be loaded: .*archive-identity\.txt is missing; restore the keys folder from its backup\n$/, show(k));
+    // PostgreSQL: an empty database named instead of the archive's.
+    const url = await database();
+    const wrong = await database();
+    const onPostgres = join(root, 'wrong-database');
+    await initArchive(onPostgres, { databaseUrl: url });
+    const r = await runCli(['user', 'list', '--data', onPostgres], { env: { CALLVAULT_DATABASE_URL: wrong } });
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stderr, /holds no callvault catalog; check --database-url/, show(r));
+    const c = new pg.Client({ connectionString: wrong });
+    await c.connect();
+    try {
+      const { rows } = await c.query("select count(*)::int as n from information_schema.tables where table_schema = 'public'");
+      assert.equal(rows[0].n, 0, 'nothing was made in the wrong database');
+    } finally {
+      await c.end();
+    }
+    // The right one opens.
+    const ok = await runCli(['user', 'list', '--data', onPostgres], { env: { CALLVAULT_DATABASE_URL: url } });
+    assert.equal(ok.code, 0, show(ok));
   });
 
   it('the command takes --database-url or CALLVAULT_DATABASE_URL, and never prints a password', async () => {

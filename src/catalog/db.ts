@@ -57,9 +57,23 @@ export type OpenCatalogOptions =
 /** The catalog cannot be reached or brought up to date; the message is for an operator. */
 export class CatalogError extends Error {}
 
-export async function openCatalog(opts: OpenCatalogOptions): Promise<Catalog> {
+/**
+ * Opens a catalog, brought up to this version's migrations. `existing`: it must be one callvault
+ * made already (an archive's, when the archive is opened): a missing SQLite file or a database
+ * without callvault's tables is refused, and nothing is made in its place (a catalog lost in a
+ * restore, or a mistyped database, would otherwise open as a new, empty archive and take in calls
+ * apart from the archive's history).
+ */
+export async function openCatalog(opts: OpenCatalogOptions, o: { existing?: boolean } = {}): Promise<Catalog> {
+  if (o.existing && 'file' in opts && !existsSync(opts.file)) {
+    throw new CatalogError(`the catalog ${opts.file} is missing; restore it from a backup (callvault makes a catalog only when it creates an archive)`);
+  }
   const db = 'url' in opts ? await openPostgres(opts.url) : openSqlite(opts.file);
   try {
+    if (o.existing && 'url' in opts && !(await hasMigrations(db))) {
+      throw new CatalogError(`the database ${describeDatabaseUrl(opts.url)} holds no callvault catalog; check --database-url (or CALLVAULT_DATABASE_URL): ` +
+        'callvault makes a catalog only when it creates an archive (init) or moves one there (migrate)');
+    }
     await migrate(db);
   } catch (e) {
     await db.destroy();
@@ -67,6 +81,12 @@ export async function openCatalog(opts: OpenCatalogOptions): Promise<Catalog> {
   }
   locations.set(db, opts);
   return db;
+}
+
+/** Whether callvault's migrations ever ran on this PostgreSQL database (its migration table exists). */
+async function hasMigrations(db: Catalog): Promise<boolean> {
+  const { rows } = await sql<{ t: string | null }>`SELECT to_regclass('kysely_migration')::text AS t`.execute(db);
+  return (rows[0]?.t ?? null) !== null;
 }
 
 const locations = new WeakMap<Catalog, OpenCatalogOptions>();

@@ -91,9 +91,9 @@ export async function openWitness(choice: WitnessChoice): Promise<Witness> {
   }
 }
 
-async function openArchiveCatalog(dir: string, choice: CatalogChoice): Promise<Catalog> {
+async function openArchiveCatalog(dir: string, choice: CatalogChoice, existing: boolean): Promise<Catalog> {
   try {
-    return await openCatalog(choice.databaseUrl ? { url: choice.databaseUrl } : { file: paths(dir).catalog });
+    return await openCatalog(choice.databaseUrl ? { url: choice.databaseUrl } : { file: paths(dir).catalog }, { existing });
   } catch (e) {
     if (e instanceof CatalogError) throw new ArchiveError(e.message, { cause: e });
     throw e;
@@ -131,7 +131,7 @@ export async function initArchive(dir: string, choice: CatalogChoice = {}): Prom
     if (!choice.blobUrl) mkdirSync(p.blobs, { mode: 0o700 });
     else await (await openBlobStore(dir, choice)).close(); // the bucket is there and takes these credentials
     const recipient = createLocalKeys(p.keys);
-    const db = await openArchiveCatalog(dir, choice);
+    const db = await openArchiveCatalog(dir, choice, false);
     try {
       await bindCatalog(db, recipient, choice.databaseUrl ? describeDatabaseUrl(choice.databaseUrl) : p.catalog, true);
     } finally {
@@ -194,8 +194,15 @@ export async function openArchive(dir: string, choice: CatalogChoice = {}): Prom
     throw new ArchiveError(`${dir} keeps its recordings in the local blob store (${p.blobs}), but an S3 bucket was given ` +
       `(${describeLocation(parseBlobUrl(choice.blobUrl))} by --blob-url or CALLVAULT_BLOB_URL); an archive stays with the blob store it was created with`);
   }
-  const keys = loadLocalKeys(p.keys);
-  const db = await openArchiveCatalog(dir, choice);
+  let keys: KeyProvider;
+  try {
+    keys = loadLocalKeys(p.keys);
+  } catch (e) {
+    // The keys are kept apart from the data (README): a restore without them is the likely case.
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${(e as NodeJS.ErrnoException).path ?? p.keys} is missing` : `a key file in it cannot be read (${(e as Error).message})`;
+    throw new ArchiveError(`the archive's keys in ${p.keys} cannot be loaded: ${why}; restore the keys folder from its backup`);
+  }
+  const db = await openArchiveCatalog(dir, choice, true);
   try {
     await bindCatalog(db, keys.archiveRecipient, choice.databaseUrl ? describeDatabaseUrl(choice.databaseUrl) : p.catalog, false);
   } catch (e) {
