@@ -8,6 +8,8 @@ import { describeLocation, type S3Location } from './s3-url.ts';
 export interface S3ClientOptions extends S3Location {
   /** Credentials; absent: the AWS SDK's standard sources (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY first). */
   credentials?: S3ClientConfig['credentials'];
+  /** A request whose connection carries nothing for this long fails (default 60 s; shorter in tests). */
+  idleTimeoutMs?: number;
 }
 
 /** Whether an S3 failure says the object (or key) is not there. */
@@ -25,7 +27,11 @@ export async function openS3Client(opts: S3ClientOptions, policy: RetryPolicy): 
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     maxAttempts: 1, // retries are ours (s3-retry.ts), with each caller's outage rules
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
+    // A store that takes the connection and then says nothing fails the request once it has
+    // been idle a minute, and is retried as an outage: the SDK's requestTimeout only warns, so a
+    // request could otherwise wait for ever (and a migrate hold the archive meanwhile). Idle, not
+    // whole: a long transfer that keeps moving is not cut.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, socketTimeout: opts.idleTimeoutMs ?? 60_000 },
   });
   try {
     await withRetry('a bucket check', policy, () => client.send(new HeadBucketCommand({ Bucket: opts.bucket })));

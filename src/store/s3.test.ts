@@ -4,10 +4,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BlobStore } from './blob-store.ts';
 import { blobStoreContract } from './contract.ts';
 import { createS3BlobStore, type S3BlobStoreOptions } from './s3.ts';
+import { openS3Client } from './s3-client.ts';
 import { startTestS3, TEST_BUCKET, TEST_CREDENTIALS, type TestS3 } from './test-s3-server.ts';
 
 const PART = 64 * 1024;
@@ -144,6 +147,21 @@ describe('S3 blob store beyond the contract', () => {
     await pending.abort();
     assert.deepEqual((await objectNames(own.directory, prefix)).map((n) => n.slice(prefix.length)), [`blobs/${done.key}`]);
     await store.close();
+  });
+
+  it('a store that takes the connection and then never answers: the request fails once idle, and is retried as an outage, never waiting for ever', async () => {
+    const silent = createServer(() => undefined); // accepts, reads, answers nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      await assert.rejects(openS3Client({ bucket: TEST_BUCKET, region: 'us-east-1', forcePathStyle: true, endpoint: `http://127.0.0.1:${port}`, credentials: TEST_CREDENTIALS, prefix: '', idleTimeoutMs: 300 },
+        { deadlineMs: 1_000, baseDelayMs: 50 }), /the S3 bucket s3:\/\/.+ cannot be reached/);
+      assert.ok(Date.now() - started < 10_000, `gave up in ${Date.now() - started} ms`);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('refuses a missing bucket and wrong credentials with a message naming neither secret nor endpoint', async () => {
