@@ -9,7 +9,7 @@ import { CompiledQuery, type Kysely } from 'kysely';
 import { accessEvents } from '../src/audit/extract.ts';
 import { dialectOf } from '../src/catalog/dialect.ts';
 import { makeWav } from '../src/ingest/wav.ts';
-import { enrollSupervisor, ingestKey, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
+import { enrollPerson, enrollSupervisor, ingestKey, sendAs, signIn, startTestServer, type TestServer } from './helpers/archive.ts';
 import { catalogEnv } from './helpers/catalog.ts';
 import { BIN, cleanEnv, runCli } from './helpers/cli.ts';
 import { metaHeader, recordingIdOf, tusUpload } from './helpers/tus.ts';
@@ -112,6 +112,17 @@ describe('patient log extract', () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     }
     assert.equal(await produced(), before);
+  });
+
+  it('the privacy officer, who answers the patient, produces the extract too, and reads nothing else of the log', async () => {
+    const officer = await signIn(s, await enrollPerson(s, 'dpo', { roles: ['privacy_officer'] }));
+    const res = await sendAs(s, officer, 'POST', '/api/v1/audit/extract', { phone: '0701112233' });
+    assert.equal(res.status, 200, await res.clone().text());
+    const { entries } = await res.json() as { entries: Array<{ recording: string | null }> };
+    assert.ok(entries.some((e) => e.recording === mine));
+    assert.equal((await sendAs(s, officer, 'GET', '/api/v1/audit/events')).status, 403, 'the rest of the log is the auditor\'s');
+    const nurse = await signIn(s, await enrollSupervisor(s, 'nurse-x'));
+    assert.equal((await sendAs(s, nurse, 'POST', '/api/v1/audit/extract', { phone: '0701112233' })).status, 403);
   });
 
   it('an extract that standard output cannot take (a full disk): exit 1 with the reason, and the log says it was not produced', async () => {

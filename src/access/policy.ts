@@ -20,6 +20,9 @@ export const PERMISSIONS = [
   'recordings:break_glass',
   'recordings:history',
   'audit:read',
+  // A patient's log extract: every access to their calls, for the auditor and for the privacy
+  // officer who answers the patient (without the rest of the log).
+  'audit:extract',
   'audit:review',
   'users:manage',
   'keys:manage',
@@ -40,7 +43,7 @@ export const ROLE_DESCRIPTIONS: Record<Role, string> = {
   supervisor: "recordings of their care units: list, view, play, download, export, each one's access history; reviews break-glass in those units",
   agent: 'their own calls: list, view, play',
   auditor: 'the audit log, log extracts and break-glass reviews; no audio',
-  privacy_officer: 'erasure, legal hold, data-subject export and access history over every unit',
+  privacy_officer: "erasure, legal hold, data-subject export, access history over every unit, and patients' log extracts",
 };
 
 /** Which recordings a role's recording permissions reach. */
@@ -53,9 +56,9 @@ const ROLE_GRANTS: Record<Role, { permissions: readonly Permission[]; scope: Rol
     scope: 'care_units',
   },
   agent: { permissions: ['recordings:list', 'recordings:view', 'recordings:play', 'recordings:break_glass', 'session:self'], scope: 'own_calls' },
-  auditor: { permissions: ['audit:read', 'audit:review', 'session:self'], scope: 'none' },
+  auditor: { permissions: ['audit:read', 'audit:extract', 'audit:review', 'session:self'], scope: 'none' },
   privacy_officer: {
-    permissions: ['recordings:list', 'recordings:view', 'recordings:export', 'recordings:delete', 'recordings:legal_hold', 'recordings:history', 'session:self'],
+    permissions: ['recordings:list', 'recordings:view', 'recordings:export', 'recordings:delete', 'recordings:legal_hold', 'recordings:history', 'audit:extract', 'session:self'],
     scope: 'all',
   },
 };

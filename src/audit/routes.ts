@@ -109,7 +109,7 @@ export function auditRoutes(deps: AuditRouteDeps): RouteDef[] {
       },
     }),
     defineRoute({
-      method: 'POST', url: '/api/v1/audit/extract', tag: 'audit', policy: { permission: 'audit:read' }, body: extractBody,
+      method: 'POST', url: '/api/v1/audit/extract', tag: 'audit', policy: { permission: 'audit:extract' }, body: extractBody,
       summary: "A patient's log extract (PDL 8 kap. 5 §) by phone number or personnummer, as JSON or a printable page",
       responses: { 200: 'application/json or text/html', 400: 'not a valid phone number or personnummer' },
       async handler({ principal, body, reply, requestId, source }) {

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { generateIdentity } from '../../src/seal/index.ts';
 import { decryptedAudio, enrollPerson, type Person } from '../helpers/archive.ts';
 import { assertAppBuilt, axe, launchChromium, newContext, screenshot, signInWithForm, startAppServer, watchProblems, type AppServer } from '../helpers/browser.ts';
-import { uploadCalls, type Calls } from './fixtures.ts';
+import { STEREO_CALLER, uploadCalls, type Calls } from './fixtures.ts';
 
 describe('privacy officer in the browser', () => {
   let s: AppServer;
@@ -46,6 +46,19 @@ describe('privacy officer in the browser', () => {
     assert.equal(row.legal_hold, 1);
     await screenshot(page, 'privacy');
     assert.deepEqual(await axe(page), []);
+  });
+
+  it('answers the patient who asks who accessed their calls: the log extract, from the navigation', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Patient log extract' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Patient log extract' }).waitFor();
+    await page.getByRole('textbox', { name: 'Phone number' }).fill(STEREO_CALLER);
+    await page.getByRole('button', { name: 'Produce the extract' }).click();
+    const table = page.locator('section.print-area table');
+    await table.waitFor();
+    assert.match(await table.innerText(), /viewed the call details/);
+    assert.equal(await page.getByRole('link', { name: 'Audit log' }).count(), 0, 'the rest of the log is not the privacy officer\'s');
+    await page.goto(`${s.appUrl}/recordings/${calls.stereo}`);
+    await page.getByRole('region', { name: 'Data protection' }).waitFor();
   });
 
   it('exports for the patient: the age tool opens it with their key', async () => {

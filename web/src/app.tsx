@@ -25,7 +25,7 @@ import { Users } from './pages/Users';
 import { Page } from './components/Page';
 
 const NEEDS: Partial<Record<RouteName, string>> = {
-  recording: 'recordings:view', audit: 'audit:read', auditIntegrity: 'audit:read', auditAlerts: 'audit:read', extract: 'audit:read',
+  recording: 'recordings:view', audit: 'audit:read', auditIntegrity: 'audit:read', auditAlerts: 'audit:read', extract: 'audit:extract',
   reviews: 'audit:review', users: 'users:manage', keys: 'keys:manage', settings: 'settings:manage',
 };
 

@@ -11,7 +11,7 @@ export const NAV: ReadonlyArray<{ href: string; label: Key; permission: string |
   { href: '/audit/integrity', label: 'nav.integrity', permission: 'audit:read' },
   { href: '/audit/alerts', label: 'nav.alerts', permission: 'audit:read' },
   { href: '/audit/reviews', label: 'nav.reviews', permission: 'audit:review' },
-  { href: '/audit/extract', label: 'nav.extract', permission: 'audit:read' },
+  { href: '/audit/extract', label: 'nav.extract', permission: 'audit:extract' },
   { href: '/admin/users', label: 'nav.users', permission: 'users:manage' },
   { href: '/admin/keys', label: 'nav.keys', permission: 'keys:manage' },
   { href: '/admin/settings', label: 'nav.settings', permission: 'settings:manage' },
