@@ -91,6 +91,17 @@ describe('callvault CLI', () => {
       await releaseTestArchivesUnder(join(root, 'durable'));
     });
 
+    it('refuses a first administrator\'s name it could not enroll before it makes anything (init could not be run again on what it made)', async () => {
+      const dir = join(root, 'bad-admin');
+      const r = await runCli(['init', '--data', dir, '--admin', 'Bob Smith']);
+      assert.equal(r.code, 2, show(r));
+      assert.match(r.stderr, /--admin "Bob Smith": a username is 2 to 64 lowercase letters/);
+      await assert.rejects(stat(dir), { code: 'ENOENT' });
+      const ok = await runCli(['init', '--data', dir, '--admin', 'bob']);
+      assert.equal(ok.code, 0, show(ok));
+      assert.match(ok.stdout, /administrator "bob"/);
+    });
+
     it('refuses to run again on the same directory (exit 1, "exists") and changes nothing', async () => {
       const before = await fingerprint(data);
       const again = await runCli(['init', '--data', data]);
@@ -225,6 +236,32 @@ describe('callvault CLI', () => {
         assert.match(r.stderr, /loopback/, listen);
         assert.doesNotMatch(r.stdout, /listening/i, listen);
         assert.equal(everListening, false, `${listen}: the process listened`);
+      }
+    });
+
+    it('a second start on an archive already served is refused before it touches the first one\'s enrollment link', async () => {
+      const dir = join(root, 'started');
+      assert.equal((await runCli(['init', '--data', dir])).code, 0);
+      // Nobody has enrolled: each start prints a fresh link, and the links before it stop working.
+      const first = await startServing(['start', '--data', dir], { env: { CALLVAULT_LOG_LEVEL: 'warn' } });
+      try {
+        assert.match(first.stdout(), /#token=/);
+        const second = await runCli(['start', '--data', dir, '--listen', '127.0.0.1:0']);
+        assert.equal(second.code, 1, show(second));
+        assert.match(second.stderr, /is in use by callvault serve/);
+        assert.doesNotMatch(second.stdout, /#token=|fresh link/, 'no new link, so the first still works');
+      } finally {
+        first.child.kill('SIGTERM');
+        await first.exited;
+      }
+      const { openTestArchive } = await import('./helpers/catalog.ts');
+      const a = await openTestArchive(dir);
+      try {
+        const links = await a.db.selectFrom('enrollments').select('used_at').execute();
+        assert.equal(links.filter((l) => l.used_at === null).length, 1, 'the first start\'s link is the one unused link');
+        assert.equal(links.length, 2, 'init\'s link and the first start\'s, no third');
+      } finally {
+        await a.close();
       }
     });
 

@@ -14,6 +14,7 @@ import { isId } from '../catalog/ids.ts';
 import { buildOpenApi } from '../http/openapi.ts';
 import { exportRecording } from '../playback/export.ts';
 import { NewFileError, openNewFile, writeAll, writeFailure } from '../lib/new-file.ts';
+import { USERNAME } from '../access/users.ts';
 import { createPurge } from '../jobs/purge.ts';
 import { createRetention, retentionOf, retentionRules } from '../jobs/retention.ts';
 import { seedCatalog } from '../catalog/seed.ts';
@@ -73,20 +74,30 @@ async function printEnrollment(a: Archive, c: Config, username: string): Promise
   out('Open it in a browser to set a password and an authenticator (TOTP) second factor.');
 }
 
+/** The first administrator's name, checked before anything is made with it. */
+function adminName(values: Record<string, string | boolean | undefined>): string {
+  const name = String(values.admin ?? 'admin');
+  if (!USERNAME.test(name)) throw new UsageError(`--admin ${JSON.stringify(name.slice(0, 80))}: a username is 2 to 64 lowercase letters, digits or . _ -`);
+  return name;
+}
+
 export async function init(args: string[]): Promise<number> {
   const { values } = flags(args, { admin: { type: 'string' } });
   const c = config(values);
+  // Refused before the archive is made: a made archive whose administrator failed could not be
+  // made again with init (its directory is no longer empty).
+  const admin = adminName(values);
   await initArchive(c.dataDir, c);
   out(`Created callvault archive in ${c.dataDir} (${c.databaseUrl ? 'PostgreSQL' : 'SQLite'} catalog, ${c.blobUrl ? 'S3-compatible' : 'local'} sealed blob store, keys in ${c.dataDir}/keys).`);
   out('Back up the keys folder separately from the data: without keys/archive-identity.txt no recording can be opened.');
-  await withArchive(c, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  await withArchive(c, (a) => printEnrollment(a, c, admin));
   return 0;
 }
 
 export async function enrollLink(args: string[]): Promise<number> {
   const { values } = flags(args, { admin: { type: 'string' } });
   const c = config(values);
-  await withArchive(c, (a) => printEnrollment(a, c, String(values.admin ?? 'admin')));
+  await withArchive(c, (a) => printEnrollment(a, c, adminName(values)));
   return 0;
 }
 
@@ -135,13 +146,20 @@ export async function start(args: string[]): Promise<number> {
   }
   const a = await openArchive(c.dataDir, c);
   try {
-    if (!(await a.accounts.hasActiveUser())) {
-      if (!created) out('No administrator has enrolled yet; here is a fresh link (earlier links no longer work).');
-      await printEnrollment(a, c, 'admin');
+    // The lock first: a second start on an archive already served must not revoke the link the
+    // first one printed.
+    const lock = lockDataDir(c.dataDir, 'serve');
+    try {
+      if (!(await a.accounts.hasActiveUser())) {
+        if (!created) out('No administrator has enrolled yet; here is a fresh link (earlier links no longer work).');
+        await printEnrollment(a, c, 'admin');
+      }
+      out(`Ingest calls with an API key: npx callvault apikey create --data ${c.dataDir} --scope ingest --name pbx-1`);
+      out(`Watch simulated live calls arrive: npx callvault simulate --url ${baseUrl(c)} --key KEY --calls 20 --concurrency 20 --duration 30`);
+      return await serveLockedUntilSignal(a, c);
+    } finally {
+      lock.release();
     }
-    out(`Ingest calls with an API key: npx callvault apikey create --data ${c.dataDir} --scope ingest --name pbx-1`);
-    out(`Watch simulated live calls arrive: npx callvault simulate --url ${baseUrl(c)} --key KEY --calls 20 --concurrency 20 --duration 30`);
-    return await serveUntilSignal(a, c);
   } finally {
     await a.close();
   }
