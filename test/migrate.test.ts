@@ -142,6 +142,23 @@ describe('callvault migrate', () => {
     assert.equal(existsSync(join(dir, 'migration.json')), false, 'a refused target leaves no unfinished migration behind');
   });
 
+  it('a bad CALLVAULT_MIGRATE_BATCH_ROWS is refused before anything is written, the target database included', async () => {
+    const dir = await copyOf(pristine, root, 'bad-batch');
+    const target = await targetDatabase();
+    const r = await runCli(['migrate', '--data', dir, '--to-database-url', target], { env: { CALLVAULT_MIGRATE_BATCH_ROWS: '0' } });
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /CALLVAULT_MIGRATE_BATCH_ROWS is a whole number of rows/);
+    const c = new pg.Client({ connectionString: target });
+    await c.connect();
+    try {
+      const { rows } = await c.query("select count(*)::int as n from information_schema.tables where table_schema = 'public'");
+      assert.equal(rows[0].n, 0, 'no table was made in the target');
+    } finally {
+      await c.end();
+    }
+    assert.equal(existsSync(join(dir, 'migration.json')), false);
+  });
+
   it('while a move runs, the other commands refuse the archive instead of changing what is being copied', async () => {
     const dir = await copyOf(pristine, root, 'moving');
     const move = lockDataDir(dir, 'migrate'); // as callvault migrate holds it, for the whole move

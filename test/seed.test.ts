@@ -80,7 +80,7 @@ describe('callvault seed', () => {
     const ok = await runCli(['seed', '--data', s.dir, '--calls', '2000']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /Seeded 2000 synthetic calls .* calls\/s/);
-    for (const bad of [['--calls', '0'], ['--calls', 'many'], ['--calls', '10', '--days', '0']]) {
+    for (const bad of [['--calls', '0'], ['--calls', 'many'], ['--calls', '1e3'], ['--calls', '0x10'], ['--calls', '10', '--days', '0'], ['--calls', '10', '--days', '1.5']]) {
       const r = await runCli(['seed', '--data', s.dir, ...bad]);
       assert.equal(r.code, 2, bad.join(' '));
     }

@@ -159,6 +159,8 @@ export async function migrate(args: string[]): Promise<number> {
   const c = loadConfig({ data: values.data, 'database-url': values['database-url'], 'blob-url': values['blob-url'] });
   if (to && c.databaseUrl && sameDatabase(c.databaseUrl, to)) throw new UsageError('the target database is the archive\'s own catalog; give another, empty database');
   if (toBlobs && c.blobUrl && sameBucket(parseBlobUrl(c.blobUrl), toBlobs)) throw new UsageError('the target blob store is the archive\'s own; give another, empty bucket or prefix');
+  // Checked before anything is written anywhere (the target database included).
+  const rows = batchRows();
   const lock = lockDataDir(c.dataDir, 'migrate');
   let source: Archive | undefined;
   let target: Catalog | undefined;
@@ -185,7 +187,7 @@ export async function migrate(args: string[]): Promise<number> {
       toCatalog, toStore,
       actor: { type: 'operator', id: userInfo().username, role: 'operator' },
       progress: display,
-      batchRows: batchRows(),
+      batchRows: rows,
     });
     display.done();
     const moved = { catalog: toCatalog ? 'postgres' as const : source.catalog, blobs: toStore ? 's3' as const : source.blobs };

@@ -217,8 +217,10 @@ export async function exportVerb(args: string[]): Promise<number> {
 /** callvault seed --calls N: a synthetic catalog (metadata only) for benchmarks and demos. */
 export async function seed(args: string[]): Promise<number> {
   const { values } = flags(args, { calls: { type: 'string' }, days: { type: 'string' } });
-  const calls = Number(values.calls);
-  const days = values.days === undefined ? undefined : Number(values.days);
+  // Digits only: Number() would take 1e3 and 0x10 too.
+  const whole = (v: string | boolean | undefined) => (typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : Number.NaN);
+  const calls = whole(values.calls);
+  const days = values.days === undefined ? undefined : whole(values.days);
   if (!Number.isSafeInteger(calls) || calls < 1 || calls > 100_000_000) throw new UsageError('usage: callvault seed --data DIR --calls N [--days D]  (N from 1 to 100000000)');
   if (days !== undefined && (!Number.isSafeInteger(days) || days < 1 || days > 36_500)) throw new UsageError('--days is a whole number of days, 1 to 36500');
   const c = config(values);
